@@ -1,0 +1,42 @@
+# vktrain: `make run` trains the default model, `make test` runs the whole suite on lavapipe.
+GO ?= go
+BIN := bin/vktrain
+# The test suite runs on Mesa's lavapipe so that it is the same on every machine.
+TEST_ENV := VKTRAIN_DEVICE=llvmpipe VKTRAIN_VALIDATE=1
+
+.PHONY: all build run test vet shaders check-shaders deps-run deps-test clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/vktrain
+
+deps-run:
+	@tools/deps.sh run
+
+deps-test:
+	@tools/deps.sh test
+
+run: deps-run build
+	$(BIN) devices
+	$(BIN) bench matmul -m 1024 -n 1024 -k 1024
+
+vet:
+	$(GO) vet ./...
+
+# The whole suite with the validation layers, then the runtime and kernel tests again at
+# subgroup size 4 (lavapipe's 128-bit vectors).
+test: deps-test vet check-shaders
+	$(TEST_ENV) $(GO) test -count=1 -timeout 30m ./...
+	LP_NATIVE_VECTOR_WIDTH=128 $(TEST_ENV) $(GO) test -count=1 -timeout 30m ./vk/...
+
+# Compile every shaders/*.comp to shaders/spv/*.spv (glslc, then spirv-val).
+shaders:
+	$(GO) run ./tools/shaderbuild
+
+# Fail when the committed SPIR-V differs from a fresh build.
+check-shaders:
+	$(GO) run ./tools/shaderbuild -check
+
+clean:
+	rm -rf bin

@@ -1,0 +1,113 @@
+// Package ops runs vktrain's compute kernels: each op takes its variant and parameters from the
+// device's tuning profile and records its dispatches into a vk.Sequence.
+package ops
+
+import (
+	"fmt"
+
+	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/profile"
+)
+
+// Ops binds a context to the tuning-profile entries in force on its device.
+type Ops struct {
+	ctx  *vk.Context
+	prof *profile.Set
+}
+
+// New resolves the tuning profile for ctx's device (overridePath, if not empty, wins) and checks
+// every entry in force against the device's limits.
+func New(ctx *vk.Context, overridePath string) (*Ops, error) {
+	set, err := profile.Load(DeviceOf(ctx.Info), LimitsOf(ctx.Info), overridePath)
+	if err != nil {
+		return nil, err
+	}
+	return &Ops{ctx: ctx, prof: set}, nil
+}
+
+// DeviceOf is the profile-matching identity of a device.
+func DeviceOf(d vk.DeviceInfo) profile.Device {
+	return profile.Device{VendorID: d.VendorID, DeviceID: d.DeviceID, Driver: d.Driver, Name: d.Name}
+}
+
+// LimitsOf is what profile entries are checked against.
+func LimitsOf(d vk.DeviceInfo) profile.Limits {
+	return profile.Limits{SharedMemory: d.SharedMemory, MaxInvocations: d.MaxInvocations,
+		MaxWorkgroupSize: d.MaxWorkgroupSize, SubgroupSize: d.SubgroupSize}
+}
+
+// Context is the context the ops run on.
+func (o *Ops) Context() *vk.Context { return o.ctx }
+
+// Profile is the resolved tuning profile.
+func (o *Ops) Profile() *profile.Set { return o.prof }
+
+// entry returns op's profile entry, checking that its variant is one this package implements.
+func (o *Ops) entry(op string, variants ...string) (profile.Entry, error) {
+	e, err := o.prof.Entry(op)
+	if err != nil {
+		return e, err
+	}
+	for _, v := range variants {
+		if e.Variant == v {
+			return e, nil
+		}
+	}
+	return e, fmt.Errorf("op %s: variant %q (from %s) has no kernel; known: %v", op, e.Variant, e.Source, variants)
+}
+
+// elementwise records a 1-D kernel over n elements with the op's workgroup size.
+func (o *Ops) elementwise(s *vk.Sequence, op, shader string, n int, push []byte, args ...vk.Arg) error {
+	e, err := o.entry(op, "default")
+	if err != nil {
+		return err
+	}
+	wg := e.Get("wg_x")
+	k, err := o.ctx.Kernel(shader, uint32(wg), 1, 1)
+	if err != nil {
+		return err
+	}
+	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(n, wg)), push, args...)
+}
+
+// grid1D spreads groups over x and y when x alone would exceed the device's limit; shaders
+// linearise the group index (see shaders/common.glsl).
+func grid1D(ctx *vk.Context, groups uint32) [3]uint32 {
+	maxX := ctx.Info.MaxWorkgroupCount[0]
+	if groups <= maxX {
+		return [3]uint32{groups, 1, 1}
+	}
+	y := (groups + maxX - 1) / maxX
+	return [3]uint32{(groups + y - 1) / y, y, 1}
+}
+
+// Fill sets the first n elements of y to value.
+func (o *Ops) Fill(s *vk.Sequence, y *vk.Tensor, n int, value float32) error {
+	if err := fits("fill", y, n); err != nil {
+		return err
+	}
+	return o.elementwise(s, "fill", "fill", n, vk.Push(uint32(n), value), vk.Out(y))
+}
+
+// Axpy computes y = alpha*x + beta*y over the first n elements.
+func (o *Ops) Axpy(s *vk.Sequence, x, y *vk.Tensor, n int, alpha, beta float32) error {
+	if err := fits("axpy", x, n); err != nil {
+		return err
+	}
+	if err := fits("axpy", y, n); err != nil {
+		return err
+	}
+	return o.elementwise(s, "axpy", "axpy", n, vk.Push(uint32(n), alpha, beta), vk.In(x), vk.InOut(y))
+}
+
+// Scale computes y = a*y over the first n elements.
+func (o *Ops) Scale(s *vk.Sequence, y *vk.Tensor, n int, a float32) error {
+	return o.Axpy(s, y, y, n, 0, a)
+}
+
+func fits(op string, t *vk.Tensor, n int) error {
+	if n < 1 || n > t.Len() {
+		return fmt.Errorf("%s: %d elements requested of tensor %q with %d", op, n, t.Name, t.Len())
+	}
+	return nil
+}

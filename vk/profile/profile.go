@@ -1,0 +1,307 @@
+// Package profile reads tuning profiles: TOML files that give, per device, the kernel
+// variant and integer parameters (workgroup sizes, tiles) of each compute op.
+//
+// Profiles are embedded from profiles/*.toml; an override file may be given as well.
+// For each op, the matching profile with the highest specificity wins, the override
+// above all. See Load for the rules and Parse for the file format checks.
+package profile
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Limits are the device limits a profile entry is checked against.
+type Limits struct {
+	SharedMemory     uint32    // maxComputeSharedMemorySize, bytes
+	MaxInvocations   uint32    // maxComputeWorkGroupInvocations
+	MaxWorkgroupSize [3]uint32 // maxComputeWorkGroupSize
+	SubgroupSize     uint32    // 0 if unknown
+}
+
+// Device identifies a device for matching.
+type Device struct {
+	VendorID, DeviceID uint32
+	Driver             string // driver name, e.g. "llvmpipe", "NVIDIA"
+	Name               string // device name
+}
+
+// Entry is one op's setting in force: the variant, its integer parameters, and where it
+// came from.
+type Entry struct {
+	Op, Variant string
+	Params      map[string]int
+	Source      string // the file, then the profile name in parentheses
+}
+
+// Get returns the value of parameter name, or 0 if the entry has no such parameter.
+// Validated entries have every parameter of their variant.
+func (e Entry) Get(name string) int { return e.Params[name] }
+
+// Match holds the [match] fields of a profile; nil or empty fields are not given.
+type Match struct {
+	VendorID *uint32
+	DeviceID *uint32 // only given together with VendorID
+	Driver   string  // case-insensitive substring of Device.Driver
+}
+
+// Profile is one parsed profile file.
+type Profile struct {
+	Name        string
+	Description string
+	Match       Match
+	Entries     map[string]Entry // by op
+	Source      string           // the file name given to Parse
+
+	opLines map[string]int // line of each op's table, for error messages
+}
+
+// Matches reports whether every [match] field the profile gives matches dev, and if so
+// its specificity: the number of fields given. A profile without fields matches every
+// device with specificity 0.
+func (p *Profile) Matches(dev Device) (specificity int, ok bool) {
+	m := p.Match
+	if m.VendorID != nil {
+		if *m.VendorID != dev.VendorID {
+			return 0, false
+		}
+		specificity++
+	}
+	if m.DeviceID != nil {
+		if *m.DeviceID != dev.DeviceID {
+			return 0, false
+		}
+		specificity++
+	}
+	if m.Driver != "" {
+		if !strings.Contains(strings.ToLower(dev.Driver), strings.ToLower(m.Driver)) {
+			return 0, false
+		}
+		specificity++
+	}
+	return specificity, true
+}
+
+// Parse parses one profile file's bytes; name is the file name used in errors and
+// sources. It checks the schema (unknown keys, unknown op or variant, missing or
+// non-integer parameters) but neither matches a device nor checks limits. Errors
+// start with "name:line: ".
+func Parse(name string, data []byte) (*Profile, error) {
+	var raw map[string]any
+	md, err := toml.Decode(string(data), &raw)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s:%d: %s", name, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	f := &file{name: name, raw: raw, md: md, lines: keyLines(string(data))}
+	for _, k := range md.Keys() {
+		if err := f.checkKey(k); err != nil {
+			return nil, err
+		}
+	}
+	return f.profile()
+}
+
+// file is a decoded profile file under check.
+type file struct {
+	name  string
+	raw   map[string]any
+	md    toml.MetaData
+	lines map[string]int
+}
+
+// errorf returns an error that names the file and the line of key (or of its nearest
+// parent found).
+func (f *file) errorf(key toml.Key, format string, args ...any) error {
+	for i := len(key); i > 0; i-- {
+		if line, ok := f.lines[key[:i].String()]; ok {
+			return fmt.Errorf("%s:%d: %s", f.name, line, fmt.Sprintf(format, args...))
+		}
+	}
+	return fmt.Errorf("%s: %s", f.name, fmt.Sprintf(format, args...))
+}
+
+// checkKey refuses a key the schema does not know.
+func (f *file) checkKey(k toml.Key) error {
+	known := false
+	switch {
+	case len(k) == 1:
+		known = slices.Contains([]string{"name", "description", "match", "ops"}, k[0])
+	case k[0] == "match":
+		known = len(k) == 2 && slices.Contains([]string{"vendor_id", "device_id", "driver"}, k[1])
+	case k[0] == "ops" && len(k) <= 3:
+		if _, err := lookupOp(k[1]); err != nil {
+			return f.errorf(k[:2], "%v", err)
+		}
+		if len(k) == 2 || k[2] == "variant" {
+			return nil
+		}
+		spec, err := f.variant(k[1])
+		if err != nil {
+			return err
+		}
+		if !spec.Has(k[2]) {
+			return f.errorf(k, "unknown key %q (variant %s takes %s)", k.String(), spec.Name, strings.Join(spec.Params, ", "))
+		}
+		return nil
+	}
+	if !known {
+		return f.errorf(k, "unknown key %q", k.String())
+	}
+	return nil
+}
+
+// table returns the table at key, which must be one if present.
+func (f *file) table(key ...string) (map[string]any, error) {
+	var v any = f.raw
+	for _, k := range key {
+		v = v.(map[string]any)[k]
+		if v == nil {
+			return nil, nil
+		}
+		if _, ok := v.(map[string]any); !ok {
+			return nil, f.errorf(key, "%s must be a table, not %s", toml.Key(key), f.md.Type(key...))
+		}
+	}
+	return v.(map[string]any), nil
+}
+
+// str returns the string at key in t, which must be a string if present.
+func (f *file) str(t map[string]any, key ...string) (string, bool, error) {
+	v, ok := t[key[len(key)-1]]
+	if !ok {
+		return "", false, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", false, f.errorf(key, "%s must be a string, not %s", toml.Key(key), f.md.Type(key...))
+	}
+	return s, true, nil
+}
+
+// integer returns the integer at key in t, which must lie in [lo, hi] if present.
+func (f *file) integer(t map[string]any, lo, hi int64, key ...string) (int64, bool, error) {
+	v, ok := t[key[len(key)-1]]
+	if !ok {
+		return 0, false, nil
+	}
+	n, ok := v.(int64)
+	if !ok {
+		return 0, false, f.errorf(key, "%s must be an integer, not %s", toml.Key(key), f.md.Type(key...))
+	}
+	if n < lo || n > hi {
+		return 0, false, f.errorf(key, "%s = %d is out of range [%d, %d]", toml.Key(key), n, lo, hi)
+	}
+	return n, true, nil
+}
+
+// variant returns the spec of op's variant as the file gives it.
+func (f *file) variant(op string) (VariantSpec, error) {
+	t, err := f.table("ops", op)
+	if err != nil {
+		return VariantSpec{}, err
+	}
+	key := toml.Key{"ops", op, "variant"}
+	name, ok, err := f.str(t, key...)
+	if err != nil {
+		return VariantSpec{}, err
+	}
+	if !ok {
+		return VariantSpec{}, f.errorf(key[:2], "%s has no variant", key[:2])
+	}
+	spec, err := lookup(op, name)
+	if err != nil {
+		return VariantSpec{}, f.errorf(key, "%v", err)
+	}
+	return spec, nil
+}
+
+// profile builds the Profile from a file whose keys all passed checkKey.
+func (f *file) profile() (*Profile, error) {
+	p := &Profile{Source: f.name, Entries: map[string]Entry{}, opLines: map[string]int{}}
+	var ok bool
+	var err error
+	if p.Name, ok, err = f.str(f.raw, "name"); err != nil {
+		return nil, err
+	}
+	if !ok || p.Name == "" {
+		return nil, fmt.Errorf("%s: missing required key \"name\"", f.name)
+	}
+	if p.Description, _, err = f.str(f.raw, "description"); err != nil {
+		return nil, err
+	}
+	if p.Match, err = f.match(); err != nil {
+		return nil, err
+	}
+
+	ops, err := f.table("ops")
+	if err != nil {
+		return nil, err
+	}
+	for _, op := range slices.Sorted(maps.Keys(ops)) {
+		spec, err := f.variant(op)
+		if err != nil {
+			return nil, err
+		}
+		t, _ := f.table("ops", op) // a table: variant checked it
+		e := Entry{Op: op, Variant: spec.Name, Params: map[string]int{},
+			Source: fmt.Sprintf("%s (%s)", f.name, p.Name)}
+		for _, param := range spec.Params {
+			key := toml.Key{"ops", op, param}
+			n, ok, err := f.integer(t, math.MinInt32, math.MaxInt32, key...)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, f.errorf(key[:2], "%s: variant %s needs param %q", key[:2], spec.Name, param)
+			}
+			e.Params[param] = int(n)
+		}
+		p.Entries[op] = e
+		p.opLines[op] = f.lines[toml.Key{"ops", op}.String()]
+	}
+	return p, nil
+}
+
+// match reads the [match] table.
+func (f *file) match() (Match, error) {
+	var m Match
+	t, err := f.table("match")
+	if err != nil || t == nil {
+		return m, err
+	}
+	for _, field := range []struct {
+		key string
+		dst **uint32
+	}{{"vendor_id", &m.VendorID}, {"device_id", &m.DeviceID}} {
+		n, ok, err := f.integer(t, 0, math.MaxUint32, "match", field.key)
+		if err != nil {
+			return m, err
+		}
+		if ok {
+			id := uint32(n)
+			*field.dst = &id
+		}
+	}
+	if m.DeviceID != nil && m.VendorID == nil {
+		return m, f.errorf(toml.Key{"match", "device_id"}, "match.device_id needs match.vendor_id")
+	}
+	driver, ok, err := f.str(t, "match", "driver")
+	if err != nil {
+		return m, err
+	}
+	if ok && driver == "" {
+		return m, f.errorf(toml.Key{"match", "driver"}, "match.driver must not be empty")
+	}
+	m.Driver = driver
+	return m, nil
+}

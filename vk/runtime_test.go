@@ -1,0 +1,231 @@
+package vk_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/vktest"
+)
+
+func TestDevicesListed(t *testing.T) {
+	in, err := vk.NewInstance(vk.ValidateFromEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	devs := in.Devices()
+	if len(devs) == 0 {
+		t.Fatal("no devices")
+	}
+	seen := map[string]bool{}
+	for _, d := range devs {
+		if seen[d.UUID] {
+			t.Errorf("device %s listed twice", d.UUID)
+		}
+		seen[d.UUID] = true
+		if d.Name == "" || d.SubgroupSize == 0 || d.MaxInvocations == 0 || d.MaxStorageBuffer == 0 ||
+			d.MaxAllocation == 0 || len(d.Heaps) == 0 || d.Driver == "" {
+			t.Errorf("incomplete device info: %+v", d)
+		}
+	}
+	i, err := vk.SelectDevice(devs, "llvmpipe")
+	if err != nil {
+		t.Skipf("lavapipe not installed: %v", err)
+	}
+	lp := devs[i]
+	if lp.Type != vk.CPU || lp.Driver != "llvmpipe" || lp.VendorID != 0x10005 {
+		t.Errorf("lavapipe: %+v", lp)
+	}
+	if lp.SubgroupSize != 4 && lp.SubgroupSize != 8 && lp.SubgroupSize != 16 {
+		t.Errorf("lavapipe subgroup size %d", lp.SubgroupSize)
+	}
+}
+
+func TestSelectDevice(t *testing.T) {
+	devs := []vk.DeviceInfo{
+		{Index: 0, Name: "llvmpipe (LLVM 15)", Type: vk.CPU},
+		{Index: 1, Name: "Intel(R) Iris Xe", Type: vk.Integrated},
+		{Index: 2, Name: "NVIDIA H100", Type: vk.Discrete},
+	}
+	t.Setenv("VKTRAIN_DEVICE", "")
+	for _, tc := range []struct {
+		sel  string
+		want int
+	}{{"", 2}, {"0", 0}, {"iris", 1}, {"LLVMPIPE", 0}, {"nvidia", 2}} {
+		got, err := vk.SelectDevice(devs, tc.sel)
+		if err != nil || got != tc.want {
+			t.Errorf("SelectDevice(%q) = %d, %v; want %d", tc.sel, got, err, tc.want)
+		}
+	}
+	t.Setenv("VKTRAIN_DEVICE", "1")
+	if got, err := vk.SelectDevice(devs, ""); err != nil || got != 1 {
+		t.Errorf("VKTRAIN_DEVICE=1 selected %d, %v", got, err)
+	}
+	if got, err := vk.SelectDevice(devs, "llvm"); err != nil || got != 0 {
+		t.Errorf("an explicit selector must beat VKTRAIN_DEVICE: %d, %v", got, err)
+	}
+	for _, sel := range []string{"radeon", "7"} {
+		_, err := vk.SelectDevice(devs, sel)
+		if err == nil || !strings.Contains(err.Error(), "NVIDIA H100") || !strings.Contains(err.Error(), "llvmpipe") {
+			t.Errorf("unknown selector %q: the error must list the devices, got %v", sel, err)
+		}
+	}
+}
+
+// fillKernel and axpyKernel are the two smallest shaders: enough to exercise sequences.
+func kernels(t *testing.T, ctx *vk.Context) (fill, axpy *vk.Kernel) {
+	t.Helper()
+	fill, err := ctx.Kernel("fill", 64, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	axpy, err = ctx.Kernel("axpy", 64, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fill, axpy
+}
+
+func newTensor(t *testing.T, ctx *vk.Context, name string, n int) *vk.Tensor {
+	t.Helper()
+	x, err := ctx.NewTensor(name, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(x.Free)
+	return x
+}
+
+func TestSequenceBarriers(t *testing.T) {
+	ctx := vktest.Open(t)
+	fill, axpy := kernels(t, ctx)
+	const n = 1000
+	g := [3]uint32{vk.Groups(n, 64), 1, 1}
+	x, y, z := newTensor(t, ctx, "x", n), newTensor(t, ctx, "y", n), newTensor(t, ctx, "z", n)
+
+	t.Run("independent dispatches record no barrier", func(t *testing.T) {
+		s, err := ctx.NewSequence()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Release()
+		for i, d := range []*vk.Tensor{x, y, z} {
+			if err := s.Dispatch(fill, g, vk.Push(uint32(n), float32(i+1)), vk.Out(d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s.Barriers() != 0 {
+			t.Fatalf("%d barriers between independent fills", s.Barriers())
+		}
+		if err := s.Run(); err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range []*vk.Tensor{x, y, z} {
+			got, _ := d.ReadFloat32()
+			if got[0] != float32(i+1) || got[n-1] != float32(i+1) {
+				t.Fatalf("%s = %v..%v", d.Name, got[0], got[n-1])
+			}
+		}
+	})
+
+	t.Run("a dependent chain gets one barrier per link and the right answer", func(t *testing.T) {
+		s, err := ctx.NewSequence()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Release()
+		steps := []struct {
+			k    *vk.Kernel
+			push []byte
+			args []vk.Arg
+		}{
+			{fill, vk.Push(uint32(n), float32(3)), []vk.Arg{vk.Out(x)}},                          // x = 3
+			{fill, vk.Push(uint32(n), float32(1)), []vk.Arg{vk.Out(y)}},                          // y = 1 (independent)
+			{axpy, vk.Push(uint32(n), float32(2), float32(1)), []vk.Arg{vk.In(x), vk.InOut(y)}},  // y = 2x + y = 7   (barrier)
+			{axpy, vk.Push(uint32(n), float32(1), float32(0)), []vk.Arg{vk.In(y), vk.InOut(z)}},  // z = y = 7        (barrier)
+			{fill, vk.Push(uint32(n), float32(5)), []vk.Arg{vk.Out(y)}},                          // y = 5 after z read it (barrier)
+			{axpy, vk.Push(uint32(n), float32(10), float32(1)), []vk.Arg{vk.In(y), vk.InOut(z)}}, // z = 10y + z = 57 (barrier)
+		}
+		for _, st := range steps {
+			if err := s.Dispatch(st.k, g, st.push, st.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s.Barriers() != 4 {
+			t.Fatalf("recorded %d barriers, want 4", s.Barriers())
+		}
+		for run := 0; run < 2; run++ { // a recorded sequence replays
+			if err := s.Run(); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := z.ReadFloat32()
+			for i, v := range got {
+				if v != 57 {
+					t.Fatalf("run %d: z[%d] = %v, want 57", run, i, v)
+				}
+			}
+		}
+	})
+}
+
+func TestTimedSequence(t *testing.T) {
+	ctx := vktest.Open(t)
+	if !ctx.TimestampsSupported() {
+		t.Skip("no timestamps on this device")
+	}
+	fill, _ := kernels(t, ctx)
+	x := newTensor(t, ctx, "x", 1<<16)
+	s, err := ctx.NewTimedSequence(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	for i := 0; i < 2; i++ {
+		if err := s.DispatchLabeled("fill", fill, [3]uint32{vk.Groups(1<<16, 64), 1, 1}, vk.Push(uint32(1<<16), float32(i)), vk.Out(x)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DispatchLabeled("third", fill, [3]uint32{1, 1, 1}, vk.Push(uint32(1), float32(0)), vk.Out(x)); err == nil {
+		t.Fatal("a timed sequence accepted more dispatches than it has queries for")
+	}
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+	times, err := s.Times()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(times) != 2 || times[0].Label != "fill" {
+		t.Fatalf("times: %+v", times)
+	}
+	for _, tm := range times {
+		if !(tm.Ms > 0) || tm.Ms > 10000 {
+			t.Fatalf("implausible dispatch time %+v", tm)
+		}
+	}
+}
+
+func TestDispatchErrors(t *testing.T) {
+	ctx := vktest.Open(t)
+	fill, _ := kernels(t, ctx)
+	x := newTensor(t, ctx, "x", 16)
+	s, err := ctx.NewSequence()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	huge := ctx.Info.MaxWorkgroupCount[0] + 1
+	if err := s.Dispatch(fill, [3]uint32{huge, 1, 1}, vk.Push(uint32(16), float32(0)), vk.Out(x)); err == nil {
+		t.Error("a grid over maxComputeWorkGroupCount was accepted")
+	}
+	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, make([]byte, vk.PushConstantSize+4), vk.Out(x)); err == nil {
+		t.Error("oversized push constants were accepted")
+	}
+	if _, err := ctx.Kernel("fill", ctx.Info.MaxInvocations+1, 1, 1); err == nil {
+		t.Error("a workgroup over maxComputeWorkGroupInvocations was accepted")
+	}
+	if _, err := ctx.Kernel("no-such-shader", 1, 1, 1); err == nil || !strings.Contains(err.Error(), "no-such-shader") {
+		t.Errorf("unknown shader: %v", err)
+	}
+}

@@ -1,0 +1,312 @@
+package vk
+
+import (
+	"fmt"
+
+	vkapi "github.com/vulkan-go/vulkan"
+)
+
+// Access says how a dispatch uses a bound tensor.
+type Access uint8
+
+// Tensor access modes.
+const (
+	Read Access = 1 << iota
+	Write
+	ReadWrite = Read | Write
+)
+
+// Arg binds a tensor to the next binding of a dispatch.
+type Arg struct {
+	T      *Tensor
+	Access Access
+}
+
+// In, Out and InOut bind a tensor that the dispatch reads, writes, or both.
+func In(t *Tensor) Arg    { return Arg{t, Read} }
+func Out(t *Tensor) Arg   { return Arg{t, Write} }
+func InOut(t *Tensor) Arg { return Arg{t, ReadWrite} }
+
+// Sequence is a command buffer of many dispatches, recorded once and run (submitted and waited
+// for) as often as wanted. A barrier is recorded only before a dispatch that touches a range an
+// earlier dispatch wrote, or writes a range an earlier one read, since the last barrier.
+type Sequence struct {
+	ctx        *Context
+	cmd        vkapi.CommandBuffer
+	recording  bool
+	dispatches int
+	barriers   int
+	reads      []bindingKey // ranges read since the last barrier
+	writes     []bindingKey // ranges written since the last barrier
+	dummy      *Tensor      // bound to unused bindings
+
+	timed   bool
+	queries vkapi.QueryPool
+	capac   int
+	labels  []string
+}
+
+// DispatchTime is the GPU time of one dispatch of a timed sequence.
+type DispatchTime struct {
+	Label string
+	Ms    float64
+}
+
+// NewSequence allocates a command buffer and starts recording.
+func (c *Context) NewSequence() (*Sequence, error) {
+	s := &Sequence{ctx: c}
+	cmds := make([]vkapi.CommandBuffer, 1)
+	if err := check("vkAllocateCommandBuffers", vkapi.AllocateCommandBuffers(c.device, &vkapi.CommandBufferAllocateInfo{
+		SType:              vkapi.StructureTypeCommandBufferAllocateInfo,
+		CommandPool:        c.pool,
+		Level:              vkapi.CommandBufferLevelPrimary,
+		CommandBufferCount: 1,
+	}, cmds)); err != nil {
+		return nil, err
+	}
+	s.cmd = cmds[0]
+	return s, s.Reset()
+}
+
+// NewTimedSequence is a sequence that records a GPU timestamp around each of up to max dispatches.
+func (c *Context) NewTimedSequence(max int) (*Sequence, error) {
+	if !c.TimestampsSupported() {
+		return nil, fmt.Errorf("device %q cannot time dispatches (no timestamp support on its compute queue)", c.Info.Name)
+	}
+	var pool vkapi.QueryPool
+	if err := check("vkCreateQueryPool", vkapi.CreateQueryPool(c.device, &vkapi.QueryPoolCreateInfo{
+		SType:      vkapi.StructureTypeQueryPoolCreateInfo,
+		QueryType:  vkapi.QueryTypeTimestamp,
+		QueryCount: uint32(2 * max),
+	}, nil, &pool)); err != nil {
+		return nil, err
+	}
+	s := &Sequence{ctx: c, timed: true, queries: pool, capac: max}
+	cmds := make([]vkapi.CommandBuffer, 1)
+	if err := check("vkAllocateCommandBuffers", vkapi.AllocateCommandBuffers(c.device, &vkapi.CommandBufferAllocateInfo{
+		SType:              vkapi.StructureTypeCommandBufferAllocateInfo,
+		CommandPool:        c.pool,
+		Level:              vkapi.CommandBufferLevelPrimary,
+		CommandBufferCount: 1,
+	}, cmds)); err != nil {
+		vkapi.DestroyQueryPool(c.device, pool, nil)
+		return nil, err
+	}
+	s.cmd = cmds[0]
+	return s, s.Reset()
+}
+
+// Reset drops everything recorded and starts recording again.
+func (s *Sequence) Reset() error {
+	if s.recording {
+		vkapi.EndCommandBuffer(s.cmd)
+	}
+	if err := check("vkResetCommandBuffer", vkapi.ResetCommandBuffer(s.cmd, 0)); err != nil {
+		return err
+	}
+	if err := check("vkBeginCommandBuffer", vkapi.BeginCommandBuffer(s.cmd, &vkapi.CommandBufferBeginInfo{
+		SType: vkapi.StructureTypeCommandBufferBeginInfo,
+	})); err != nil {
+		return err
+	}
+	s.recording = true
+	s.dispatches, s.barriers = 0, 0
+	s.reads, s.writes, s.labels = s.reads[:0], s.writes[:0], s.labels[:0]
+	if s.timed {
+		vkapi.CmdResetQueryPool(s.cmd, s.queries, 0, uint32(2*s.capac))
+	}
+	// Order this submission after everything earlier on the queue (and host writes).
+	s.memoryBarrier(vkapi.PipelineStageAllCommandsBit, vkapi.PipelineStageAllCommandsBit,
+		vkapi.AccessMemoryWriteBit|vkapi.AccessHostWriteBit, vkapi.AccessMemoryReadBit|vkapi.AccessMemoryWriteBit)
+	return nil
+}
+
+func (s *Sequence) memoryBarrier(src, dst vkapi.PipelineStageFlagBits, srcAccess, dstAccess vkapi.AccessFlagBits) {
+	vkapi.CmdPipelineBarrier(s.cmd, vkapi.PipelineStageFlags(src), vkapi.PipelineStageFlags(dst), 0,
+		1, []vkapi.MemoryBarrier{{
+			SType:         vkapi.StructureTypeMemoryBarrier,
+			SrcAccessMask: vkapi.AccessFlags(srcAccess),
+			DstAccessMask: vkapi.AccessFlags(dstAccess),
+		}}, 0, nil, 0, nil)
+}
+
+// Dispatch records kernel k over groups workgroups with push constants push (see Push), binding
+// args to bindings 0, 1, ... in order. label names the dispatch in timings ("" = the kernel's name).
+func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push []byte, args ...Arg) error {
+	return s.DispatchLabeled("", k, groups, push, args...)
+}
+
+// DispatchLabeled is Dispatch with a label for timings.
+func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, push []byte, args ...Arg) error {
+	c := s.ctx
+	if !s.recording {
+		return fmt.Errorf("sequence: dispatch of %s after Run without Reset", k)
+	}
+	if len(args) > MaxBindings {
+		return fmt.Errorf("dispatch of %s: %d tensors, at most %d", k, len(args), MaxBindings)
+	}
+	if len(push) > PushConstantSize {
+		return fmt.Errorf("dispatch of %s: %d bytes of push constants, at most %d", k, len(push), PushConstantSize)
+	}
+	for i, g := range groups {
+		if g == 0 || g > c.Info.MaxWorkgroupCount[i] {
+			return fmt.Errorf("dispatch of %s: %d workgroups in dimension %d, device allows 1..%d", k, g, i, c.Info.MaxWorkgroupCount[i])
+		}
+	}
+	if s.timed && s.dispatches >= s.capac {
+		return fmt.Errorf("timed sequence holds at most %d dispatches", s.capac)
+	}
+	var key [MaxBindings]bindingKey
+	for i := range key {
+		if i < len(args) {
+			if args[i].T == nil || args[i].T.arena == nil {
+				return fmt.Errorf("dispatch of %s: binding %d has no tensor", k, i)
+			}
+			key[i] = args[i].T.binding()
+			continue
+		}
+		if s.dummy == nil {
+			d, err := c.dummyTensor()
+			if err != nil {
+				return err
+			}
+			s.dummy = d
+		}
+		key[i] = s.dummy.binding()
+	}
+	set, err := c.layouts.descriptorSet(c.device, key)
+	if err != nil {
+		return err
+	}
+	if s.hazard(args) {
+		s.memoryBarrier(vkapi.PipelineStageComputeShaderBit, vkapi.PipelineStageComputeShaderBit,
+			vkapi.AccessShaderWriteBit, vkapi.AccessShaderReadBit|vkapi.AccessShaderWriteBit)
+		s.barriers++
+		s.reads, s.writes = s.reads[:0], s.writes[:0]
+	}
+	for _, a := range args {
+		if a.Access&Read != 0 {
+			s.reads = append(s.reads, a.T.binding())
+		}
+		if a.Access&Write != 0 {
+			s.writes = append(s.writes, a.T.binding())
+		}
+	}
+	if s.timed {
+		vkapi.CmdWriteTimestamp(s.cmd, vkapi.PipelineStageTopOfPipeBit, s.queries, uint32(2*s.dispatches))
+	}
+	vkapi.CmdBindPipeline(s.cmd, vkapi.PipelineBindPointCompute, k.pipeline)
+	vkapi.CmdBindDescriptorSets(s.cmd, vkapi.PipelineBindPointCompute, c.layouts.pipeline, 0, 1, []vkapi.DescriptorSet{set}, 0, nil)
+	if len(push) > 0 {
+		padded := make([]byte, (len(push)+3)/4*4)
+		copy(padded, push)
+		vkapi.CmdPushConstants(s.cmd, c.layouts.pipeline, vkapi.ShaderStageFlags(vkapi.ShaderStageComputeBit), 0, uint32(len(padded)), cBytesPtr(padded))
+	}
+	vkapi.CmdDispatch(s.cmd, groups[0], groups[1], groups[2])
+	if s.timed {
+		vkapi.CmdWriteTimestamp(s.cmd, vkapi.PipelineStageBottomOfPipeBit, s.queries, uint32(2*s.dispatches+1))
+		if label == "" {
+			label = k.String()
+		}
+		s.labels = append(s.labels, label)
+	}
+	s.dispatches++
+	return nil
+}
+
+// hazard reports whether a dispatch with these args must wait for the dispatches since the last barrier.
+func (s *Sequence) hazard(args []Arg) bool {
+	for _, a := range args {
+		r := a.T.binding()
+		if overlapsAny(r, s.writes) { // read-after-write or write-after-write
+			return true
+		}
+		if a.Access&Write != 0 && overlapsAny(r, s.reads) { // write-after-read
+			return true
+		}
+	}
+	return false
+}
+
+func overlapsAny(r bindingKey, list []bindingKey) bool {
+	for _, o := range list {
+		if o.buffer == r.buffer && r.offset < o.offset+o.size && o.offset < r.offset+r.size {
+			return true
+		}
+	}
+	return false
+}
+
+// Barriers is the number of barriers recorded between dispatches.
+func (s *Sequence) Barriers() int { return s.barriers }
+
+// Dispatches is the number of dispatches recorded.
+func (s *Sequence) Dispatches() int { return s.dispatches }
+
+// Run ends recording (the first time), submits the sequence and waits for it. It can be called
+// again to replay the same commands. Validation errors raised by the run are returned.
+func (s *Sequence) Run() error {
+	c := s.ctx
+	if s.recording {
+		// Make the results visible to the host and to later submissions.
+		s.memoryBarrier(vkapi.PipelineStageAllCommandsBit, vkapi.PipelineStageHostBit|vkapi.PipelineStageAllCommandsBit,
+			vkapi.AccessMemoryWriteBit, vkapi.AccessHostReadBit|vkapi.AccessMemoryReadBit|vkapi.AccessMemoryWriteBit)
+		if err := check("vkEndCommandBuffer", vkapi.EndCommandBuffer(s.cmd)); err != nil {
+			return err
+		}
+		s.recording = false
+	}
+	if err := check("vkResetFences", vkapi.ResetFences(c.device, 1, []vkapi.Fence{c.fence})); err != nil {
+		return err
+	}
+	if err := check("vkQueueSubmit", vkapi.QueueSubmit(c.queue, 1, []vkapi.SubmitInfo{{
+		SType:              vkapi.StructureTypeSubmitInfo,
+		CommandBufferCount: 1,
+		PCommandBuffers:    []vkapi.CommandBuffer{s.cmd},
+	}}, c.fence)); err != nil {
+		return err
+	}
+	if err := check("vkWaitForFences", vkapi.WaitForFences(c.device, 1, []vkapi.Fence{c.fence}, vkapi.True, ^uint64(0))); err != nil {
+		return err
+	}
+	return c.Check()
+}
+
+// Times returns each dispatch's GPU time from the last Run of a timed sequence.
+func (s *Sequence) Times() ([]DispatchTime, error) {
+	if !s.timed {
+		return nil, fmt.Errorf("sequence is not timed")
+	}
+	n := s.dispatches
+	if n == 0 {
+		return nil, nil
+	}
+	raw := make([]uint64, 2*n)
+	if err := check("vkGetQueryPoolResults", vkapi.GetQueryPoolResults(s.ctx.device, s.queries, 0, uint32(2*n),
+		uint(8*2*n), cBytesPtrU64(raw), 8, vkapi.QueryResultFlags(vkapi.QueryResult64Bit|vkapi.QueryResultWaitBit))); err != nil {
+		return nil, err
+	}
+	mask := ^uint64(0)
+	if b := s.ctx.timestampBits; b < 64 {
+		mask = 1<<b - 1
+	}
+	out := make([]DispatchTime, n)
+	for i := range out {
+		ticks := (raw[2*i+1] - raw[2*i]) & mask
+		out[i] = DispatchTime{Label: s.labels[i], Ms: float64(ticks) * float64(s.ctx.Info.TimestampPeriodNs) / 1e6}
+	}
+	return out, nil
+}
+
+// Release frees the command buffer (and the query pool of a timed sequence).
+func (s *Sequence) Release() {
+	c := s.ctx
+	if s.cmd != nil {
+		vkapi.FreeCommandBuffers(c.device, c.pool, 1, []vkapi.CommandBuffer{s.cmd})
+		s.cmd = nil
+	}
+	if s.queries != nil {
+		vkapi.DestroyQueryPool(c.device, s.queries, nil)
+		s.queries = nil
+	}
+}

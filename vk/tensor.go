@@ -1,0 +1,161 @@
+package vk
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"unsafe"
+
+	vkapi "github.com/vulkan-go/vulkan"
+)
+
+// Tensor is a range of device memory holding n 4-byte elements (float32, int32 or uint32),
+// sub-allocated from an arena. Kernels bind it whole.
+type Tensor struct {
+	Name  string
+	ctx   *Context
+	arena *arena
+	off   uint64 // bytes into the arena
+	n     int    // elements
+}
+
+// NewTensor allocates n elements (contents undefined until written).
+func (c *Context) NewTensor(name string, n int) (*Tensor, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("tensor %q: %d elements", name, n)
+	}
+	a, off, err := c.mem.alloc(uint64(n) * 4)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return &Tensor{Name: name, ctx: c, arena: a, off: off, n: n}, nil
+}
+
+// Len is the number of elements.
+func (t *Tensor) Len() int { return t.n }
+
+// Bytes is the size in bytes.
+func (t *Tensor) Bytes() uint64 { return uint64(t.n) * 4 }
+
+// Free returns the memory to its arena; the tensor must not be used after.
+func (t *Tensor) Free() {
+	if t.arena != nil {
+		t.arena.give(t.off, roundUp(t.Bytes(), t.ctx.mem.align))
+		t.arena = nil
+	}
+}
+
+func (t *Tensor) binding() bindingKey {
+	return bindingKey{buffer: t.arena.buf, offset: t.off, size: t.Bytes()}
+}
+
+// WriteFloat32 copies data into the tensor starting at element at.
+func (t *Tensor) WriteFloat32(at int, data []float32) error {
+	b := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return t.WriteBytes(uint64(at)*4, b)
+}
+
+// WriteUint32 copies data into the tensor starting at element at.
+func (t *Tensor) WriteUint32(at int, data []uint32) error {
+	b := make([]byte, 4*len(data))
+	for i, v := range data {
+		binary.LittleEndian.PutUint32(b[4*i:], v)
+	}
+	return t.WriteBytes(uint64(at)*4, b)
+}
+
+// ReadFloat32 reads the whole tensor.
+func (t *Tensor) ReadFloat32() ([]float32, error) {
+	b := make([]byte, t.Bytes())
+	if err := t.ReadBytes(0, b); err != nil {
+		return nil, err
+	}
+	out := make([]float32, t.n)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out, nil
+}
+
+// ReadUint32 reads the whole tensor.
+func (t *Tensor) ReadUint32() ([]uint32, error) {
+	b := make([]byte, t.Bytes())
+	if err := t.ReadBytes(0, b); err != nil {
+		return nil, err
+	}
+	out := make([]uint32, t.n)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return out, nil
+}
+
+// WriteBytes copies b into the tensor at byte offset at: directly when the memory is mapped,
+// else through the staging buffer and a copy on the queue.
+func (t *Tensor) WriteBytes(at uint64, b []byte) error {
+	if err := t.span(at, uint64(len(b))); err != nil || len(b) == 0 {
+		return err
+	}
+	if t.arena.mapped != nil {
+		copy(unsafe.Slice((*byte)(unsafe.Add(t.arena.mapped, t.off+at)), len(b)), b)
+		return nil
+	}
+	st, err := t.ctx.mem.stagingArena(uint64(len(b)))
+	if err != nil {
+		return err
+	}
+	copy(unsafe.Slice((*byte)(st.mapped), len(b)), b)
+	return t.ctx.copyBuffer(st.buf, 0, t.arena.buf, t.off+at, uint64(len(b)))
+}
+
+// ReadBytes fills b from the tensor at byte offset at.
+func (t *Tensor) ReadBytes(at uint64, b []byte) error {
+	if err := t.span(at, uint64(len(b))); err != nil || len(b) == 0 {
+		return err
+	}
+	if t.arena.mapped != nil {
+		copy(b, unsafe.Slice((*byte)(unsafe.Add(t.arena.mapped, t.off+at)), len(b)))
+		return nil
+	}
+	st, err := t.ctx.mem.stagingArena(uint64(len(b)))
+	if err != nil {
+		return err
+	}
+	if err := t.ctx.copyBuffer(t.arena.buf, t.off+at, st.buf, 0, uint64(len(b))); err != nil {
+		return err
+	}
+	copy(b, unsafe.Slice((*byte)(st.mapped), len(b)))
+	return nil
+}
+
+func (t *Tensor) span(at, n uint64) error {
+	if t.arena == nil {
+		return fmt.Errorf("tensor %q used after Free", t.Name)
+	}
+	if at+n > t.Bytes() {
+		return fmt.Errorf("tensor %q: access of %d bytes at %d is outside its %d bytes", t.Name, n, at, t.Bytes())
+	}
+	return nil
+}
+
+// copyBuffer copies between two buffers on the queue and waits.
+func (c *Context) copyBuffer(src vkapi.Buffer, srcOff uint64, dst vkapi.Buffer, dstOff uint64, n uint64) error {
+	if c.transfers == nil {
+		s, err := c.NewSequence()
+		if err != nil {
+			return err
+		}
+		c.transfers = s
+	}
+	s := c.transfers
+	if err := s.Reset(); err != nil {
+		return err
+	}
+	vkapi.CmdCopyBuffer(s.cmd, src, dst, 1, []vkapi.BufferCopy{{
+		SrcOffset: vkapi.DeviceSize(srcOff), DstOffset: vkapi.DeviceSize(dstOff), Size: vkapi.DeviceSize(n),
+	}})
+	return s.Run()
+}
