@@ -1,7 +1,9 @@
 package vk
 
 import (
+	"encoding/hex"
 	vkapi "github.com/vulkan-go/vulkan"
+	"os"
 
 	"strings"
 	"testing"
@@ -124,5 +126,29 @@ func TestValidationErrorsSurface(t *testing.T) {
 	}
 	if err := c.Check(); err != nil {
 		t.Fatalf("an error was reported twice: %v", err)
+	}
+}
+
+func TestPipelineCachePersists(t *testing.T) {
+	dir := t.TempDir()
+	for round := 0; round < 2; round++ {
+		c, err := Open(Config{Validate: ValidateFromEnv(), CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Kernel("fill", 64, 1, 1); err != nil {
+			t.Fatal(err)
+		}
+		path := c.cache.path
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil || st.Size() == 0 {
+			t.Fatalf("round %d: no pipeline cache file at %s: %v", round, path, err)
+		}
+		if !strings.Contains(path, hex.EncodeToString(c.Info.pipelineCacheUUID[:])) {
+			t.Fatalf("cache file %s is not keyed by the pipelineCacheUUID", path)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"unsafe"
 
@@ -19,9 +20,10 @@ import (
 const InstallHint = "install the Vulkan loader and a driver; on Debian/Ubuntu: " +
 	"sudo apt-get install -y libvulkan1 mesa-vulkan-drivers (Mesa's lavapipe runs on any CPU)"
 
-// loaderName is the runtime name of the Vulkan loader. The binding's own loader opens
+// defaultLoader is the runtime name of the Vulkan loader. The binding's own loader opens
 // "libvulkan.so", which only the -dev package provides, so vktrain opens the loader itself.
-const loaderName = "libvulkan.so.1"
+// VKTRAIN_VULKAN_LOADER names another file (a loader outside the library path).
+const defaultLoader = "libvulkan.so.1"
 
 var loadOnce struct {
 	sync.Once
@@ -31,10 +33,14 @@ var loadOnce struct {
 // loadVulkan opens the Vulkan loader once per process and hands its vkGetInstanceProcAddr to the binding.
 func loadVulkan() error {
 	loadOnce.Do(func() {
-		name := C.CString(loaderName)
+		loader := os.Getenv("VKTRAIN_VULKAN_LOADER")
+		if loader == "" {
+			loader = defaultLoader
+		}
+		name := C.CString(loader)
 		defer C.free(unsafe.Pointer(name))
 		if msg := C.vkt_load(name); msg != nil {
-			loadOnce.err = fmt.Errorf("no Vulkan loader (%s): %s; %s", loaderName, C.GoString(msg), InstallHint)
+			loadOnce.err = fmt.Errorf("no Vulkan loader (%s): %s; %s", loader, C.GoString(msg), InstallHint)
 			return
 		}
 		vkapi.SetGetInstanceProcAddr(C.vkt_get_instance_proc_addr())
