@@ -38,8 +38,17 @@ func Variants() map[string][]VariantSpec {
 		}}
 	}
 	return map[string][]VariantSpec{
-		"fill": oneDim("one element per invocation; wg_x invocations per workgroup"),
-		"axpy": oneDim("y += a*x (also scale); one element per invocation; wg_x invocations per workgroup"),
+		"fill":      oneDim("one element per invocation; wg_x invocations per workgroup"),
+		"axpy":      oneDim("y = alpha*x + beta*y (also scale); one element per invocation; wg_x invocations per workgroup"),
+		"add":       oneDim("residual add and bias broadcast; one element per invocation"),
+		"gelu":      oneDim("GELU (tanh form) forward and backward; one element per invocation"),
+		"dropout":   oneDim("dropout mask from a counter-based RNG; one element per invocation"),
+		"adamw":     oneDim("AdamW update; one parameter per invocation"),
+		"layernorm": oneDim("LayerNorm forward and backward; one row per invocation, wg_x rows per workgroup"),
+		"embedding": oneDim("embedding gather and deterministic scatter-add; one output row or table row per invocation"),
+		"softmax":   oneDim("row softmax and cross-entropy over the vocabulary; one row per invocation"),
+		"reduce":    oneDim("sums and squared norms (gradient clipping); wg_x partial sums per workgroup"),
+		"attention": oneDim("fused attention with online softmax; one query row per invocation"),
 		"matmul": {
 			{
 				Name:   "regblock",
