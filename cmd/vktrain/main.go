@@ -19,6 +19,7 @@ type command struct {
 var commands = []command{
 	{"devices", "list the Vulkan devices, their limits and the tuning parameters in force", runDevices},
 	{"bench", "time a kernel (bench matmul ...)", runBench},
+	{"config", "list the preset configurations, or print one (config show NAME)", runConfig},
 	{"version", "print the version", runVersion},
 }
 

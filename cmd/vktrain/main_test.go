@@ -104,6 +104,20 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+func TestConfigShow(t *testing.T) {
+	out, errs, code := vktrain(t, "config", "show", "gpt-tiny")
+	if code != 0 || !strings.Contains(out, "[model]") || !strings.Contains(out, "width = 64") {
+		t.Fatalf("config show: %d %q %q", code, out, errs)
+	}
+	out, _, code = vktrain(t, "config", "list")
+	if code != 0 || !strings.Contains(out, "gpt-small:") {
+		t.Fatalf("config list: %d %q", code, out)
+	}
+	if _, errs, code := vktrain(t, "config", "show", "nope"); code != 1 || !strings.Contains(errs, "gpt-tiny") {
+		t.Fatalf("unknown preset: %d %q", code, errs)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	out, _, code := vktrain(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "vktrain ") {

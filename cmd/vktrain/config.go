@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vktrain/vktrain/model"
+)
+
+func runConfig(args []string, stdout io.Writer) error {
+	const synopsis = "Usage: vktrain config list | show NAME\n\n" +
+		"Presets are embedded TOML configurations: print one, copy it, edit it, pass it with -config FILE."
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" {
+		fmt.Fprintln(stdout, synopsis)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: config list | show NAME", errUsage)
+		}
+		return nil
+	}
+	switch {
+	case args[0] == "list" && len(args) == 1:
+		for _, n := range model.Presets() {
+			text, _ := model.PresetText(n)
+			summary, _, _ := strings.Cut(strings.TrimPrefix(string(text), "# "), "\n")
+			fmt.Fprintf(stdout, "%s\n", summary)
+		}
+		return nil
+	case args[0] == "show" && len(args) == 2:
+		text, err := model.PresetText(args[1])
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(text)
+		return err
+	}
+	return fmt.Errorf("%w: config list | show NAME", errUsage)
+}

@@ -1,0 +1,226 @@
+// Package model defines vktrain's transformer models (GPT-2 and BERT): their configuration,
+// parameters, forward and backward passes as kernel dispatches, and a float64 CPU reference.
+package model
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/vktrain/vktrain/internal/tomlkeys"
+)
+
+// Config is a whole training configuration: the model, the training run, and optionally the V-cycle.
+type Config struct {
+	Model ModelConfig `toml:"model"`
+	Train TrainConfig `toml:"train"`
+}
+
+// ModelConfig is the architecture.
+type ModelConfig struct {
+	Arch      string  `toml:"arch"`       // "gpt" (pre-LN, causal) or "bert" (post-LN, masked LM)
+	Tokenizer string  `toml:"tokenizer"`  // "byte" or "gpt2"
+	Vocab     int     `toml:"vocab"`      // token-table rows; 0 means the tokenizer's (plus BERT's specials)
+	Context   int     `toml:"context"`    // positions
+	Layers    int     `toml:"layers"`     // transformer blocks
+	Width     int     `toml:"width"`      // residual width d
+	Heads     int     `toml:"heads"`      // attention heads; width must divide by it
+	FFN       int     `toml:"ffn"`        // MLP hidden width; 0 means 4*width
+	Dropout   float64 `toml:"dropout"`    // residual and embedding dropout probability
+	InitStd   float64 `toml:"init_std"`   // standard deviation of the weight initialisation
+	TypeVocab int     `toml:"type_vocab"` // BERT token types; 0 means 2
+}
+
+// TrainConfig is the optimisation and the run around it.
+type TrainConfig struct {
+	Data            string  `toml:"data"`             // corpus: a text file or folder; "" means data/austen
+	Batch           int     `toml:"batch"`            // sequences per micro-batch
+	MicroBatches    int     `toml:"micro_batches"`    // gradient accumulation; 0 means 1
+	Steps           int     `toml:"steps"`            // optimizer steps (the length of the LR schedule)
+	LR              float64 `toml:"lr"`               // peak learning rate
+	MinLR           float64 `toml:"min_lr"`           // learning rate at the end of the decay
+	Warmup          int     `toml:"warmup"`           // linear warmup steps
+	Decay           string  `toml:"decay"`            // "cosine", "linear" or "constant"
+	WeightDecay     float64 `toml:"weight_decay"`     // AdamW decoupled weight decay (matrices only)
+	Beta1           float64 `toml:"beta1"`            // AdamW
+	Beta2           float64 `toml:"beta2"`            // AdamW
+	Eps             float64 `toml:"eps"`              // AdamW
+	GradClip        float64 `toml:"grad_clip"`        // global gradient-norm clip; 0 turns it off
+	EvalEvery       int     `toml:"eval_every"`       // validation every N steps (and at the end)
+	EvalBatches     int     `toml:"eval_batches"`     // validation batches (the same ones every time)
+	CheckpointEvery int     `toml:"checkpoint_every"` // periodic checkpoint every N steps; 0 only at the end
+	LogEvery        int     `toml:"log_every"`        // metrics line every N steps
+	Seed            uint64  `toml:"seed"`             // initialisation, batches and dropout
+}
+
+// ParseConfig reads a configuration; name prefixes every error (a path, or "preset:NAME").
+// Unknown keys are refused with their line.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	var c Config
+	if err := tomlkeys.Decode(name, data, &c); err != nil {
+		return nil, err
+	}
+	c.fillDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &c, nil
+}
+
+// LoadConfig reads a configuration file.
+func LoadConfig(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(file, data)
+}
+
+func (c *Config) fillDefaults() {
+	m, t := &c.Model, &c.Train
+	if m.FFN == 0 {
+		m.FFN = 4 * m.Width
+	}
+	if m.TypeVocab == 0 {
+		m.TypeVocab = 2
+	}
+	if m.InitStd == 0 {
+		m.InitStd = 0.02
+	}
+	if t.MicroBatches == 0 {
+		t.MicroBatches = 1
+	}
+	if t.Decay == "" {
+		t.Decay = "cosine"
+	}
+	if t.Beta1 == 0 {
+		t.Beta1 = 0.9
+	}
+	if t.Beta2 == 0 {
+		t.Beta2 = 0.95
+	}
+	if t.Eps == 0 {
+		t.Eps = 1e-8
+	}
+	if t.LogEvery == 0 {
+		t.LogEvery = 10
+	}
+	if t.EvalBatches == 0 {
+		t.EvalBatches = 8
+	}
+	if t.Data == "" {
+		t.Data = DefaultCorpus
+	}
+}
+
+// DefaultCorpus is where `make data` puts Jane Austen's novels.
+const DefaultCorpus = "data/austen"
+
+// Validate checks the configuration; each error names the key.
+func (c *Config) Validate() error {
+	m, t := c.Model, c.Train
+	var errs []string
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	switch m.Arch {
+	case "gpt", "bert":
+	default:
+		bad("model.arch: %q is not \"gpt\" or \"bert\"", m.Arch)
+	}
+	switch m.Tokenizer {
+	case "byte", "gpt2":
+	default:
+		bad("model.tokenizer: %q is not \"byte\" or \"gpt2\"", m.Tokenizer)
+	}
+	positive := func(key string, v int) {
+		if v < 1 {
+			bad("%s: must be at least 1, got %d", key, v)
+		}
+	}
+	positive("model.context", m.Context)
+	positive("model.layers", m.Layers)
+	positive("model.width", m.Width)
+	positive("model.heads", m.Heads)
+	positive("model.ffn", m.FFN)
+	if m.Vocab < 0 {
+		bad("model.vocab: must not be negative, got %d", m.Vocab)
+	}
+	if m.Heads > 0 && m.Width%m.Heads != 0 {
+		bad("model.width: %d is not divisible by model.heads = %d", m.Width, m.Heads)
+	}
+	if m.Dropout < 0 || m.Dropout >= 1 {
+		bad("model.dropout: %g is not in [0, 1)", m.Dropout)
+	}
+	if m.InitStd <= 0 {
+		bad("model.init_std: must be positive, got %g", m.InitStd)
+	}
+	positive("train.batch", t.Batch)
+	positive("train.micro_batches", t.MicroBatches)
+	positive("train.steps", t.Steps)
+	if t.LR <= 0 {
+		bad("train.lr: must be positive, got %g", t.LR)
+	}
+	if t.MinLR < 0 || t.MinLR > t.LR {
+		bad("train.min_lr: %g is not in [0, train.lr]", t.MinLR)
+	}
+	if t.Warmup < 0 || t.Warmup > t.Steps {
+		bad("train.warmup: %d is not in [0, train.steps = %d]", t.Warmup, t.Steps)
+	}
+	switch t.Decay {
+	case "cosine", "linear", "constant":
+	default:
+		bad("train.decay: %q is not \"cosine\", \"linear\" or \"constant\"", t.Decay)
+	}
+	if t.Beta1 < 0 || t.Beta1 >= 1 || t.Beta2 < 0 || t.Beta2 >= 1 {
+		bad("train.beta1, train.beta2: must be in [0, 1), got %g, %g", t.Beta1, t.Beta2)
+	}
+	if t.WeightDecay < 0 || t.GradClip < 0 || t.Eps <= 0 {
+		bad("train.weight_decay and train.grad_clip must not be negative, train.eps must be positive")
+	}
+	for key, v := range map[string]int{"train.eval_every": t.EvalEvery, "train.checkpoint_every": t.CheckpointEvery,
+		"train.log_every": t.LogEvery, "train.eval_batches": t.EvalBatches} {
+		if v < 0 {
+			bad("%s: must not be negative, got %d", key, v)
+		}
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+//go:embed presets/*.toml
+var presets embed.FS
+
+// Presets lists the embedded preset names, sorted.
+func Presets() []string {
+	files, _ := fs.Glob(presets, "presets/*.toml")
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = strings.TrimSuffix(path.Base(f), ".toml")
+	}
+	sort.Strings(names)
+	return names
+}
+
+// PresetText returns a preset's TOML exactly as shipped (what `vktrain config show` prints).
+func PresetText(name string) ([]byte, error) {
+	data, err := presets.ReadFile("presets/" + name + ".toml")
+	if err != nil {
+		return nil, fmt.Errorf("no preset %q (known: %s)", name, strings.Join(Presets(), ", "))
+	}
+	return data, nil
+}
+
+// Preset parses an embedded preset.
+func Preset(name string) (*Config, error) {
+	data, err := PresetText(name)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig("preset:"+name, data)
+}
