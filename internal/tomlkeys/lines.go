@@ -1,4 +1,6 @@
-package profile
+// Package tomlkeys decodes TOML strictly: every key must be known, and errors name the file
+// and line of the offending key.
+package tomlkeys
 
 import (
 	"strconv"
@@ -7,11 +9,11 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// keyLines maps every key of a TOML document (tables and their parents included), spelled
+// Lines maps every key of a TOML document (tables and their parents included), spelled
 // as toml.Key.String spells it, to the 1-based line where it first appears. The toml
 // package keeps key positions private, so this small scanner finds them again. It expects
 // a document the toml package has already parsed without error.
-func keyLines(src string) map[string]int {
+func Lines(src string) map[string]int {
 	s := &lineScanner{src: strings.TrimPrefix(src, "\ufeff"), line: 1, lines: map[string]int{}}
 	s.document()
 	return s.lines

@@ -9,6 +9,7 @@ package profile
 import (
 	"errors"
 	"fmt"
+	"github.com/vktrain/vktrain/internal/tomlkeys"
 	"maps"
 	"math"
 	"slices"
@@ -102,7 +103,7 @@ func Parse(name string, data []byte) (*Profile, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	f := &file{name: name, raw: raw, md: md, lines: keyLines(string(data))}
+	f := &file{name: name, raw: raw, md: md, lines: tomlkeys.Lines(string(data))}
 	for _, k := range md.Keys() {
 		if err := f.checkKey(k); err != nil {
 			return nil, err
