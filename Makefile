@@ -4,7 +4,7 @@ BIN := bin/vktrain
 # The test suite runs on Mesa's lavapipe so that it is the same on every machine.
 TEST_ENV := VKTRAIN_DEVICE=llvmpipe VKTRAIN_VALIDATE=1
 
-.PHONY: all build run test vet shaders check-shaders deps-run deps-test clean
+.PHONY: all build run test vet shaders check-shaders data deps-run deps-test clean
 
 all: build
 
@@ -37,6 +37,10 @@ shaders:
 # Fail when the committed SPIR-V differs from a fresh build.
 check-shaders:
 	$(GO) run ./tools/shaderbuild -check
+
+# Fetch the default corpus (Jane Austen's six novels, Debian's r-cran-janeaustenr) into data/austen; no R needed.
+data:
+	$(GO) run ./tools/corpus
 
 clean:
 	rm -rf bin

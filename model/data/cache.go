@@ -1,0 +1,174 @@
+package data
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+)
+
+// A token cache file holds the token ids of one source text, so that a
+// corpus is tokenized once per tokenizer. Layout, little-endian:
+//
+//	magic      [8]byte  "VKTOKENS"
+//	version    uint32   cacheVersion
+//	vocab      uint32   the tokenizer's VocabSize
+//	nameLen    uint16   then nameLen bytes: the tokenizer's Name
+//	srcSize    uint64   size of the source text in bytes
+//	srcSHA256  [32]byte SHA-256 of the source text
+//	count      uint64   number of tokens
+//	tokens     count x uint32
+//	crc        uint32   CRC-32C of every byte before it
+//
+// A file is used only when every field matches the text and tokenizer at
+// hand, the size is exact, the checksum holds and every id is below vocab;
+// anything else is treated as a miss and the file is rebuilt.
+const (
+	cacheMagic   = "VKTOKENS"
+	cacheVersion = 1
+	cacheExt     = ".tok"
+)
+
+// CachePath returns the token cache file of the source text at src for the
+// tokenizer called tokName: src + "." + tokName + ".tok".
+func CachePath(src, tokName string) string {
+	return src + "." + tokName + cacheExt
+}
+
+// CachedTokens returns the token ids of text (the contents of the file at
+// src) under tok, from the cache file beside src when it is valid; otherwise
+// it encodes text and writes the cache. hit reports a cache hit. A cache that
+// cannot be written is skipped: the tokens are still returned, with
+// writeErr saying why, so a read-only corpus folder still works.
+func CachedTokens(src, text string, tok Tokenizer) (ids []uint32, hit bool, writeErr error) {
+	path := CachePath(src, tok.Name())
+	sum := sha256.Sum256([]byte(text))
+	if b, err := os.ReadFile(path); err == nil {
+		if ids, err := decodeCache(b, tok, uint64(len(text)), sum); err == nil {
+			return ids, true, nil
+		}
+	}
+	ids = tok.Encode(text)
+	if err := WriteFileAtomic(path, encodeCache(ids, tok, uint64(len(text)), sum)); err != nil {
+		return ids, false, fmt.Errorf("token cache: %w", err)
+	}
+	return ids, false, nil
+}
+
+func encodeCache(ids []uint32, tok Tokenizer, size uint64, sum [32]byte) []byte {
+	name := tok.Name()
+	var buf bytes.Buffer
+	buf.Grow(8 + 4 + 4 + 2 + len(name) + 8 + 32 + 8 + 4*len(ids) + 4)
+	buf.WriteString(cacheMagic)
+	le := binary.LittleEndian
+	var tmp [8]byte
+	le.PutUint32(tmp[:4], cacheVersion)
+	buf.Write(tmp[:4])
+	le.PutUint32(tmp[:4], uint32(tok.VocabSize()))
+	buf.Write(tmp[:4])
+	le.PutUint16(tmp[:2], uint16(len(name)))
+	buf.Write(tmp[:2])
+	buf.WriteString(name)
+	le.PutUint64(tmp[:], size)
+	buf.Write(tmp[:])
+	buf.Write(sum[:])
+	le.PutUint64(tmp[:], uint64(len(ids)))
+	buf.Write(tmp[:])
+	b := buf.Bytes()
+	for _, id := range ids {
+		b = le.AppendUint32(b, id)
+	}
+	return le.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+}
+
+// errCache is the cause of every rejected cache file; which check failed is
+// in the message.
+func errCache(format string, args ...any) error {
+	return fmt.Errorf("token cache: "+format, args...)
+}
+
+func decodeCache(b []byte, tok Tokenizer, size uint64, sum [32]byte) ([]uint32, error) {
+	le := binary.LittleEndian
+	name := tok.Name()
+	head := 8 + 4 + 4 + 2 + len(name) + 8 + 32 + 8
+	if len(b) < head+4 {
+		return nil, errCache("%d bytes is too short", len(b))
+	}
+	if string(b[:8]) != cacheMagic {
+		return nil, errCache("bad magic")
+	}
+	if v := le.Uint32(b[8:]); v != cacheVersion {
+		return nil, errCache("version %d, want %d", v, cacheVersion)
+	}
+	if v := le.Uint32(b[12:]); int(v) != tok.VocabSize() {
+		return nil, errCache("vocabulary %d, want %d", v, tok.VocabSize())
+	}
+	if n := le.Uint16(b[16:]); int(n) != len(name) || string(b[18:18+len(name)]) != name {
+		return nil, errCache("made by another tokenizer")
+	}
+	p := 18 + len(name)
+	if le.Uint64(b[p:]) != size || !bytes.Equal(b[p+8:p+40], sum[:]) {
+		return nil, errCache("source text changed")
+	}
+	count := le.Uint64(b[p+40:])
+	if count > uint64(len(b)-head-4)/4 || uint64(len(b)) != uint64(head)+4*count+4 {
+		return nil, errCache("size %d does not fit %d tokens", len(b), count)
+	}
+	n := len(b) - 4
+	if crc32.Checksum(b[:n], crc32.MakeTable(crc32.Castagnoli)) != le.Uint32(b[n:]) {
+		return nil, errCache("checksum mismatch")
+	}
+	ids := make([]uint32, count)
+	vocab := uint32(tok.VocabSize())
+	for i := range ids {
+		id := le.Uint32(b[head+4*i:])
+		if id >= vocab {
+			return nil, errCache("token %d is id %d, outside the vocabulary", i, id)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// WriteFileAtomic writes data to path so that readers see either the old
+// file or the whole new one: it writes a temporary file in the same folder,
+// syncs it, renames it over path and syncs the folder.
+func WriteFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err = os.Chmod(tmp, 0o644); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
+	}
+	// Make the rename durable; a folder that cannot be synced (some file
+	// systems refuse) does not undo the write.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
