@@ -39,6 +39,7 @@ type Sequence struct {
 	reads      []bindingKey // ranges read since the last barrier
 	writes     []bindingKey // ranges written since the last barrier
 	dummy      *Tensor      // bound to unused bindings
+	flops      float64      // floating-point operations recorded, as the ops count them
 
 	timed   bool
 	queries vkapi.QueryPool
@@ -110,7 +111,7 @@ func (s *Sequence) Reset() error {
 		return err
 	}
 	s.recording = true
-	s.dispatches, s.barriers = 0, 0
+	s.dispatches, s.barriers, s.flops = 0, 0, 0
 	s.reads, s.writes, s.labels = s.reads[:0], s.writes[:0], s.labels[:0]
 	if s.timed {
 		vkapi.CmdResetQueryPool(s.cmd, s.queries, 0, uint32(2*s.capac))
@@ -236,6 +237,13 @@ func overlapsAny(r bindingKey, list []bindingKey) bool {
 	}
 	return false
 }
+
+// CountFLOPs adds the floating-point operations of a recorded dispatch; ops call it so that a
+// run's FLOPs are those of the kernels actually dispatched.
+func (s *Sequence) CountFLOPs(n float64) { s.flops += n }
+
+// FLOPs is the floating-point work of one run of the sequence.
+func (s *Sequence) FLOPs() float64 { return s.flops }
 
 // Barriers is the number of barriers recorded between dispatches.
 func (s *Sequence) Barriers() int { return s.barriers }
