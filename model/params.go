@@ -2,6 +2,9 @@ package model
 
 import "fmt"
 
+// IgnoreIndex marks a target the loss does not count (BERT's unmasked positions).
+const IgnoreIndex = 0xFFFFFFFF
+
 // Init says how a parameter starts.
 type Init int
 

@@ -1,0 +1,211 @@
+package ops_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/ops"
+	"github.com/vktrain/vktrain/vk/ops/ref"
+	"github.com/vktrain/vktrain/vk/vktest"
+)
+
+// ignoreMinus100 is torch's default ignore_index, -100, as a uint32.
+const ignoreMinus100 = math.MaxUint32 - 99
+
+// newPlain allocates an unpadded tensor of n elements.
+func newPlain(t *testing.T, ctx *vk.Context, name string, n int) *vk.Tensor {
+	t.Helper()
+	x, err := ctx.NewTensor(name, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(x.Free)
+	return x
+}
+
+// newStepParams allocates a padded step-parameters tensor holding p.
+func newStepParams(t *testing.T, ctx *vk.Context, p ops.StepParams) *vk.Tensor {
+	t.Helper()
+	x := vktest.NewPadded(t, ctx, "step", ops.StepParamsLen, nil)
+	if err := p.Write(x); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func TestCrossEntropy(t *testing.T) {
+	ctx, o := newOps(t)
+	rng := rand.New(rand.NewPCG(7, 7))
+	cases := []struct {
+		rows, vocab int
+		ignore      uint32
+		ignored     []int // rows whose target is ignore
+		extra       int   // targets counted in other micro-batches of the step
+		fd          bool  // also check the gradient by finite differences
+	}{
+		{rows: 1, vocab: 1, ignore: ignoreMinus100, fd: true},
+		{rows: 1, vocab: 7, ignore: ignoreMinus100, fd: true},
+		{rows: 3, vocab: 7, ignore: 0, ignored: []int{1}, fd: true},
+		{rows: 5, vocab: 256, ignore: ignoreMinus100, ignored: []int{0, 3}, fd: true},
+		{rows: 3, vocab: 1000, ignore: ignoreMinus100, extra: 4},
+		{rows: 67, vocab: 33, ignore: 5, ignored: []int{2, 64, 66}, extra: 11},
+		{rows: 3, vocab: 7, ignore: ignoreMinus100, ignored: []int{0, 1, 2}}, // count 0: zero gradient
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%dx%d_ignore%d_of%d", c.rows, c.vocab, len(c.ignored), c.rows), func(t *testing.T) {
+			rows, vocab := c.rows, c.vocab
+			xs := randoms(rng, rows*vocab)
+			for i := range xs {
+				xs[i] *= 4 // a peaked softmax
+			}
+			targets := make([]uint32, rows)
+			for r := range targets {
+				targets[r] = uint32(rng.IntN(vocab))
+				for targets[r] == c.ignore { // only the chosen rows are ignored
+					targets[r] = uint32(rng.IntN(vocab))
+				}
+				if slices.Contains(c.ignored, r) {
+					targets[r] = c.ignore
+				}
+			}
+			if vocab == 1 && c.ignore == 0 {
+				t.Fatal("bad case: no target differs from the ignore index")
+			}
+			count := rows - len(c.ignored)
+			tokens := count + c.extra
+			logits := vktest.NewPadded(t, ctx, "logits", rows*vocab, xs)
+			tg := newUint32s(t, ctx, "targets", targets)
+			losses := vktest.NewPadded(t, ctx, "losses", rows, nil)
+			dlogits := vktest.NewPadded(t, ctx, "dlogits", rows*vocab, nil)
+			step := newStepParams(t, ctx, ops.StepParams{Beta1: 0.9, Beta2: 0.999, Step: 1, Tokens: tokens})
+
+			record := func(s *vk.Sequence) error {
+				if err := o.CrossEntropyForward(s, logits, tg, losses, rows, vocab, c.ignore); err != nil {
+					return err
+				}
+				return o.CrossEntropyBackward(s, logits, tg, dlogits, step, rows, vocab, c.ignore)
+			}
+			run(t, ctx, record)
+			gotL, gotD := read(t, losses), read(t, dlogits)
+			vktest.CheckSentinels(t, "losses", gotL, rows)
+			vktest.CheckSentinels(t, "dlogits", gotD, rows*vocab)
+
+			x64 := ref.F64(xs)
+			wantL := ref.CrossEntropy(x64, targets, rows, vocab, c.ignore)
+			scale := 0.0
+			if tokens > 0 {
+				scale = 1 / float64(tokens)
+			}
+			wantD := ref.CrossEntropyBackward(x64, targets, rows, vocab, c.ignore, scale)
+			if e := vktest.NSE(gotL[:rows], wantL); e > 1e-6 {
+				t.Errorf("forward: normalised squared error %g", e)
+			}
+			if e := vktest.NSE(gotD[:rows*vocab], wantD); e > 1e-6 {
+				t.Errorf("backward: normalised squared error %g", e)
+			}
+			for r := range rows {
+				if targets[r] != c.ignore {
+					continue
+				}
+				if gotL[r] != 0 {
+					t.Errorf("ignored row %d: loss %v", r, gotL[r])
+				}
+				for j := range vocab {
+					if gotD[r*vocab+j] != 0 {
+						t.Fatalf("ignored row %d: gradient[%d] = %v", r, j, gotD[r*vocab+j])
+					}
+				}
+			}
+
+			if c.fd {
+				// The mean loss over this batch's counted targets; with no other micro-batch its
+				// gradient is what the kernel computes.
+				if c.extra != 0 {
+					t.Fatal("bad case: finite differences need extra = 0")
+				}
+				mean := func(x []float64) float64 {
+					return ref.MeanLoss(ref.CrossEntropy(x, targets, rows, vocab, c.ignore), targets, c.ignore)
+				}
+				fd := ref.NumericGrad(mean, x64, 1e-4)
+				if e := vktest.NSE(gotD[:rows*vocab], fd); e > 1e-6 {
+					t.Errorf("backward against finite differences: normalised squared error %g", e)
+				}
+			}
+
+			// Determinism, and the in-place backward gives the same bits.
+			run(t, ctx, record)
+			if again := read(t, losses); !slices.Equal(again, gotL) {
+				t.Error("forward: a second run gave different bits")
+			}
+			if again := read(t, dlogits); !slices.Equal(again, gotD) {
+				t.Error("backward: a second run gave different bits")
+			}
+			run(t, ctx, func(s *vk.Sequence) error {
+				return o.CrossEntropyBackward(s, logits, tg, logits, step, rows, vocab, c.ignore)
+			})
+			inPlace := read(t, logits)
+			vktest.CheckSentinels(t, "in-place dlogits", inPlace, rows*vocab)
+			if !slices.Equal(inPlace[:rows*vocab], gotD[:rows*vocab]) {
+				t.Error("in-place backward differs from out-of-place")
+			}
+		})
+	}
+}
+
+func TestCrossEntropyBadTarget(t *testing.T) {
+	ctx, o := newOps(t)
+	rows, vocab := 3, 5
+	targets := []uint32{2, 5, ignoreMinus100}
+	logits := vktest.NewPadded(t, ctx, "logits", rows*vocab, randoms(rand.New(rand.NewPCG(8, 8)), rows*vocab))
+	tg := newUint32s(t, ctx, "targets", targets)
+	losses := vktest.NewPadded(t, ctx, "losses", rows, nil)
+	dlogits := vktest.NewPadded(t, ctx, "dlogits", rows*vocab, nil)
+	step := newStepParams(t, ctx, ops.StepParams{Step: 1, Tokens: 2})
+	run(t, ctx, func(s *vk.Sequence) error {
+		if err := o.CrossEntropyForward(s, logits, tg, losses, rows, vocab, ignoreMinus100); err != nil {
+			return err
+		}
+		return o.CrossEntropyBackward(s, logits, tg, dlogits, step, rows, vocab, ignoreMinus100)
+	})
+	l, d := read(t, losses), read(t, dlogits)
+	if math.IsNaN(float64(l[0])) || !math.IsNaN(float64(l[1])) || l[2] != 0 {
+		t.Errorf("losses %v: want finite, NaN, 0", l[:rows])
+	}
+	for j := range vocab {
+		if math.IsNaN(float64(d[j])) || !math.IsNaN(float64(d[vocab+j])) || d[2*vocab+j] != 0 {
+			t.Fatalf("column %d of the gradient: %v, %v, %v; want finite, NaN, 0", j, d[j], d[vocab+j], d[2*vocab+j])
+		}
+	}
+	vktest.CheckSentinels(t, "losses", l, rows)
+	vktest.CheckSentinels(t, "dlogits", d, rows*vocab)
+}
+
+func TestCrossEntropyShapeErrors(t *testing.T) {
+	ctx, o := newOps(t)
+	x, short := newPlain(t, ctx, "x", 100), newPlain(t, ctx, "short", 1)
+	s, err := ctx.NewSequence()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	for name, f := range map[string]func() error{
+		"zero rows":          func() error { return o.CrossEntropyForward(s, x, x, x, 0, 5, 0) },
+		"zero vocab":         func() error { return o.CrossEntropyForward(s, x, x, x, 2, 0, 0) },
+		"logits too short":   func() error { return o.CrossEntropyForward(s, x, x, x, 2, 60, 0) },
+		"targets too short":  func() error { return o.CrossEntropyForward(s, x, short, x, 2, 5, 0) },
+		"losses nil":         func() error { return o.CrossEntropyForward(s, x, x, nil, 2, 5, 0) },
+		"dlogits too short":  func() error { return o.CrossEntropyBackward(s, x, x, short, x, 2, 5, 0) },
+		"step params short":  func() error { return o.CrossEntropyBackward(s, x, x, x, short, 2, 5, 0) },
+		"step params absent": func() error { return o.CrossEntropyBackward(s, x, x, x, nil, 2, 5, 0) },
+	} {
+		if err := f(); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+}

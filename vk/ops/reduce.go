@@ -1,0 +1,115 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/vktrain/vktrain/vk"
+)
+
+// reducePer is how many elements each invocation of the reduce shader sums (16 to 256 measured
+// alike on lavapipe).
+const reducePer = 64
+
+// GradNorm records the global L2 norm of all the grads tensors together (every element of each)
+// and the gradient-clipping scale min(1, maxNorm/(norm+1e-6)), 1 when maxNorm <= 0, writing
+// them to stepParams[StepGradNorm] and stepParams[StepClipScale], where AdamW reads the scale
+// and the host can read the norm after the run. The sum is deterministic: per-invocation
+// partial sums of squares go to partials (SumSquaresPartialsLen elements at least), and are
+// summed again in a fixed order; no atomics. A non-finite gradient gives a non-finite norm.
+func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams *vk.Tensor, maxNorm float32) error {
+	wg, err := o.reduceWorkgroup()
+	if err != nil {
+		return err
+	}
+	first, later, err := reducePlan(grads, wg)
+	if err != nil {
+		return err
+	}
+	need := partialsTotal(first) + partialsTotal(later)
+	if err := checkShapes("grad norm", shaped{"partials", partials, []int{need}}, stepShape(stepParams)); err != nil {
+		return err
+	}
+	squares, err := o.ctx.Kernel("reduce", uint32(wg), 1, 1, reducePer, 1)
+	if err != nil {
+		return err
+	}
+	sums, err := o.ctx.Kernel("reduce", uint32(wg), 1, 1, reducePer, 0)
+	if err != nil {
+		return err
+	}
+	clip, err := o.ctx.Kernel("reduce_clip", 1, 1, 1, StepClipScale, StepGradNorm)
+	if err != nil {
+		return err
+	}
+	off := 0
+	for i, g := range grads {
+		groups := vk.Groups(g.Len(), wg*reducePer)
+		if err := s.Dispatch(squares, grid1D(o.ctx, groups), vk.Push(uint32(g.Len()), 0, uint32(off)),
+			vk.In(g), vk.Out(partials)); err != nil {
+			return err
+		}
+		off += first[i]
+	}
+	in, n := 0, off
+	for _, next := range later {
+		if err := s.Dispatch(sums, grid1D(o.ctx, vk.Groups(n, wg*reducePer)), vk.Push(uint32(n), uint32(in), uint32(in+n)),
+			vk.In(partials), vk.Out(partials)); err != nil {
+			return err
+		}
+		in, n = in+n, next
+	}
+	return s.Dispatch(clip, [3]uint32{1, 1, 1}, vk.Push(uint32(n), uint32(in), maxNorm), vk.In(partials), vk.Out(stepParams))
+}
+
+// SumSquaresPartialsLen is how many elements the partials tensor of GradNorm over grads needs.
+func (o *Ops) SumSquaresPartialsLen(grads []*vk.Tensor) (int, error) {
+	wg, err := o.reduceWorkgroup()
+	if err != nil {
+		return 0, err
+	}
+	first, later, err := reducePlan(grads, wg)
+	if err != nil {
+		return 0, err
+	}
+	return partialsTotal(first) + partialsTotal(later), nil
+}
+
+// reduceWorkgroup is the reduce shader's workgroup size from the "reduce" profile entry.
+func (o *Ops) reduceWorkgroup() (int, error) {
+	e, err := o.entry("reduce", "default")
+	if err != nil {
+		return 0, err
+	}
+	return e.Get("wg_x"), nil
+}
+
+// reducePlan returns the number of partial sums the first pass writes for each tensor, and the
+// counts of the later passes, each summing the previous pass's partials, until at most wg remain
+// for reduce_clip. The passes lie one after another in the partials tensor.
+func reducePlan(grads []*vk.Tensor, wg int) (first, later []int, err error) {
+	if len(grads) == 0 {
+		return nil, nil, fmt.Errorf("grad norm: no gradient tensors")
+	}
+	n := 0
+	for i, g := range grads {
+		if g == nil {
+			return nil, nil, fmt.Errorf("grad norm: gradient tensor %d is nil", i)
+		}
+		first = append(first, int(vk.Groups(g.Len(), wg*reducePer))*wg)
+		n += first[i]
+	}
+	for n > wg {
+		n = int(vk.Groups(n, wg*reducePer)) * wg
+		later = append(later, n)
+	}
+	return first, later, nil
+}
+
+// partialsTotal adds up partial-sum counts.
+func partialsTotal(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
