@@ -35,6 +35,23 @@ func (t DeviceType) rank() int {
 	return 4
 }
 
+// SubgroupOps are the subgroup operations a device's compute shaders may use
+// (VkSubgroupFeatureFlags).
+type SubgroupOps uint32
+
+// Subgroup operation classes the kernels use.
+const (
+	SubgroupBasic      SubgroupOps = 0x1
+	SubgroupArithmetic SubgroupOps = 0x4
+	SubgroupShuffle    SubgroupOps = 0x10
+)
+
+// computeStage is VK_SHADER_STAGE_COMPUTE_BIT.
+const computeStage = 0x20
+
+// Has reports whether every operation class in want is supported.
+func (s SubgroupOps) Has(want SubgroupOps) bool { return s&want == want }
+
 // Heap is one memory heap of a device.
 type Heap struct {
 	Size        uint64 `json:"size"`
@@ -43,28 +60,29 @@ type Heap struct {
 
 // DeviceInfo is what vktrain knows about a physical device: identity and the limits its kernels respect.
 type DeviceInfo struct {
-	Index               int        `json:"index"`
-	Name                string     `json:"name"`
-	Type                DeviceType `json:"type"`
-	VendorID            uint32     `json:"vendor_id"`
-	DeviceID            uint32     `json:"device_id"`
-	Driver              string     `json:"driver"`
-	DriverInfo          string     `json:"driver_info"`
-	DriverVersion       uint32     `json:"driver_version"`
-	APIVersion          string     `json:"api_version"`
-	UUID                string     `json:"uuid"`
-	SubgroupSize        uint32     `json:"subgroup_size"`
-	SharedMemory        uint32     `json:"shared_memory"`
-	MaxInvocations      uint32     `json:"max_invocations"`
-	MaxWorkgroupSize    [3]uint32  `json:"max_workgroup_size"`
-	MaxWorkgroupCount   [3]uint32  `json:"max_workgroup_count"`
-	MaxStorageBuffer    uint64     `json:"max_storage_buffer_range"`
-	MaxAllocation       uint64     `json:"max_memory_allocation_size"`
-	MaxPushConstants    uint32     `json:"max_push_constants"`
-	MinStorageAlignment uint64     `json:"min_storage_buffer_offset_alignment"`
-	TimestampPeriodNs   float32    `json:"timestamp_period_ns"`
-	Heaps               []Heap     `json:"heaps"`
-	Selected            bool       `json:"selected"`
+	Index               int         `json:"index"`
+	Name                string      `json:"name"`
+	Type                DeviceType  `json:"type"`
+	VendorID            uint32      `json:"vendor_id"`
+	DeviceID            uint32      `json:"device_id"`
+	Driver              string      `json:"driver"`
+	DriverInfo          string      `json:"driver_info"`
+	DriverVersion       uint32      `json:"driver_version"`
+	APIVersion          string      `json:"api_version"`
+	UUID                string      `json:"uuid"`
+	SubgroupSize        uint32      `json:"subgroup_size"`
+	SubgroupOps         SubgroupOps `json:"subgroup_operations"`
+	SharedMemory        uint32      `json:"shared_memory"`
+	MaxInvocations      uint32      `json:"max_invocations"`
+	MaxWorkgroupSize    [3]uint32   `json:"max_workgroup_size"`
+	MaxWorkgroupCount   [3]uint32   `json:"max_workgroup_count"`
+	MaxStorageBuffer    uint64      `json:"max_storage_buffer_range"`
+	MaxAllocation       uint64      `json:"max_memory_allocation_size"`
+	MaxPushConstants    uint32      `json:"max_push_constants"`
+	MinStorageAlignment uint64      `json:"min_storage_buffer_offset_alignment"`
+	TimestampPeriodNs   float32     `json:"timestamp_period_ns"`
+	Heaps               []Heap      `json:"heaps"`
+	Selected            bool        `json:"selected"`
 
 	pipelineCacheUUID [16]byte
 }

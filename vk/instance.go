@@ -167,6 +167,9 @@ func describe(inst vkapi.Instance, pd vkapi.PhysicalDevice) (DeviceInfo, error) 
 		return d, fmt.Errorf("device %q: vkGetPhysicalDeviceProperties2 is missing (Vulkan 1.1 is required)", d.Name)
 	}
 	d.SubgroupSize = uint32(extra.subgroup_size)
+	if extra.subgroup_stages&computeStage != 0 {
+		d.SubgroupOps = SubgroupOps(extra.subgroup_operations)
+	}
 	uuid := C.GoBytes(unsafe.Pointer(&extra.device_uuid[0]), 16)
 	d.UUID = hex.EncodeToString(uuid)
 	if extra.has_driver != 0 {

@@ -62,6 +62,8 @@ int vkt_query_extra(void* instance, void* physical_device, int want_driver, vkt_
 	free(p);
 	memset(out, 0, sizeof *out);
 	out->subgroup_size = sg.subgroupSize;
+	out->subgroup_stages = sg.stages;
+	out->subgroup_operations = sg.ops;
 	out->max_allocation = m3.maxMemoryAllocationSize;
 	memcpy(out->device_uuid, id.deviceUUID, 16);
 	out->has_driver = want_driver;

@@ -15,6 +15,8 @@ void* vkt_get_instance_proc_addr(void);
 // vkt_device_extra holds what vkGetPhysicalDeviceProperties2 adds to the 1.0 properties.
 typedef struct {
 	uint32_t subgroup_size;
+	uint32_t subgroup_stages;     // VkShaderStageFlags with subgroup operations
+	uint32_t subgroup_operations; // VkSubgroupFeatureFlags
 	uint64_t max_allocation; // VkPhysicalDeviceMaintenance3Properties (Vulkan 1.1)
 	uint8_t device_uuid[16];
 	int has_driver;

@@ -107,6 +107,6 @@ func (o *Ops) AdamW(s *vk.Sequence, param, grad, m, v, stepParams *vk.Tensor, n 
 	if decay {
 		flag = 1
 	}
-	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(n, wg*adamwPer)), vk.Push(uint32(n), flag),
-		vk.InOut(param), vk.In(grad), vk.InOut(m), vk.InOut(v), vk.In(stepParams))
+	return counted(s, adamwFLOPs*float64(n), s.Dispatch(k, grid1D(o.ctx, vk.Groups(n, wg*adamwPer)), vk.Push(uint32(n), flag),
+		vk.InOut(param), vk.In(grad), vk.InOut(m), vk.InOut(v), vk.In(stepParams)))
 }

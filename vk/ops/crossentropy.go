@@ -11,7 +11,7 @@ func (o *Ops) CrossEntropyForward(s *vk.Sequence, logits, targets, losses *vk.Te
 		shaped{"losses", losses, []int{rows}}); err != nil {
 		return err
 	}
-	return o.crossEntropy(s, 0, rows, vocab, ignoreIndex, vk.In(logits), vk.In(targets), vk.Out(losses))
+	return counted(s, 3*float64(rows*vocab), o.crossEntropy(s, 0, rows, vocab, ignoreIndex, vk.In(logits), vk.In(targets), vk.Out(losses)))
 }
 
 // CrossEntropyBackward records the gradient of the mean loss over the step's counted targets:
@@ -24,7 +24,7 @@ func (o *Ops) CrossEntropyBackward(s *vk.Sequence, logits, targets, dlogits, ste
 		shaped{"targets", targets, []int{rows}}, shaped{"dlogits", dlogits, []int{rows, vocab}}, stepShape(stepParams)); err != nil {
 		return err
 	}
-	return o.crossEntropy(s, 1, rows, vocab, ignoreIndex, vk.In(logits), vk.In(targets), vk.Out(dlogits), vk.In(stepParams))
+	return counted(s, 5*float64(rows*vocab), o.crossEntropy(s, 1, rows, vocab, ignoreIndex, vk.In(logits), vk.In(targets), vk.Out(dlogits), vk.In(stepParams)))
 }
 
 // crossEntropy records the crossentropy shader, one row per invocation.

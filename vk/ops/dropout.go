@@ -35,5 +35,5 @@ func (o *Ops) dropout(s *vk.Sequence, op string, in *vk.Tensor, inName string, o
 	threshold := uint32(math.Ceil(float64(p) * (1 << 32)))
 	scale := float32(1 / (1 - float64(p)))
 	dst, acc := outArg(out, accumulate)
-	return o.elementwise(s, "dropout", "dropout", vec4s(n), vk.Push(n, threshold, scale, acc), vk.In(in), dst, vk.In(rng))
+	return counted(s, 2*float64(n), o.elementwise(s, "dropout", "dropout", vec4s(n), vk.Push(n, threshold, scale, acc), vk.In(in), dst, vk.In(rng)))
 }

@@ -17,7 +17,11 @@ func (o *Ops) EmbeddingForward(s *vk.Sequence, ids, table, out *vk.Tensor, token
 		return err
 	}
 	dst, acc := outArg(out, accumulate)
-	return s.Dispatch(k, rowGrid(o.ctx, wg, dim, tokens), vk.Push(tokens, dim, vocab, acc), vk.In(ids), vk.In(table), dst)
+	flops := 0.0
+	if accumulate {
+		flops = float64(tokens * dim)
+	}
+	return counted(s, flops, s.Dispatch(k, rowGrid(o.ctx, wg, dim, tokens), vk.Push(tokens, dim, vocab, acc), vk.In(ids), vk.In(table), dst))
 }
 
 // EmbeddingBackward records dtable[ids[t], :] += dout[t, :] for the first tokens ids, skipping
@@ -29,6 +33,6 @@ func (o *Ops) EmbeddingBackward(s *vk.Sequence, ids, dout, dtable *vk.Tensor, to
 		return err
 	}
 	vocab := dtable.Len() / dim
-	return o.elementwise(s, "embedding", "embedding_backward", vec4s(dim), vk.Push(tokens, dim, vocab),
-		vk.In(ids), vk.In(dout), vk.InOut(dtable))
+	return counted(s, float64(tokens*dim), o.elementwise(s, "embedding", "embedding_backward", vec4s(dim), vk.Push(tokens, dim, vocab),
+		vk.In(ids), vk.In(dout), vk.InOut(dtable)))
 }

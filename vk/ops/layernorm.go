@@ -19,8 +19,8 @@ func (o *Ops) LayerNormForward(s *vk.Sequence, x, gamma, beta, y, mean, rstd *vk
 	if !(eps >= 0) || math.IsInf(float64(eps), 1) {
 		return fmt.Errorf("layernorm: eps %v must be finite and not negative", eps)
 	}
-	return o.elementwise(s, "layernorm", "layernorm", rows, vk.Push(rows, cols, eps),
-		vk.In(x), vk.In(gamma), vk.In(beta), vk.Out(y), vk.Out(mean), vk.Out(rstd))
+	return counted(s, layerNormFLOPs*float64(rows*cols), o.elementwise(s, "layernorm", "layernorm", rows, vk.Push(rows, cols, eps),
+		vk.In(x), vk.In(gamma), vk.In(beta), vk.Out(y), vk.Out(mean), vk.Out(rstd)))
 }
 
 // LayerNormBackward records the gradients of LayerNormForward given its input x, gamma, the
@@ -39,6 +39,6 @@ func (o *Ops) LayerNormBackward(s *vk.Sequence, x, gamma, mean, rstd, dy, dx, dg
 		return err
 	}
 	out, acc := outArg(dx, accumulate)
-	return o.elementwise(s, "layernorm", "layernorm_backward", rows, vk.Push(rows, cols, acc),
-		vk.In(x), vk.In(gamma), vk.In(mean), vk.In(rstd), vk.In(dy), out)
+	return counted(s, layerNormBackwardFLOPs*float64(rows*cols), o.elementwise(s, "layernorm", "layernorm_backward", rows, vk.Push(rows, cols, acc),
+		vk.In(x), vk.In(gamma), vk.In(mean), vk.In(rstd), vk.In(dy), out))
 }

@@ -6,26 +6,28 @@ import (
 	"github.com/vktrain/vktrain/vk"
 )
 
-// Gemm describes C = Alpha·A·B + Beta·C for Batch row-major matrices: A is M x K, B is K x N,
-// C is M x N. Zero leading dimensions default to the dense ones (K, N, N); offsets and batch
-// strides are in elements.
+// Gemm describes C = Alpha·op(A)·op(B) + Beta·C + Bias for Batch row-major matrices, where op(X)
+// is X, or Xᵀ when TransX is set: op(A) is M x K (A stored M x K, or K x M with TransA), op(B) is
+// K x N (B stored K x N, or N x K with TransB), C is M x N. Lda, Ldb and Ldc are the stored row
+// strides; zero means dense (the stored row length). Offsets and batch strides are in elements.
+// Bias, when not nil, holds N floats from OffBias, added to every row of every C. Beta = 0 never
+// reads C; Beta = 1 accumulates (dW += xᵀ·dy). C must not overlap A, B or Bias.
 type Gemm struct {
 	A, B, C                   *vk.Tensor
+	Bias                      *vk.Tensor // nil: no bias
 	M, N, K                   int
+	TransA, TransB            bool
 	Lda, Ldb, Ldc             int
-	OffA, OffB, OffC          int
+	OffA, OffB, OffC, OffBias int
 	Batch                     int // 0 means 1
 	StrideA, StrideB, StrideC int
 	Alpha, Beta               float32
 }
 
-// Matmul records C = A·B for dense row-major A (m x k) and B (k x n).
-func (o *Ops) Matmul(s *vk.Sequence, a, b, c *vk.Tensor, m, n, k int) error {
-	return o.Gemm(s, Gemm{A: a, B: b, C: c, M: m, N: n, K: k, Alpha: 1})
-}
-
 // Gemm records one (batched) matrix product with the variant and tiles of the profile:
-// "regblock" (registers only, no barriers: CPUs and lavapipe) or "tiled" (shared memory: GPUs).
+// "regblock" (registers and subgroup shuffles, no shared memory or barriers: CPUs and lavapipe)
+// or "tiled" (shared memory: GPUs). Both read every operand along its contiguous dimension, so
+// the transposed forms that a linear layer's backward pass needs cost what the plain one does.
 func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 	if err := g.normalize(); err != nil {
 		return err
@@ -35,22 +37,73 @@ func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 		return err
 	}
 	wgX, wgY, tm, tn := e.Get("wg_x"), e.Get("wg_y"), e.Get("tm"), e.Get("tn")
-	shader, spec := "matmul", []uint32{uint32(wgX), uint32(wgY), 1, uint32(tm), uint32(tn)}
+	// Specialization constants: workgroup, tiles, transposes, then the variant's own.
+	spec := []uint32{uint32(wgX), uint32(wgY), 1, uint32(tm), uint32(tn), 0, 0}
+	if g.TransA {
+		spec[5] = 1
+	}
+	if g.TransB {
+		spec[6] = 1
+	}
+	shader := "matmul"
 	if e.Variant == "tiled" {
 		shader, spec = "matmul_tiled", append(spec, uint32(e.Get("bk")))
+	} else {
+		vec := uint32(0)
+		if g.aligned() {
+			vec = 1
+		}
+		spec = append(spec, shareLanes(wgX, o.ctx.Info.SubgroupSize), vec)
 	}
 	k, err := o.ctx.Kernel(shader, spec...)
 	if err != nil {
 		return err
 	}
 	groups := [3]uint32{vk.Groups(g.N, wgX*tn), vk.Groups(g.M, wgY*tm), uint32(g.Batch)}
-	push := vk.Push(g.M, g.N, g.K, g.Lda, g.Ldb, g.Ldc, g.OffA, g.OffB, g.OffC,
-		g.StrideA, g.StrideB, g.StrideC, g.Alpha, g.Beta)
-	cAccess := vk.Out(g.C)
+	hasBias := uint32(0)
+	args := []vk.Arg{vk.In(g.A), vk.In(g.B), vk.Out(g.C)}
 	if g.Beta != 0 {
-		cAccess = vk.InOut(g.C)
+		args[2] = vk.InOut(g.C)
 	}
-	return s.Dispatch(k, groups, push, vk.In(g.A), vk.In(g.B), cAccess)
+	if g.Bias != nil {
+		hasBias = 1
+		args = append(args, vk.In(g.Bias))
+	}
+	push := vk.Push(g.M, g.N, g.K, g.Lda, g.Ldb, g.Ldc, g.OffA, g.OffB, g.OffC, g.OffBias,
+		g.StrideA, g.StrideB, g.StrideC, g.Alpha, g.Beta, hasBias)
+	return counted(s, g.flops(), s.Dispatch(k, groups, push, args...))
+}
+
+// shareLanes is how many consecutive invocations of the regblock kernel share rows through
+// subgroup shuffles: the largest power of two dividing both wg_x and the subgroup size (1 when
+// the subgroup size is unknown).
+func shareLanes(wgX int, subgroup uint32) uint32 {
+	sg := uint32(1)
+	for subgroup%(2*sg) == 0 && wgX%int(2*sg) == 0 {
+		sg *= 2
+	}
+	return sg
+}
+
+// aligned reports whether the regblock kernel may use vec4 loads and stores: every row stride,
+// offset and batch stride, K, N, and M when A is transposed, are multiples of 4.
+func (g *Gemm) aligned() bool {
+	v := []int{g.K, g.N, g.Lda, g.Ldb, g.Ldc, g.OffA, g.OffB, g.OffC}
+	if g.TransA {
+		v = append(v, g.M)
+	}
+	if g.Bias != nil {
+		v = append(v, g.OffBias)
+	}
+	if g.Batch > 1 {
+		v = append(v, g.StrideA, g.StrideB, g.StrideC)
+	}
+	for _, x := range v {
+		if x%4 != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // normalize fills defaults and checks that every matrix lies inside its tensor.
@@ -61,35 +114,63 @@ func (g *Gemm) normalize() error {
 	if g.Batch == 0 {
 		g.Batch = 1
 	}
-	def := func(ld *int, v int) {
-		if *ld == 0 {
-			*ld = v
-		}
+	if g.Batch < 0 {
+		return fmt.Errorf("matmul: batch %d is negative", g.Batch)
 	}
-	def(&g.Lda, g.K)
-	def(&g.Ldb, g.N)
-	def(&g.Ldc, g.N)
-	if g.Lda < g.K || g.Ldb < g.N || g.Ldc < g.N {
-		return fmt.Errorf("matmul: leading dimensions %d, %d, %d are smaller than the rows %d, %d, %d", g.Lda, g.Ldb, g.Ldc, g.K, g.N, g.N)
+	// Stored shapes (rows x cols) of A and B.
+	aRows, aCols := g.M, g.K
+	if g.TransA {
+		aRows, aCols = g.K, g.M
 	}
-	check := func(name string, t *vk.Tensor, off, rows, cols, ld, stride int) error {
+	bRows, bCols := g.K, g.N
+	if g.TransB {
+		bRows, bCols = g.N, g.K
+	}
+	check := func(name string, t *vk.Tensor, off, rows, cols int, ld *int, stride int) error {
 		if t == nil {
 			return fmt.Errorf("matmul: no tensor for %s", name)
 		}
-		last := off + (g.Batch-1)*stride + (rows-1)*ld + cols
+		if *ld == 0 {
+			*ld = cols
+		}
+		if *ld < cols {
+			return fmt.Errorf("matmul: %s has rows of %d elements, its row stride %d is smaller", name, cols, *ld)
+		}
+		last := off + (g.Batch-1)*stride + (rows-1)**ld + cols
 		if off < 0 || stride < 0 || last > t.Len() {
-			return fmt.Errorf("matmul: %s (%dx%d, ld %d, batch %d, stride %d, offset %d) needs %d elements, tensor %q has %d",
-				name, rows, cols, ld, g.Batch, stride, off, last, t.Name, t.Len())
+			return fmt.Errorf("matmul: %s (%dx%d, row stride %d, batch %d, stride %d, offset %d) needs %d elements, tensor %q has %d",
+				name, rows, cols, *ld, g.Batch, stride, off, last, t.Name, t.Len())
 		}
 		return nil
 	}
-	if err := check("A", g.A, g.OffA, g.M, g.K, g.Lda, g.StrideA); err != nil {
+	if err := check("A", g.A, g.OffA, aRows, aCols, &g.Lda, g.StrideA); err != nil {
 		return err
 	}
-	if err := check("B", g.B, g.OffB, g.K, g.N, g.Ldb, g.StrideB); err != nil {
+	if err := check("B", g.B, g.OffB, bRows, bCols, &g.Ldb, g.StrideB); err != nil {
 		return err
 	}
-	return check("C", g.C, g.OffC, g.M, g.N, g.Ldc, g.StrideC)
+	if err := check("C", g.C, g.OffC, g.M, g.N, &g.Ldc, g.StrideC); err != nil {
+		return err
+	}
+	if g.Bias == nil {
+		return nil
+	}
+	ld := g.N
+	return check("Bias", g.Bias, g.OffBias, 1, g.N, &ld, 0)
+}
+
+// flops is the work of the product as dispatched: 2·M·N·K per batch entry, plus one per
+// output element for the bias and two for beta·C.
+func (g Gemm) flops() float64 {
+	mn := float64(g.M) * float64(g.N)
+	f := MatmulFLOPs(g.M, g.N, g.K)
+	if g.Bias != nil {
+		f += mn
+	}
+	if g.Beta != 0 {
+		f += 2 * mn
+	}
+	return f * float64(g.Batch)
 }
 
 // MatmulFLOPs is the floating-point operation count of an m x n x k product.

@@ -97,12 +97,30 @@ func (o *Ops) Axpy(s *vk.Sequence, x, y *vk.Tensor, n int, alpha, beta float32) 
 	if err := fits("axpy", y, n); err != nil {
 		return err
 	}
-	return o.elementwise(s, "axpy", "axpy", n, vk.Push(uint32(n), alpha, beta), vk.In(x), vk.InOut(y))
+	return counted(s, 3*float64(n), o.elementwise(s, "axpy", "axpy", n, vk.Push(uint32(n), alpha, beta), vk.In(x), vk.InOut(y)))
 }
 
 // Scale computes y = a*y over the first n elements.
 func (o *Ops) Scale(s *vk.Sequence, y *vk.Tensor, n int, a float32) error {
 	return o.Axpy(s, y, y, n, 0, a)
+}
+
+// FLOPs per element the ops count (Sequence.CountFLOPs): additions, multiplications, divisions,
+// comparisons and transcendental functions each count one, as their kernels do them.
+const (
+	geluFLOPs              = 8  // x³, 3 multiply-adds, tanh, 1 + t, two products
+	geluBackwardFLOPs      = 14 // the forward's terms again plus the derivative's
+	layerNormFLOPs         = 8  // mean, variance, normalise, scale and shift
+	layerNormBackwardFLOPs = 14 // dx: 10; dgamma, dbeta: 4
+	adamwFLOPs             = 14 // moments, bias-corrected step, decay, clip scale
+)
+
+// counted adds flops to the sequence's count when the op recorded without error.
+func counted(s *vk.Sequence, flops float64, err error) error {
+	if err == nil {
+		s.CountFLOPs(flops)
+	}
+	return err
 }
 
 func fits(op string, t *vk.Tensor, n int) error {

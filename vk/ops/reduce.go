@@ -58,7 +58,11 @@ func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams 
 		}
 		in, n = in+n, next
 	}
-	return s.Dispatch(clip, [3]uint32{1, 1, 1}, vk.Push(uint32(n), uint32(in), maxNorm), vk.In(partials), vk.Out(stepParams))
+	total := 0
+	for _, g := range grads {
+		total += g.Len()
+	}
+	return counted(s, 2*float64(total), s.Dispatch(clip, [3]uint32{1, 1, 1}, vk.Push(uint32(n), uint32(in), maxNorm), vk.In(partials), vk.Out(stepParams)))
 }
 
 // SumSquaresPartialsLen is how many elements the partials tensor of GradNorm over grads needs.

@@ -171,6 +171,7 @@ func TestValidate(t *testing.T) {
 			"workgroup of 12 invocations is not a multiple of the subgroup size 8"},
 		{"unknown subgroup size", fill(48), noSubgroup, ""},
 		{"regblock tn not vec4", regblock(8, 1, 16, 6), llvmpipeLimits, "tn = 6 is not a multiple of 4"},
+		{"regblock tm not vec4", regblock(8, 1, 6, 8), llvmpipeLimits, "tm = 6 is not a multiple of 4"},
 		{"regblock too many accumulators", regblock(8, 1, 64, 32), llvmpipeLimits, "tm*tn = 2048 exceeds 1024"},
 		{"regblock extra param", Entry{Op: "matmul", Variant: "regblock", Params: map[string]int{
 			"wg_x": 8, "wg_y": 1, "tm": 4, "tn": 4, "bk": 4}}, llvmpipeLimits, `variant regblock has no param "bk"`},

@@ -48,13 +48,24 @@ func Variants() map[string][]VariantSpec {
 		"embedding": oneDim("embedding gather and deterministic scatter-add; one output row or table row per invocation"),
 		"softmax":   oneDim("row softmax and cross-entropy over the vocabulary; one row per invocation"),
 		"reduce":    oneDim("sums and squared norms (gradient clipping); wg_x partial sums per workgroup"),
-		"attention": oneDim("fused attention with online softmax; one query row per invocation"),
+		"attention": {{
+			Name:   "default",
+			Params: []string{"wg_x", "rows"},
+			Doc:    "fused attention with online softmax; rows query (or key) rows per invocation, wg_x invocations per workgroup",
+			check: func(p map[string]int) (int, error) {
+				if p["rows"] > 8 {
+					return 0, fmt.Errorf("rows = %d exceeds 8 rows per invocation", p["rows"])
+				}
+				return 0, nil
+			},
+		}},
 		"matmul": {
 			{
 				Name:   "regblock",
 				Params: []string{"wg_x", "wg_y", "tm", "tn"},
-				Doc: "register-blocked, no shared memory: wg_x and wg_y invocations along n and m, " +
-					"each computing a tm x tn block of C",
+				Doc: "register-blocked, no shared memory or barriers (CPUs): wg_x and wg_y invocations " +
+					"along n and m; the lanes of a subgroup share a tm-row block of C through shuffles, " +
+					"each computing tn of its columns",
 				check: checkRegblock,
 			},
 			{
@@ -98,6 +109,9 @@ func checkRegblock(p map[string]int) (int, error) {
 	tm, tn := p["tm"], p["tn"]
 	if tn%4 != 0 {
 		return 0, fmt.Errorf("tn = %d is not a multiple of 4 (vec4 loads along n)", tn)
+	}
+	if tm%4 != 0 {
+		return 0, fmt.Errorf("tm = %d is not a multiple of 4 (vec4 loads along m of a transposed A)", tm)
 	}
 	if tm*tn > 1024 {
 		return 0, fmt.Errorf("tm*tn = %d exceeds 1024 accumulators per invocation", tm*tn)

@@ -1,0 +1,3 @@
+module github.com/vktrain/vktrain/tools/blasbench
+
+go 1.26
