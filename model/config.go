@@ -3,6 +3,7 @@
 package model
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/vktrain/vktrain/internal/tomlkeys"
 )
@@ -115,6 +118,16 @@ func (c *Config) fillDefaults() {
 	if t.Data == "" {
 		t.Data = DefaultCorpus
 	}
+}
+
+// TOML is the configuration as a TOML document (what a checkpoint stores, and what
+// ParseConfig reads back to the same configuration).
+func (c *Config) TOML() ([]byte, error) {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // DefaultCorpus is where `make data` puts Jane Austen's novels.

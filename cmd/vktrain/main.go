@@ -17,6 +17,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"train", "train a model (default: the gpt-tiny preset on the Austen corpus)", runTrain},
 	{"devices", "list the Vulkan devices, their limits and the tuning parameters in force", runDevices},
 	{"bench", "time a kernel (bench matmul ...)", runBench},
 	{"config", "list the preset configurations, or print one (config show NAME)", runConfig},

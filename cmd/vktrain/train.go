@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/vktrain/vktrain/model"
+)
+
+// defaultPreset is what `vktrain train` trains without -config or -preset.
+const defaultPreset = "gpt-tiny"
+
+// configFlags choose a configuration: a file or a preset, with command-line overrides.
+type configFlags struct {
+	file, preset, data string
+	steps              int
+	seed               int64
+}
+
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.file, "config", "", "configuration TOML file (see vktrain config show NAME)")
+	fs.StringVar(&c.preset, "preset", "", "embedded preset (vktrain config list); default "+defaultPreset)
+	fs.StringVar(&c.data, "data", "", "corpus: a text file or a folder of .txt files (default: the config's, data/austen)")
+	fs.IntVar(&c.steps, "steps", 0, "optimizer steps: the length of the learning-rate schedule (default: the config's)")
+	fs.Int64Var(&c.seed, "seed", -1, "seed for initialisation, batches and dropout (default: the config's)")
+}
+
+// load returns the configuration, its TOML text (with the overrides applied) and a run name.
+func (c *configFlags) load() (*model.Config, []byte, string, error) {
+	if c.file != "" && c.preset != "" {
+		return nil, nil, "", fmt.Errorf("%w: give -config or -preset, not both", errUsage)
+	}
+	var cfg *model.Config
+	var err error
+	name := c.preset
+	switch {
+	case c.file != "":
+		cfg, err = model.LoadConfig(c.file)
+		name = filepath.Base(c.file)
+		name = name[:len(name)-len(filepath.Ext(name))]
+	default:
+		if name == "" {
+			name = defaultPreset
+		}
+		cfg, err = model.Preset(name)
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if c.data != "" {
+		cfg.Train.Data = c.data
+	}
+	if c.steps > 0 {
+		cfg.Train.Steps = c.steps
+	}
+	if c.seed >= 0 {
+		cfg.Train.Seed = uint64(c.seed)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, "", err
+	}
+	text, err := cfg.TOML()
+	return cfg, text, name, err
+}
+
+func runTrain(args []string, stdout io.Writer) error {
+	fs := newFlags("train", "train [-config FILE | -preset NAME] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-json]")
+	var cf configFlags
+	cf.register(fs)
+	out := fs.String("out", "", "output folder (default runs/NAME); an existing run is never overwritten")
+	resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint")
+	asJSON := fs.Bool("json", false, "print each metrics line as JSON instead of a progress bar")
+	var df deviceFlags
+	df.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, o, err := openOps(df)
+	if err != nil {
+		return err
+	}
+	defer ctx.Close()
+
+	var run *model.Run
+	if *resume != "" {
+		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 {
+			return fmt.Errorf("%w: -resume takes the run's own configuration; only -steps may change", errUsage)
+		}
+		run, err = model.ResumeRun(o, *resume, cf.steps)
+	} else {
+		var cfg *model.Config
+		var text []byte
+		var name string
+		if cfg, text, name, err = cf.load(); err != nil {
+			return err
+		}
+		if *out == "" {
+			*out = filepath.Join("runs", name)
+		}
+		run, err = model.NewRun(o, cfg, text, *out)
+	}
+	if err != nil {
+		return err
+	}
+	defer run.Free()
+
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	total := run.Cfg.Train.Steps
+	fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s for %d steps from step %d; output in %s\n",
+		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), ctx.Info.Name, total, run.State.Step, run.Out)
+	var bar *progressbar.ProgressBar
+	if !*asJSON {
+		bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(30))
+		bar.Set(run.State.Step)
+	}
+	onLog := func(m model.Metrics) {
+		if *asJSON {
+			json.NewEncoder(stdout).Encode(m)
+			return
+		}
+		desc := fmt.Sprintf("loss %.4f", m.Loss)
+		if m.ValLoss != nil {
+			desc += fmt.Sprintf(" val %.4f", *m.ValLoss)
+		}
+		bar.Describe(fmt.Sprintf("%s %6.0f tok/s", desc, m.TokensPerS))
+		bar.Set(m.Step)
+	}
+	err = run.Train(sigCtx, onLog)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+	switch {
+	case errors.Is(err, model.ErrInterrupted):
+		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
+		return nil
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "done: metrics in %s, checkpoint in %s\n",
+		filepath.Join(run.Out, "metrics.jsonl"), model.CheckpointsDir(run.Out))
+	return nil
+}

@@ -1,0 +1,258 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/model/safetensors"
+)
+
+// A checkpoint is a folder OUT/checkpoints/step-NNNNNNN holding
+//   model.safetensors      the parameters, with Hugging Face's names
+//   optimizer.safetensors  AdamW's moments ("m.NAME", "v.NAME")
+//   config.json            a Hugging Face config for the architecture
+//   vktrain.toml           the whole vktrain configuration
+//   state.json             step, data position, counters, and the SHA-256 of every file above
+// written into a temporary folder that is renamed into place once complete; OUT/checkpoints/LATEST
+// (replaced atomically) names the newest. A crash or a signal while writing leaves the previous
+// checkpoint intact.
+
+// State is where a training run is, saved with each checkpoint.
+type State struct {
+	Step    int                `json:"step"` // optimizer steps done
+	Tokens  int64              `json:"tokens"`
+	FLOPs   float64            `json:"flops"`
+	WallS   float64            `json:"wall_s"`
+	Batcher data.BatcherState  `json:"batcher"`
+	Arch    string             `json:"arch"`
+	Files   map[string]string  `json:"files"` // file name -> hex SHA-256
+	Extra   map[string]float64 `json:"extra,omitempty"`
+}
+
+// Checkpoint is a loaded checkpoint.
+type Checkpoint struct {
+	Dir    string
+	Config *Config
+	Params map[string][]float32
+	M, V   map[string][]float32
+	State  State
+}
+
+const latestFile = "LATEST"
+
+// CheckpointsDir is where a run's checkpoints live.
+func CheckpointsDir(out string) string { return filepath.Join(out, "checkpoints") }
+
+// SaveCheckpoint writes a checkpoint of the run in out and points LATEST at it.
+func SaveCheckpoint(out string, cfgText []byte, cfg *Config, params, m, v map[string][]float32, specs []ParamSpec, st State) (string, error) {
+	root := CheckpointsDir(out)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("step-%07d", st.Step)
+	tmp, err := os.MkdirTemp(root, "."+name+".tmp-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp) // gone after the rename; cleans up after a failure
+	tensors := func(prefix string, vals map[string][]float32) []safetensors.Tensor {
+		ts := make([]safetensors.Tensor, len(specs))
+		for i, p := range specs {
+			ts[i] = safetensors.Tensor{Name: prefix + p.Name, Shape: p.Shape, Data: vals[p.Name]}
+		}
+		return ts
+	}
+	meta := map[string]string{"format": "pt", "vktrain.arch": cfg.Model.Arch}
+	if err := safetensors.Write(filepath.Join(tmp, "model.safetensors"), tensors("", params), meta); err != nil {
+		return "", err
+	}
+	opt := append(tensors("m.", m), tensors("v.", v)...)
+	if err := safetensors.Write(filepath.Join(tmp, "optimizer.safetensors"), opt, meta); err != nil {
+		return "", err
+	}
+	hf, err := json.MarshalIndent(huggingFaceConfig(cfg.Model, specs), "", "  ")
+	if err != nil {
+		return "", err
+	}
+	for file, body := range map[string][]byte{"config.json": hf, "vktrain.toml": cfgText} {
+		if err := data.WriteFileAtomic(filepath.Join(tmp, file), body); err != nil {
+			return "", err
+		}
+	}
+	st.Arch = cfg.Model.Arch
+	st.Files = map[string]string{}
+	for _, f := range []string{"model.safetensors", "optimizer.safetensors", "config.json", "vktrain.toml"} {
+		sum, err := fileSHA256(filepath.Join(tmp, f))
+		if err != nil {
+			return "", err
+		}
+		st.Files[f] = sum
+	}
+	sj, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := data.WriteFileAtomic(filepath.Join(tmp, "state.json"), sj); err != nil {
+		return "", err
+	}
+	final := filepath.Join(root, name)
+	if err := os.RemoveAll(final); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", err
+	}
+	if err := data.WriteFileAtomic(filepath.Join(root, latestFile), []byte(name+"\n")); err != nil {
+		return "", err
+	}
+	pruneCheckpoints(root, name)
+	return final, nil
+}
+
+// pruneCheckpoints removes every checkpoint folder but keep.
+func pruneCheckpoints(root, keep string) {
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") && e.Name() != keep {
+			os.RemoveAll(filepath.Join(root, e.Name()))
+		}
+	}
+}
+
+func fileSHA256(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:]), nil
+}
+
+// ResolveCheckpoint finds the checkpoint folder of dir: dir itself when it holds a state.json,
+// else the one LATEST names in dir or dir/checkpoints.
+func ResolveCheckpoint(dir string) (string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err == nil {
+		return dir, nil
+	}
+	for _, root := range []string{CheckpointsDir(dir), dir} {
+		b, err := os.ReadFile(filepath.Join(root, latestFile))
+		if err == nil {
+			return filepath.Join(root, strings.TrimSpace(string(b))), nil
+		}
+	}
+	return "", fmt.Errorf("%s holds no checkpoint (no state.json, no checkpoints/LATEST)", dir)
+}
+
+// LoadCheckpoint reads and verifies a checkpoint: every file's checksum, the configuration, and
+// that the tensors match the configuration's architecture.
+func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	dir, err := ResolveCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoint %s: %s", dir, fmt.Sprintf(format, a...))
+	}
+	sj, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	ck := &Checkpoint{Dir: dir}
+	if err := json.Unmarshal(sj, &ck.State); err != nil {
+		return nil, bad("state.json is corrupted: %v", err)
+	}
+	names := make([]string, 0, len(ck.State.Files))
+	for f := range ck.State.Files {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		sum, err := fileSHA256(filepath.Join(dir, f))
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		if sum != ck.State.Files[f] {
+			return nil, bad("%s is corrupted or truncated (checksum mismatch)", f)
+		}
+	}
+	cfgText, err := os.ReadFile(filepath.Join(dir, "vktrain.toml"))
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	if ck.Config, err = ParseConfig(filepath.Join(dir, "vktrain.toml"), cfgText); err != nil {
+		return nil, err
+	}
+	model, err := safetensors.Read(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		return nil, err
+	}
+	opt, err := safetensors.Read(filepath.Join(dir, "optimizer.safetensors"))
+	if err != nil {
+		return nil, err
+	}
+	vocab, err := VocabSize(ck.Config.Model)
+	if err != nil {
+		return nil, err
+	}
+	ck.Params, ck.M, ck.V = map[string][]float32{}, map[string][]float32{}, map[string][]float32{}
+	for _, p := range ck.Config.Model.Params(vocab) {
+		for _, src := range []struct {
+			f      *safetensors.File
+			name   string
+			target map[string][]float32
+		}{{model, p.Name, ck.Params}, {opt, "m." + p.Name, ck.M}, {opt, "v." + p.Name, ck.V}} {
+			t, ok := src.f.Tensors[src.name]
+			if !ok {
+				return nil, bad("tensor %s is missing: the checkpoint is not a %s model of this configuration", src.name, ck.Config.Model.Arch)
+			}
+			if fmt.Sprint(t.Shape) != fmt.Sprint(p.Shape) {
+				return nil, bad("tensor %s has shape %v, the configuration needs %v", src.name, t.Shape, p.Shape)
+			}
+			src.target[p.Name] = t.Data
+		}
+	}
+	return ck, nil
+}
+
+// huggingFaceConfig is a config.json in the form Hugging Face's GPT-2 and BERT classes read.
+func huggingFaceConfig(m ModelConfig, specs []ParamSpec) map[string]any {
+	vocab := specs[0].Shape[0]
+	if m.Arch == "bert" {
+		return map[string]any{
+			"architectures": []string{"BertForMaskedLM"}, "model_type": "bert", "vocab_size": vocab,
+			"hidden_size": m.Width, "num_hidden_layers": m.Layers, "num_attention_heads": m.Heads,
+			"intermediate_size": m.FFN, "max_position_embeddings": m.Context, "type_vocab_size": m.TypeVocab,
+			"hidden_act": "gelu_new", "layer_norm_eps": 1e-12, "hidden_dropout_prob": m.Dropout,
+			"attention_probs_dropout_prob": 0.0, "initializer_range": m.InitStd,
+		}
+	}
+	return map[string]any{
+		"architectures": []string{"GPT2LMHeadModel"}, "model_type": "gpt2", "vocab_size": vocab,
+		"n_embd": m.Width, "n_layer": m.Layers, "n_head": m.Heads, "n_inner": m.FFN, "n_positions": m.Context,
+		"n_ctx": m.Context, "activation_function": "gelu_new", "layer_norm_epsilon": lnEps,
+		"resid_pdrop": m.Dropout, "embd_pdrop": m.Dropout, "attn_pdrop": 0.0, "initializer_range": m.InitStd,
+		"tie_word_embeddings": true,
+	}
+}
+
+// VocabSize is the token-table size of a model: model.vocab when set, else the tokenizer's.
+func VocabSize(m ModelConfig) (int, error) {
+	tok, err := data.New(m.Tokenizer)
+	if err != nil {
+		return 0, err
+	}
+	if m.Vocab != 0 {
+		if m.Vocab < tok.VocabSize() {
+			return 0, fmt.Errorf("model.vocab: %d is smaller than the %s tokenizer's %d tokens", m.Vocab, tok.Name(), tok.VocabSize())
+		}
+		return m.Vocab, nil
+	}
+	return tok.VocabSize(), nil
+}

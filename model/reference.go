@@ -1,0 +1,474 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/vktrain/vktrain/vk/ops/ref"
+)
+
+// The float64 CPU reference model: GPT-2 and BERT, forward and backward, built from the
+// per-op references in vk/ops/ref, to check the GPU model's every step against. Each op's
+// forward saves what its backward needs, and the two sit side by side as in llm.c.
+//
+// GELU is the tanh approximation (ref.GeluForward) in both models: BERT's exact erf GELU is
+// replaced by it, as in the GPU model. There is no dropout.
+
+// RefBatch is one micro-batch for the reference model: B sequences of T tokens, row-major.
+type RefBatch struct {
+	B, T   int
+	Input  []uint32 // token ids, B*T
+	Target []uint32 // target ids, B*T; IgnoreIndex is not counted
+	// TokenTypes are BERT's segment ids (B*T, nil = all 0); GPT takes none.
+	TokenTypes []uint32
+	// KeyValid is BERT's padding mask (B*T, 0 = padding that no query attends to, nil = all
+	// valid); GPT takes none.
+	KeyValid []uint32
+}
+
+// RefModel is a GPT-2 or BERT with float64 parameters, keyed by their Hugging Face names and
+// shaped as Cfg.Params(Vocab) says.
+type RefModel struct {
+	Cfg   ModelConfig
+	Vocab int
+	Specs []ParamSpec
+	P     map[string][]float64
+}
+
+// RefForward is what a forward pass computed, for comparison with the GPU model.
+type RefForward struct {
+	// Residual is the residual stream (B*T x width): for GPT the input of each block and then
+	// the output of the last (before ln_f); for BERT the output of the embedding LayerNorm and
+	// then of each layer.
+	Residual [][]float64
+	Logits   []float64 // B*T x vocab
+	Losses   []float64 // per-token cross-entropy, B*T; 0 where the target is IgnoreIndex
+	Loss     float64   // mean of Losses over the counted targets; 0 when none is counted
+	Count    int       // targets counted
+}
+
+// NewRefModel returns a reference model over params, which must hold exactly the parameters
+// of cfg.Params(vocab) with their sizes. The model uses the slices, it does not copy them.
+func NewRefModel(cfg ModelConfig, vocab int, params map[string][]float64) (*RefModel, error) {
+	switch {
+	case cfg.Arch != "gpt" && cfg.Arch != "bert":
+		return nil, fmt.Errorf("reference model: arch %q is not \"gpt\" or \"bert\"", cfg.Arch)
+	case cfg.Width < 1 || cfg.Heads < 1 || cfg.Width%cfg.Heads != 0:
+		return nil, fmt.Errorf("reference model: width %d is not a positive multiple of heads %d", cfg.Width, cfg.Heads)
+	case vocab < 1 || cfg.Context < 1 || cfg.FFN < 1 || cfg.Layers < 0:
+		return nil, fmt.Errorf("reference model: vocab %d, context %d, ffn %d, layers %d", vocab, cfg.Context, cfg.FFN, cfg.Layers)
+	case cfg.Arch == "bert" && cfg.TypeVocab < 1:
+		return nil, fmt.Errorf("reference model: type_vocab %d", cfg.TypeVocab)
+	}
+	specs := cfg.Params(vocab)
+	for _, s := range specs {
+		p, ok := params[s.Name]
+		if !ok {
+			return nil, fmt.Errorf("reference model: parameter %s is missing", s.Name)
+		}
+		if len(p) != s.Size() {
+			return nil, fmt.Errorf("reference model: parameter %s has %d values, shape %v needs %d", s.Name, len(p), s.Shape, s.Size())
+		}
+	}
+	if len(params) != len(specs) {
+		known := make(map[string]bool, len(specs))
+		for _, s := range specs {
+			known[s.Name] = true
+		}
+		for name := range params {
+			if !known[name] {
+				return nil, fmt.Errorf("reference model: unknown parameter %s", name)
+			}
+		}
+	}
+	return &RefModel{Cfg: cfg, Vocab: vocab, Specs: specs, P: params}, nil
+}
+
+// RefParams widens float32 parameters (as the GPU model reads them back) to float64.
+func RefParams(p map[string][]float32) map[string][]float64 {
+	out := make(map[string][]float64, len(p))
+	for name, v := range p {
+		out[name] = ref.F64(v)
+	}
+	return out
+}
+
+// Forward runs the forward pass.
+func (m *RefModel) Forward(b RefBatch) (*RefForward, error) {
+	p, err := m.forward(b)
+	if err != nil {
+		return nil, err
+	}
+	return &p.out, nil
+}
+
+// Logits returns the logits, B*T rows of Vocab.
+func (m *RefModel) Logits(b RefBatch) ([]float64, error) {
+	p, err := m.forward(b)
+	if err != nil {
+		return nil, err
+	}
+	return p.out.Logits, nil
+}
+
+// Loss returns the mean cross-entropy over the counted targets (those not IgnoreIndex; 0 when
+// none is) and, when grads is not nil, sets grads[name] to dLoss/dParam for every parameter
+// (a new slice of the parameter's size; gradients are not accumulated across calls).
+func (m *RefModel) Loss(b RefBatch, grads map[string][]float64) (float64, error) {
+	p, err := m.forward(b)
+	if err != nil {
+		return 0, err
+	}
+	if grads != nil {
+		g := m.backward(p)
+		for name, v := range g {
+			grads[name] = v
+		}
+	}
+	return p.out.Loss, nil
+}
+
+// eps is the LayerNorm epsilon: GPT-2's 1e-5, or Hugging Face BERT's 1e-12.
+func (m *RefModel) eps() float64 {
+	if m.Cfg.Arch == "bert" {
+		return 1e-12
+	}
+	return 1e-5
+}
+
+func (m *RefModel) check(b RefBatch) error {
+	n := b.B * b.T
+	switch {
+	case b.B < 1 || b.T < 1 || b.T > m.Cfg.Context:
+		return fmt.Errorf("reference model: batch %d x %d does not fit context %d", b.B, b.T, m.Cfg.Context)
+	case len(b.Input) != n || len(b.Target) != n:
+		return fmt.Errorf("reference model: %d inputs and %d targets for a %d x %d batch", len(b.Input), len(b.Target), b.B, b.T)
+	case b.TokenTypes != nil && len(b.TokenTypes) != n, b.KeyValid != nil && len(b.KeyValid) != n:
+		return fmt.Errorf("reference model: %d token types and %d key-valid flags for a %d x %d batch", len(b.TokenTypes), len(b.KeyValid), b.B, b.T)
+	case m.Cfg.Arch == "gpt" && (b.TokenTypes != nil || b.KeyValid != nil):
+		return fmt.Errorf("reference model: GPT takes no token types or padding mask")
+	}
+	for i := 0; i < n; i++ {
+		if int(b.Input[i]) >= m.Vocab {
+			return fmt.Errorf("reference model: input %d is token %d, outside the vocabulary of %d", i, b.Input[i], m.Vocab)
+		}
+		if t := b.Target[i]; t != IgnoreIndex && int(t) >= m.Vocab {
+			return fmt.Errorf("reference model: target %d is token %d, outside the vocabulary of %d", i, t, m.Vocab)
+		}
+		if b.TokenTypes != nil && int(b.TokenTypes[i]) >= m.Cfg.TypeVocab {
+			return fmt.Errorf("reference model: token type %d is %d, type_vocab is %d", i, b.TokenTypes[i], m.Cfg.TypeVocab)
+		}
+	}
+	return nil
+}
+
+// refPass is one forward pass with everything its backward needs.
+type refPass struct {
+	b      RefBatch
+	out    RefForward
+	pos    []uint32 // position of every token
+	types  []uint32 // BERT token types (zeros when the batch has none)
+	embLN  refLayerNorm
+	blocks []refBlock
+	head   refHead
+}
+
+// refBlock is one transformer block's saved activations. GPT-2 (pre-LN) uses ln1, qkv, attn,
+// proj, ln2, fc, gelu, fcProj; BERT (post-LN) uses q, k, v in place of qkv, and ln1 / ln2 as
+// its attention-output and output LayerNorms.
+type refBlock struct {
+	ln1, ln2         refLayerNorm
+	qkv, q, k, v     refLinear
+	attn             refAttention
+	proj, fc, fcProj refLinear
+	gelu             refGelu
+}
+
+// refHead is the output head's saved activations: GPT's ln_f and tied projection; BERT's
+// transform (dense, GELU, LayerNorm) and decoder.
+type refHead struct {
+	dense   refLinear
+	gelu    refGelu
+	ln      refLayerNorm
+	decoder refLinear
+}
+
+func (m *RefModel) forward(b RefBatch) (*refPass, error) {
+	if err := m.check(b); err != nil {
+		return nil, err
+	}
+	n := b.B * b.T
+	p := &refPass{b: b, pos: make([]uint32, n), types: b.TokenTypes}
+	for i := range p.pos {
+		p.pos[i] = uint32(i % b.T)
+	}
+	if p.types == nil {
+		p.types = make([]uint32, n)
+	}
+	var logits []float64
+	if m.Cfg.Arch == "bert" {
+		logits = m.bertForward(p)
+	} else {
+		logits = m.gptForward(p)
+	}
+	p.out.Logits = logits
+	p.out.Losses = ref.CrossEntropy(logits, b.Target, n, m.Vocab, IgnoreIndex)
+	p.out.Loss = ref.MeanLoss(p.out.Losses, b.Target, IgnoreIndex)
+	for _, t := range b.Target {
+		if t != IgnoreIndex {
+			p.out.Count++
+		}
+	}
+	return p, nil
+}
+
+func (m *RefModel) backward(p *refPass) map[string][]float64 {
+	g := make(map[string][]float64, len(m.Specs))
+	for _, s := range m.Specs {
+		g[s.Name] = make([]float64, s.Size())
+	}
+	b := p.b
+	n := b.B * b.T
+	if p.out.Count == 0 {
+		return g
+	}
+	dlogits := ref.CrossEntropyBackward(p.out.Logits, b.Target, n, m.Vocab, IgnoreIndex, 1/float64(p.out.Count))
+	if m.Cfg.Arch == "bert" {
+		m.bertBackward(p, dlogits, g)
+	} else {
+		m.gptBackward(p, dlogits, g)
+	}
+	return g
+}
+
+// gptLayer is the parameter-name prefix of GPT block l.
+func gptLayer(l int) string { return fmt.Sprintf("h.%d.", l) }
+
+// gptForward runs GPT-2: embeddings, pre-LN blocks, ln_f and the tied head; it returns the
+// logits.
+func (m *RefModel) gptForward(p *refPass) []float64 {
+	c, b := m.Cfg, p.b
+	n, d, f := b.B*b.T, c.Width, c.FFN
+	x := ref.Add(ref.EmbeddingForward(b.Input, m.P["wte.weight"], d), ref.EmbeddingForward(p.pos, m.P["wpe.weight"], d))
+	p.blocks = make([]refBlock, c.Layers)
+	for l := range p.blocks {
+		blk, h := &p.blocks[l], gptLayer(l)
+		p.out.Residual = append(p.out.Residual, x)
+		a := blk.ln1.forward(m, h+"ln_1", x, n, d)
+		qkv := blk.qkv.forward(m, h+"attn.c_attn.weight", h+"attn.c_attn.bias", false, a, n, d, 3*d)
+		y := blk.attn.forward(m.attention(b, true), qkv)
+		x = ref.Add(x, blk.proj.forward(m, h+"attn.c_proj.weight", h+"attn.c_proj.bias", false, y, n, d, d))
+		a = blk.ln2.forward(m, h+"ln_2", x, n, d)
+		u := blk.gelu.forward(blk.fc.forward(m, h+"mlp.c_fc.weight", h+"mlp.c_fc.bias", false, a, n, d, f))
+		x = ref.Add(x, blk.fcProj.forward(m, h+"mlp.c_proj.weight", h+"mlp.c_proj.bias", false, u, n, f, d))
+	}
+	p.out.Residual = append(p.out.Residual, x)
+	a := p.head.ln.forward(m, "ln_f", x, n, d)
+	return p.head.decoder.forward(m, "wte.weight", "", true, a, n, d, m.Vocab)
+}
+
+// gptBackward adds the gradients of the loss, given dlogits, to g.
+func (m *RefModel) gptBackward(p *refPass, dlogits []float64, g map[string][]float64) {
+	c, b := m.Cfg, p.b
+	d := c.Width
+	dx := p.head.ln.backward(m, p.head.decoder.backward(m, dlogits, g), g)
+	for l := c.Layers - 1; l >= 0; l-- {
+		blk := &p.blocks[l]
+		da := blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, dx, g)), g)
+		dx = ref.Add(dx, blk.ln2.backward(m, da, g))
+		dqkv := blk.attn.backward(blk.proj.backward(m, dx, g))
+		dx = ref.Add(dx, blk.ln1.backward(m, blk.qkv.backward(m, dqkv, g), g))
+	}
+	accumulate(g["wte.weight"], ref.EmbeddingBackward(b.Input, dx, m.Vocab, d))
+	accumulate(g["wpe.weight"], ref.EmbeddingBackward(p.pos, dx, c.Context, d))
+}
+
+// bertLayer is the parameter-name prefix of BERT layer l.
+func bertLayer(l int) string { return fmt.Sprintf("bert.encoder.layer.%d.", l) }
+
+// bertForward runs BertForMaskedLM: embeddings and their LayerNorm, post-LN layers, the MLM
+// transform and the decoder tied to the word embeddings; it returns the logits.
+func (m *RefModel) bertForward(p *refPass) []float64 {
+	c, b := m.Cfg, p.b
+	n, d, f := b.B*b.T, c.Width, c.FFN
+	e := "bert.embeddings."
+	x := ref.Add(ref.EmbeddingForward(b.Input, m.P[e+"word_embeddings.weight"], d), ref.EmbeddingForward(p.pos, m.P[e+"position_embeddings.weight"], d))
+	x = ref.Add(x, ref.EmbeddingForward(p.types, m.P[e+"token_type_embeddings.weight"], d))
+	x = p.embLN.forward(m, e+"LayerNorm", x, n, d)
+	p.blocks = make([]refBlock, c.Layers)
+	for l := range p.blocks {
+		blk, h := &p.blocks[l], bertLayer(l)
+		p.out.Residual = append(p.out.Residual, x)
+		s := h + "attention.self."
+		q := blk.q.forward(m, s+"query.weight", s+"query.bias", true, x, n, d, d)
+		k := blk.k.forward(m, s+"key.weight", s+"key.bias", true, x, n, d, d)
+		v := blk.v.forward(m, s+"value.weight", s+"value.bias", true, x, n, d, d)
+		y := blk.attn.forward(m.attention(b, false), packQKV(q, k, v, n, d))
+		o := h + "attention.output."
+		x = blk.ln1.forward(m, o+"LayerNorm", ref.Add(x, blk.proj.forward(m, o+"dense.weight", o+"dense.bias", true, y, n, d, d)), n, d)
+		u := blk.gelu.forward(blk.fc.forward(m, h+"intermediate.dense.weight", h+"intermediate.dense.bias", true, x, n, d, f))
+		x = blk.ln2.forward(m, h+"output.LayerNorm", ref.Add(x, blk.fcProj.forward(m, h+"output.dense.weight", h+"output.dense.bias", true, u, n, f, d)), n, d)
+	}
+	p.out.Residual = append(p.out.Residual, x)
+	t := "cls.predictions.transform."
+	u := p.head.gelu.forward(p.head.dense.forward(m, t+"dense.weight", t+"dense.bias", true, x, n, d, d))
+	u = p.head.ln.forward(m, t+"LayerNorm", u, n, d)
+	return p.head.decoder.forward(m, e+"word_embeddings.weight", "cls.predictions.bias", true, u, n, d, m.Vocab)
+}
+
+// bertBackward adds the gradients of the loss, given dlogits, to g.
+func (m *RefModel) bertBackward(p *refPass, dlogits []float64, g map[string][]float64) {
+	c, b := m.Cfg, p.b
+	n, d := b.B*b.T, c.Width
+	du := p.head.ln.backward(m, p.head.decoder.backward(m, dlogits, g), g)
+	dx := p.head.dense.backward(m, p.head.gelu.backward(du), g)
+	for l := c.Layers - 1; l >= 0; l-- {
+		blk := &p.blocks[l]
+		dr := blk.ln2.backward(m, dx, g) // gradient of x + output.dense(...)
+		dx = ref.Add(dr, blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, dr, g)), g))
+		dr = blk.ln1.backward(m, dx, g) // gradient of x + attention.output.dense(...)
+		dq, dk, dv := unpackQKV(blk.attn.backward(blk.proj.backward(m, dr, g)), n, d)
+		dx = ref.Add(dr, blk.q.backward(m, dq, g))
+		dx = ref.Add(dx, blk.k.backward(m, dk, g))
+		dx = ref.Add(dx, blk.v.backward(m, dv, g))
+	}
+	e := "bert.embeddings."
+	dx = p.embLN.backward(m, dx, g)
+	accumulate(g[e+"word_embeddings.weight"], ref.EmbeddingBackward(b.Input, dx, m.Vocab, d))
+	accumulate(g[e+"position_embeddings.weight"], ref.EmbeddingBackward(p.pos, dx, c.Context, d))
+	accumulate(g[e+"token_type_embeddings.weight"], ref.EmbeddingBackward(p.types, dx, c.TypeVocab, d))
+}
+
+// attention is the shape of the batch's attention: causal for GPT, padded for BERT.
+func (m *RefModel) attention(b RefBatch, causal bool) ref.Attention {
+	return ref.Attention{B: b.B, T: b.T, H: m.Cfg.Heads, Dh: m.Cfg.Width / m.Cfg.Heads, Causal: causal, KeyValid: b.KeyValid}
+}
+
+// packQKV interleaves q, k and v (rows x d each) into ref.Attention's (rows, 3, d) layout.
+func packQKV(q, k, v []float64, rows, d int) []float64 {
+	qkv := make([]float64, 3*rows*d)
+	for r := 0; r < rows; r++ {
+		copy(qkv[(3*r+0)*d:][:d], q[r*d:][:d])
+		copy(qkv[(3*r+1)*d:][:d], k[r*d:][:d])
+		copy(qkv[(3*r+2)*d:][:d], v[r*d:][:d])
+	}
+	return qkv
+}
+
+// unpackQKV splits a (rows, 3, d) gradient into those of q, k and v.
+func unpackQKV(qkv []float64, rows, d int) (q, k, v []float64) {
+	q, k, v = make([]float64, rows*d), make([]float64, rows*d), make([]float64, rows*d)
+	for r := 0; r < rows; r++ {
+		copy(q[r*d:][:d], qkv[(3*r+0)*d:][:d])
+		copy(k[r*d:][:d], qkv[(3*r+1)*d:][:d])
+		copy(v[r*d:][:d], qkv[(3*r+2)*d:][:d])
+	}
+	return q, k, v
+}
+
+// accumulate adds src to dst.
+func accumulate(dst, src []float64) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// refLinear is an affine map y = x·W + b saved for its backward. W is stored in x out
+// (Hugging Face's Conv1D, GPT-2) or, when outIn, out x in (nn.Linear, BERT and the tied heads).
+type refLinear struct {
+	w, b           string // parameter names; b == "" means no bias
+	outIn          bool
+	x              []float64
+	rows, in, outs int
+}
+
+// weight returns the index in W of the weight from input i to output o.
+func (l *refLinear) weight(i, o int) int {
+	if l.outIn {
+		return o*l.in + i
+	}
+	return i*l.outs + o
+}
+
+func (l *refLinear) forward(m *RefModel, w, b string, outIn bool, x []float64, rows, in, out int) []float64 {
+	*l = refLinear{w: w, b: b, outIn: outIn, x: x, rows: rows, in: in, outs: out}
+	W := m.P[w]
+	y := make([]float64, rows*out)
+	for r := 0; r < rows; r++ {
+		for o := 0; o < out; o++ {
+			var s float64
+			for i := 0; i < in; i++ {
+				s += x[r*in+i] * W[l.weight(i, o)]
+			}
+			y[r*out+o] = s
+		}
+	}
+	if b == "" {
+		return y
+	}
+	return ref.AddBias(y, m.P[b], rows, out)
+}
+
+// backward adds dW = xᵀ·dy and db = Σ dy to g and returns dx = dy·Wᵀ.
+func (l *refLinear) backward(m *RefModel, dy []float64, g map[string][]float64) []float64 {
+	W, dW := m.P[l.w], g[l.w]
+	dx := make([]float64, l.rows*l.in)
+	for r := 0; r < l.rows; r++ {
+		for o := 0; o < l.outs; o++ {
+			d := dy[r*l.outs+o]
+			for i := 0; i < l.in; i++ {
+				dx[r*l.in+i] += d * W[l.weight(i, o)]
+				dW[l.weight(i, o)] += d * l.x[r*l.in+i]
+			}
+		}
+	}
+	if l.b != "" {
+		accumulate(g[l.b], ref.BiasGrad(dy, l.rows, l.outs))
+	}
+	return dx
+}
+
+// refLayerNorm is a LayerNorm over rows of the residual width, saved for its backward; its
+// parameters are name+".weight" and name+".bias".
+type refLayerNorm struct {
+	name        string
+	x           []float64
+	mean, rstd  []float64
+	rows, width int
+}
+
+func (l *refLayerNorm) forward(m *RefModel, name string, x []float64, rows, width int) []float64 {
+	y, mean, rstd := ref.LayerNormForward(x, m.P[name+".weight"], m.P[name+".bias"], rows, width, m.eps())
+	*l = refLayerNorm{name: name, x: x, mean: mean, rstd: rstd, rows: rows, width: width}
+	return y
+}
+
+func (l *refLayerNorm) backward(m *RefModel, dy []float64, g map[string][]float64) []float64 {
+	dx, dgamma, dbeta := ref.LayerNormBackward(l.x, m.P[l.name+".weight"], l.mean, l.rstd, dy, l.rows, l.width)
+	accumulate(g[l.name+".weight"], dgamma)
+	accumulate(g[l.name+".bias"], dbeta)
+	return dx
+}
+
+// refGelu is a GELU (tanh form) saved for its backward.
+type refGelu struct{ x []float64 }
+
+func (l *refGelu) forward(x []float64) []float64 {
+	l.x = x
+	return ref.GeluForward(x)
+}
+
+func (l *refGelu) backward(dy []float64) []float64 { return ref.GeluBackward(l.x, dy) }
+
+// refAttention is a scaled-dot-product attention over packed qkv, saved for its backward.
+type refAttention struct {
+	a   ref.Attention
+	qkv []float64
+}
+
+func (l *refAttention) forward(a ref.Attention, qkv []float64) []float64 {
+	*l = refAttention{a: a, qkv: qkv}
+	y, _ := ref.AttentionForward(a, qkv)
+	return y
+}
+
+func (l *refAttention) backward(dy []float64) []float64 { return ref.AttentionBackward(l.a, l.qkv, dy) }

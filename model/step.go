@@ -1,0 +1,232 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/ops"
+)
+
+// record records the four sequences the host replays: zeroing the gradients, a micro-step
+// (forward and backward), an evaluation pass (forward only) and the optimizer update.
+func (n *Net) record() error {
+	var err error
+	if n.zero, err = n.ctx.NewSequence(); err != nil {
+		return err
+	}
+	for i, g := range n.grads {
+		if err := n.o.Fill(n.zero, g, n.Specs[i].Size(), 0); err != nil {
+			return err
+		}
+	}
+	if n.micro, err = n.ctx.NewSequence(); err != nil {
+		return err
+	}
+	if err := n.recordForward(n.micro); err != nil {
+		return err
+	}
+	if err := n.recordBackward(n.micro); err != nil {
+		return err
+	}
+	if n.eval, err = n.ctx.NewSequence(); err != nil {
+		return err
+	}
+	if err := n.recordForward(n.eval); err != nil {
+		return err
+	}
+	if n.update, err = n.ctx.NewSequence(); err != nil {
+		return err
+	}
+	return n.recordUpdate(n.update, 0)
+}
+
+// recordUpdate records the global gradient norm, clipping to maxNorm (0: none) and AdamW.
+func (n *Net) recordUpdate(s *vk.Sequence, maxNorm float32) error {
+	if err := n.o.GradNorm(s, n.grads, n.parts, n.step, maxNorm); err != nil {
+		return err
+	}
+	for i, p := range n.Specs {
+		if err := n.o.AdamW(s, n.params[i], n.grads[i], n.m[i], n.v[i], n.step, p.Size(), p.Decay); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetGradClip re-records the update with a global gradient-norm clip (0 turns it off).
+func (n *Net) SetGradClip(maxNorm float64) error {
+	if err := n.update.Reset(); err != nil {
+		return err
+	}
+	return n.recordUpdate(n.update, float32(maxNorm))
+}
+
+// counted is the number of targets of b the loss counts (not IgnoreIndex).
+func counted(b data.Batch) int {
+	c := 0
+	for _, t := range b.Target {
+		if t != IgnoreIndex {
+			c++
+		}
+	}
+	return c
+}
+
+func (n *Net) load(b data.Batch) error {
+	if len(b.Input) != n.B*n.T || len(b.Target) != n.B*n.T {
+		return fmt.Errorf("batch of %d inputs and %d targets, the model takes %d x %d", len(b.Input), len(b.Target), n.B, n.T)
+	}
+	for _, id := range b.Input {
+		if int(id) >= n.Vocab {
+			return fmt.Errorf("token id %d is outside the vocabulary of %d", id, n.Vocab)
+		}
+	}
+	if err := n.in.ids.WriteUint32(0, b.Input); err != nil {
+		return err
+	}
+	return n.in.targets.WriteUint32(0, b.Target)
+}
+
+// lossSum reads the per-token losses of the last run and sums them in float64.
+func (n *Net) lossSum() (float64, error) {
+	l, err := n.act.losses.ReadFloat32()
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, v := range l {
+		sum += float64(v)
+	}
+	return sum, nil
+}
+
+// StepResult is what one optimizer step measured.
+type StepResult struct {
+	Loss     float64 // mean over the counted targets of all micro-batches
+	GradNorm float64 // before clipping
+	FLOPs    float64 // of the kernels dispatched
+}
+
+// Gradients runs the forward and backward passes of every micro-batch, leaving the gradient of
+// the mean loss (over all their counted targets) in the gradient tensors. It returns that loss.
+func (n *Net) Gradients(batches []data.Batch, sp ops.StepParams) (float64, error) {
+	count := 0
+	for _, b := range batches {
+		count += counted(b)
+	}
+	sp.Tokens = count
+	if err := sp.Write(n.step); err != nil {
+		return 0, err
+	}
+	if err := n.zero.Run(); err != nil {
+		return 0, err
+	}
+	var total float64
+	for _, b := range batches {
+		if err := n.load(b); err != nil {
+			return 0, err
+		}
+		if err := n.micro.Run(); err != nil {
+			return 0, err
+		}
+		s, err := n.lossSum()
+		if err != nil {
+			return 0, err
+		}
+		total += s
+	}
+	if count == 0 {
+		return 0, nil
+	}
+	return total / float64(count), nil
+}
+
+// Step is one optimizer step: gradients over the micro-batches, then clipping and AdamW with
+// the step parameters sp (learning rate, betas, step count ...).
+func (n *Net) Step(batches []data.Batch, sp ops.StepParams) (StepResult, error) {
+	loss, err := n.Gradients(batches, sp)
+	if err != nil {
+		return StepResult{}, err
+	}
+	if err := n.update.Run(); err != nil {
+		return StepResult{}, err
+	}
+	stepVals, err := n.step.ReadFloat32()
+	if err != nil {
+		return StepResult{}, err
+	}
+	r := StepResult{Loss: loss, GradNorm: float64(stepVals[ops.StepGradNorm]),
+		FLOPs: float64(len(batches))*n.micro.FLOPs() + n.zero.FLOPs() + n.update.FLOPs()}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return r, fmt.Errorf("loss is %v", loss)
+	}
+	return r, nil
+}
+
+// Evaluate returns the summed loss and the number of counted targets of a forward pass.
+func (n *Net) Evaluate(b data.Batch) (float64, int, error) {
+	if err := n.load(b); err != nil {
+		return 0, 0, err
+	}
+	if err := n.eval.Run(); err != nil {
+		return 0, 0, err
+	}
+	s, err := n.lossSum()
+	return s, counted(b), err
+}
+
+// EvalFLOPs is the work of one Evaluate.
+func (n *Net) EvalFLOPs() float64 { return n.eval.FLOPs() }
+
+// Params reads every parameter from the device, by name.
+func (n *Net) Params() (map[string][]float32, error) { return n.readAll(n.params) }
+
+// Grads reads every gradient from the device, by parameter name.
+func (n *Net) Grads() (map[string][]float32, error) { return n.readAll(n.grads) }
+
+func (n *Net) readAll(ts []*vk.Tensor) (map[string][]float32, error) {
+	out := map[string][]float32{}
+	for i, p := range n.Specs {
+		v, err := ts[i].ReadFloat32()
+		if err != nil {
+			return nil, err
+		}
+		out[p.Name] = v[:p.Size()]
+	}
+	return out, nil
+}
+
+// Moments reads AdamW's first and second moments, by parameter name.
+func (n *Net) Moments() (m, v map[string][]float32, err error) {
+	if m, err = n.readAll(n.m); err != nil {
+		return nil, nil, err
+	}
+	v, err = n.readAll(n.v)
+	return m, v, err
+}
+
+// SetMoments writes AdamW's moments by parameter name (a resumed run).
+func (n *Net) SetMoments(m, v map[string][]float32) error {
+	if err := writeAll(n.m, n.Specs, m); err != nil {
+		return err
+	}
+	return writeAll(n.v, n.Specs, v)
+}
+
+// SetParams writes parameters by name; every parameter must be given with its size.
+func (n *Net) SetParams(vals map[string][]float32) error { return writeAll(n.params, n.Specs, vals) }
+
+func writeAll(ts []*vk.Tensor, specs []ParamSpec, vals map[string][]float32) error {
+	for i, p := range specs {
+		v, ok := vals[p.Name]
+		if !ok || len(v) != p.Size() {
+			return fmt.Errorf("parameter %s: %d values given, want %d", p.Name, len(v), p.Size())
+		}
+		if err := ts[i].WriteFloat32(0, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

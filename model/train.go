@@ -1,0 +1,268 @@
+package model
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/vk/ops"
+)
+
+// Metrics is one line of OUT/metrics.jsonl.
+type Metrics struct {
+	Step       int      `json:"step"`
+	Level      int      `json:"level"`
+	Tokens     int64    `json:"tokens"`   // training tokens seen
+	FLOPs      float64  `json:"flops"`    // training FLOPs of the kernels dispatched
+	WallS      float64  `json:"wall_s"`   // training wall time (evaluation excluded)
+	Loss       float64  `json:"loss"`     // this step's mean training loss
+	ValLoss    *float64 `json:"val_loss"` // null between evaluations
+	LR         float64  `json:"lr"`
+	GradNorm   float64  `json:"grad_norm"`
+	TokensPerS float64  `json:"tokens_per_s"` // over the steps since the last line
+}
+
+// ErrInterrupted is returned by Train when its context is cancelled (SIGINT, SIGTERM) after the
+// checkpoint of the steps done has been written.
+var ErrInterrupted = errors.New("interrupted")
+
+// Run is a training run: a model on the GPU, its data, and its output folder.
+type Run struct {
+	Cfg     *Config
+	CfgText []byte
+	Net     *Net
+	Out     string
+	State   State
+	Level   int // the V-cycle level it trains (1 = the full model)
+
+	batcher  *data.Batcher
+	evalSet  []data.Batch
+	lastCkpt string
+}
+
+// NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten).
+func NewRun(o *ops.Ops, cfg *Config, cfgText []byte, out string) (*Run, error) {
+	if _, err := os.Stat(filepath.Join(out, "metrics.jsonl")); err == nil {
+		return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	return newRun(o, cfg, cfgText, out, nil)
+}
+
+// ResumeRun continues the run whose output folder (or checkpoint) is dir, exactly where its
+// last checkpoint left it. steps > 0 replaces the schedule's length (train.steps).
+func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
+	ck, err := LoadCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg := ck.Config
+	if steps > 0 {
+		cfg.Train.Steps = steps
+	}
+	text, err := os.ReadFile(filepath.Join(ck.Dir, "vktrain.toml"))
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Dir(filepath.Dir(ck.Dir))
+	r, err := newRun(o, cfg, text, out, ck)
+	if err != nil {
+		return nil, err
+	}
+	return r, r.truncateMetrics()
+}
+
+func newRun(o *ops.Ops, cfg *Config, cfgText []byte, out string, ck *Checkpoint) (*Run, error) {
+	tok, err := data.New(cfg.Model.Tokenizer)
+	if err != nil {
+		return nil, err
+	}
+	vocab, err := VocabSize(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	train, val, err := data.Tokens(cfg.Train.Data, tok)
+	if err != nil {
+		return nil, err
+	}
+	t := cfg.Model.Context
+	batcher, err := data.NewBatcher(train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
+	if err != nil {
+		return nil, fmt.Errorf("training data %s: %w", cfg.Train.Data, err)
+	}
+	evalSet, err := data.EvalBatches(val, cfg.Train.Batch, t, cfg.Train.EvalBatches)
+	if err != nil {
+		return nil, fmt.Errorf("validation data %s: %w", cfg.Train.Data, err)
+	}
+	net, err := NewNet(o, cfg.Model, vocab, cfg.Train.Batch, t, cfg.Train.Seed)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, Level: 1, batcher: batcher, evalSet: evalSet}
+	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
+		net.Free()
+		return nil, err
+	}
+	if ck != nil {
+		if err := r.restore(ck); err != nil {
+			net.Free()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Run) restore(ck *Checkpoint) error {
+	if err := r.Net.SetParams(ck.Params); err != nil {
+		return err
+	}
+	if err := r.Net.SetMoments(ck.M, ck.V); err != nil {
+		return err
+	}
+	r.State = ck.State
+	r.lastCkpt = ck.Dir
+	return r.batcher.Restore(ck.State.Batcher)
+}
+
+// truncateMetrics drops metrics lines logged after the checkpoint a resumed run starts from, so
+// the file reads as one uninterrupted run.
+func (r *Run) truncateMetrics() error {
+	path := filepath.Join(r.Out, "metrics.jsonl")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var keep bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(old))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m Metrics
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Step <= r.State.Step {
+			keep.Write(sc.Bytes())
+			keep.WriteByte('\n')
+		}
+	}
+	return data.WriteFileAtomic(path, keep.Bytes())
+}
+
+// Free releases the GPU model.
+func (r *Run) Free() { r.Net.Free() }
+
+// Checkpoint writes a checkpoint of the steps done so far.
+func (r *Run) Checkpoint() (string, error) {
+	params, err := r.Net.Params()
+	if err != nil {
+		return "", err
+	}
+	m, v, err := r.Net.Moments()
+	if err != nil {
+		return "", err
+	}
+	r.State.Batcher = r.batcher.State()
+	dir, err := SaveCheckpoint(r.Out, r.CfgText, r.Cfg, params, m, v, r.Net.Specs, r.State)
+	if err != nil {
+		return "", fmt.Errorf("writing the checkpoint: %w", err)
+	}
+	r.lastCkpt = dir
+	return dir, nil
+}
+
+// Validate is the mean loss over the fixed validation batches.
+func (r *Run) Validate() (float64, error) {
+	var sum float64
+	var count int
+	for _, b := range r.evalSet {
+		s, c, err := r.Net.Evaluate(b)
+		if err != nil {
+			return 0, err
+		}
+		sum, count = sum+s, count+c
+	}
+	if count == 0 {
+		return 0, errors.New("no validation tokens")
+	}
+	return sum / float64(count), nil
+}
+
+// Train runs the remaining steps of the schedule, logging to OUT/metrics.jsonl (and to onLog,
+// if not nil), evaluating every train.eval_every steps and at the end, and checkpointing every
+// train.checkpoint_every steps and at the end. A cancelled ctx writes a checkpoint and returns
+// ErrInterrupted; a non-finite loss stops the run and names the step and the last good
+// checkpoint, which is kept.
+func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
+	tc := r.Cfg.Train
+	f, err := os.OpenFile(filepath.Join(r.Out, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	lastLogTokens, lastLogWall := r.State.Tokens, r.State.WallS
+	for r.State.Step < tc.Steps {
+		if ctx.Err() != nil {
+			if _, err := r.Checkpoint(); err != nil {
+				return err
+			}
+			return ErrInterrupted
+		}
+		step := r.State.Step
+		lr := LearningRate(tc, step)
+		batches := make([]data.Batch, tc.MicroBatches)
+		for i := range batches {
+			batches[i] = r.batcher.Next()
+		}
+		start := time.Now()
+		res, err := r.Net.Step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
+			WeightDecay: tc.WeightDecay, Step: step + 1})
+		if err != nil {
+			last := r.lastCkpt
+			if last == "" {
+				last = "none written yet"
+			}
+			return fmt.Errorf("training stopped at step %d: %w; the last good checkpoint is %s", step+1, err, last)
+		}
+		r.State.Step++
+		r.State.Tokens += int64(tc.MicroBatches * r.Net.B * r.Net.T)
+		r.State.FLOPs += res.FLOPs
+		r.State.WallS += time.Since(start).Seconds()
+
+		done := r.State.Step == tc.Steps
+		var val *float64
+		if done || (tc.EvalEvery > 0 && r.State.Step%tc.EvalEvery == 0) {
+			v, err := r.Validate()
+			if err != nil {
+				return err
+			}
+			val = &v
+		}
+		if val != nil || done || r.State.Step%tc.LogEvery == 0 || r.State.Step == 1 {
+			m := Metrics{Step: r.State.Step, Level: r.Level, Tokens: r.State.Tokens, FLOPs: r.State.FLOPs,
+				WallS: r.State.WallS, Loss: res.Loss, ValLoss: val, LR: lr, GradNorm: res.GradNorm}
+			if dt := r.State.WallS - lastLogWall; dt > 0 {
+				m.TokensPerS = float64(r.State.Tokens-lastLogTokens) / dt
+			}
+			lastLogTokens, lastLogWall = r.State.Tokens, r.State.WallS
+			if err := enc.Encode(m); err != nil {
+				return err
+			}
+			if onLog != nil {
+				onLog(m)
+			}
+		}
+		if done || (tc.CheckpointEvery > 0 && r.State.Step%tc.CheckpointEvery == 0) {
+			if _, err := r.Checkpoint(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
