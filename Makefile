@@ -17,16 +17,21 @@ deps-run:
 deps-test:
 	@tools/deps.sh test
 
-run: deps-run build
+# Train the default model (gpt-tiny) on the default corpus on the best device, a minute or so on
+# a CPU; a second `make run` continues nothing and refuses to overwrite: it starts runs/gpt-tiny-N.
+run: deps-run data build
 	$(BIN) devices
-	$(BIN) bench matmul -m 1024 -n 1024 -k 1024
+	@out=runs/gpt-tiny; n=1; while [ -e $$out ]; do n=$$((n+1)); out=runs/gpt-tiny-$$n; done; \
+	$(BIN) train -preset gpt-tiny -out $$out && \
+	$(BIN) sample -ckpt $$out -prompt "It is a truth universally acknowledged" -tokens 120 && \
+	echo "outputs: $$out/metrics.jsonl, $$out/curves.png, checkpoint in $$out/checkpoints"
 
 vet:
 	$(GO) vet ./...
 
 # The whole suite with the validation layers, then the runtime and kernel tests again at
 # subgroup size 4 (lavapipe's 128-bit vectors).
-test: deps-test vet check-shaders
+test: deps-test data vet check-shaders
 	$(TEST_ENV) $(GO) test -count=1 -timeout 30m ./...
 	LP_NATIVE_VECTOR_WIDTH=128 $(TEST_ENV) $(GO) test -count=1 -timeout 30m ./vk/...
 

@@ -1,8 +1,10 @@
 #version 450
 // crossentropy: cross-entropy over the vocabulary fused with its softmax, one row per
-// invocation (1-D grid over rows, see common.glsl). For row r with target t = targets[r]:
+// invocation (1-D grid over rows, see common.glsl). Row r of the logits starts at r*stride
+// (stride >= vocab: a padded row keeps the matmuls on their vec4 path). With t = targets[r]:
 //   forward  (BACKWARD = 0): out[r] = logsumexp(x_r) - x_r[t]
-//   backward (BACKWARD = 1): out[r*vocab + j] = (softmax(x_r)[j] - (j == t)) * scale,
+//   backward (BACKWARD = 1): out[r*stride + j] = (softmax(x_r)[j] - (j == t)) * scale for j < vocab,
+//                            0 for vocab <= j < stride,
 //                            scale = step[SLOT_LOSS_SCALE] (1/count, or 0 for count 0)
 // A row whose target is ignoreIndex gets loss 0 and a zero gradient and its logits are not read;
 // a target >= vocab (other than ignoreIndex) gets NaN, loss and gradient, so the bug shows.
@@ -24,6 +26,7 @@ layout(push_constant) uniform Push {
 	uint rows;
 	uint vocab;
 	uint ignoreIndex;
+	uint stride;
 } p;
 
 void main() {
@@ -32,7 +35,7 @@ void main() {
 		return;
 	}
 	const uint t = targets[r];
-	const uint base = r * p.vocab;
+	const uint base = r * p.stride;
 	if (t == p.ignoreIndex || t >= p.vocab) {
 		const float v = t == p.ignoreIndex ? 0.0 : uintBitsToFloat(0x7fc00000u); // quiet NaN
 		if (BACKWARD == 0u) {
@@ -40,6 +43,9 @@ void main() {
 		} else {
 			for (uint j = 0; j < p.vocab; j++) {
 				o[base + j] = v;
+			}
+			for (uint j = p.vocab; j < p.stride; j++) {
+				o[base + j] = 0.0;
 			}
 		}
 		return;
@@ -63,4 +69,7 @@ void main() {
 		o[base + j] = exp(x[base + j] - m) * k;
 	}
 	o[base + t] = exp(xt - m) * k - scale;
+	for (uint j = p.vocab; j < p.stride; j++) {
+		o[base + j] = 0.0;
+	}
 }

@@ -13,7 +13,7 @@ import (
 
 func runBench(args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" {
-		fmt.Fprintln(stdout, "Usage: vktrain bench matmul|attention [flags]   (run \"vktrain bench NAME -h\" for its flags)")
+		fmt.Fprintln(stdout, "Usage: vktrain bench matmul|attention|train [flags]   (run \"vktrain bench NAME -h\" for its flags)")
 		if len(args) == 0 {
 			return fmt.Errorf("%w: name a benchmark", errUsage)
 		}
@@ -22,10 +22,12 @@ func runBench(args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "attention":
 		return benchAttention(args[1:], stdout)
+	case "train":
+		return benchTrain(args[1:], stdout)
 	case "matmul":
 		return benchMatmul(args[1:], stdout)
 	}
-	return fmt.Errorf("%w: unknown benchmark %q (known: matmul, attention)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown benchmark %q (known: matmul, attention, train)", errUsage, args[0])
 }
 
 // matmulResult is one line of `bench matmul -json`.

@@ -18,6 +18,8 @@ type command struct {
 
 var commands = []command{
 	{"train", "train a model (default: the gpt-tiny preset on the Austen corpus)", runTrain},
+	{"sample", "generate text from a checkpoint", runSample},
+	{"eval", "validation loss of a checkpoint", runEval},
 	{"devices", "list the Vulkan devices, their limits and the tuning parameters in force", runDevices},
 	{"bench", "time a kernel (bench matmul ...)", runBench},
 	{"config", "list the preset configurations, or print one (config show NAME)", runConfig},

@@ -38,5 +38,5 @@ func (o *Ops) crossEntropy(s *vk.Sequence, backward uint32, rows, vocab int, ign
 	if err != nil {
 		return err
 	}
-	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(rows, wg)), vk.Push(uint32(rows), uint32(vocab), ignoreIndex), args...)
+	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(rows, wg)), vk.Push(uint32(rows), uint32(vocab), ignoreIndex, uint32(vocab)), args...)
 }

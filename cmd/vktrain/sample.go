@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/model/data"
+)
+
+func runSample(args []string, stdout io.Writer) error {
+	fs := newFlags("sample", "sample -ckpt DIR [-prompt TEXT] [-tokens N] [-temperature T] [-top-k K] [-seed N] [-json]")
+	ckpt := fs.String("ckpt", "", "checkpoint folder, or a run's output folder (its latest checkpoint)")
+	prompt := fs.String("prompt", "\n", "text to continue")
+	count := fs.Int("tokens", 200, "tokens to generate")
+	temp := fs.Float64("temperature", 0.8, "sampling temperature; 0 takes the most likely token")
+	topK := fs.Int("top-k", 40, "sample among the k most likely tokens; 0 means all")
+	seed := fs.Uint64("seed", 1, "sampling seed")
+	asJSON := fs.Bool("json", false, "print {\"prompt\",\"text\",\"tokens\"} as JSON")
+	var df deviceFlags
+	df.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *ckpt == "" {
+		return fmt.Errorf("%w: -ckpt is required", errUsage)
+	}
+	if *count < 1 || *temp < 0 || *topK < 0 {
+		return fmt.Errorf("%w: -tokens must be positive, -temperature and -top-k not negative", errUsage)
+	}
+	ck, err := model.LoadCheckpoint(*ckpt)
+	if err != nil {
+		return err
+	}
+	tok, err := data.New(ck.Config.Model.Tokenizer)
+	if err != nil {
+		return err
+	}
+	ids := tok.Encode(*prompt)
+	if len(ids) == 0 {
+		return fmt.Errorf("%w: the prompt encodes to no tokens", errUsage)
+	}
+	ctx, o, err := openOps(df)
+	if err != nil {
+		return err
+	}
+	defer ctx.Close()
+	net, err := model.LoadNet(o, ck, 1, ck.Config.Model.Context)
+	if err != nil {
+		return err
+	}
+	defer net.Free()
+	out, err := net.Generate(ids, *count, model.Sampling{Temperature: *temp, TopK: *topK, Seed: *seed})
+	if err != nil {
+		return err
+	}
+	text := tok.Decode(out)
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"prompt": *prompt, "text": text, "tokens": out})
+	}
+	fmt.Fprintf(stdout, "%s%s\n", *prompt, text)
+	return nil
+}
+
+func runEval(args []string, stdout io.Writer) error {
+	fs := newFlags("eval", "eval -ckpt DIR [-data PATH] [-batches N] [-json]")
+	ckpt := fs.String("ckpt", "", "checkpoint folder, or a run's output folder (its latest checkpoint)")
+	dataPath := fs.String("data", "", "corpus whose validation split is evaluated (default: the checkpoint's)")
+	batches := fs.Int("batches", 0, "validation batches (default: the checkpoint's train.eval_batches)")
+	asJSON := fs.Bool("json", false, "print one JSON line")
+	var df deviceFlags
+	df.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *ckpt == "" {
+		return fmt.Errorf("%w: -ckpt is required", errUsage)
+	}
+	ck, err := model.LoadCheckpoint(*ckpt)
+	if err != nil {
+		return err
+	}
+	cfg := ck.Config
+	if *dataPath == "" {
+		*dataPath = cfg.Train.Data
+	}
+	if *batches <= 0 {
+		*batches = cfg.Train.EvalBatches
+	}
+	tok, err := data.New(cfg.Model.Tokenizer)
+	if err != nil {
+		return err
+	}
+	_, val, err := data.Tokens(*dataPath, tok)
+	if err != nil {
+		return err
+	}
+	set, err := data.EvalBatches(val, cfg.Train.Batch, cfg.Model.Context, *batches)
+	if err != nil {
+		return fmt.Errorf("validation data %s: %w", *dataPath, err)
+	}
+	ctx, o, err := openOps(df)
+	if err != nil {
+		return err
+	}
+	defer ctx.Close()
+	net, err := model.LoadNet(o, ck, cfg.Train.Batch, cfg.Model.Context)
+	if err != nil {
+		return err
+	}
+	defer net.Free()
+	loss, err := net.MeanLoss(set)
+	if err != nil {
+		return err
+	}
+	tokens := len(set) * cfg.Train.Batch * cfg.Model.Context
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"checkpoint": ck.Dir, "step": ck.State.Step,
+			"data": *dataPath, "tokens": tokens, "val_loss": loss})
+	}
+	fmt.Fprintf(stdout, "%s (step %d): validation loss %.4f over %d tokens of %s\n", ck.Dir, ck.State.Step, loss, tokens, *dataPath)
+	return nil
+}
