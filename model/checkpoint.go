@@ -116,11 +116,14 @@ func SaveCheckpoint(out string, cfgText []byte, cfg *Config, params, m, v map[st
 	return final, nil
 }
 
-// pruneCheckpoints removes every checkpoint folder but keep.
+// pruneCheckpoints removes every checkpoint folder but keep, and the temporary folders that a
+// run killed while writing a checkpoint left behind.
 func pruneCheckpoints(root, keep string) {
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") && e.Name() != keep {
+		stale := strings.HasPrefix(e.Name(), "step-") && e.Name() != keep ||
+			strings.HasPrefix(e.Name(), ".step-") && strings.Contains(e.Name(), ".tmp-")
+		if e.IsDir() && stale {
 			os.RemoveAll(filepath.Join(root, e.Name()))
 		}
 	}
@@ -197,6 +200,12 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	arch := ck.Config.Model.Arch
+	for _, c := range [][2]string{{"model.safetensors", model.Metadata["vktrain.arch"]}, {"state.json", ck.State.Arch}} {
+		if c[1] != "" && c[1] != arch {
+			return nil, bad("%s is of a %s model, its vktrain.toml configures %s", c[0], c[1], arch)
+		}
+	}
 	vocab, err := VocabSize(ck.Config.Model)
 	if err != nil {
 		return nil, err
@@ -242,17 +251,19 @@ func huggingFaceConfig(m ModelConfig, specs []ParamSpec) map[string]any {
 	}
 }
 
-// VocabSize is the token-table size of a model: model.vocab when set, else the tokenizer's.
+// VocabSize is the token-table size of a model: model.vocab when set, else the tokenizer's
+// (and BERT's special tokens after it).
 func VocabSize(m ModelConfig) (int, error) {
 	tok, err := data.New(m.Tokenizer)
 	if err != nil {
 		return 0, err
 	}
+	need := minVocab(m.Arch, tok.VocabSize())
 	if m.Vocab != 0 {
-		if m.Vocab < tok.VocabSize() {
-			return 0, fmt.Errorf("model.vocab: %d is smaller than the %s tokenizer's %d tokens", m.Vocab, tok.Name(), tok.VocabSize())
+		if m.Vocab < need {
+			return 0, fmt.Errorf("model.vocab: %d is smaller than the %d tokens a %s model over the %s tokenizer needs", m.Vocab, need, m.Arch, tok.Name())
 		}
 		return m.Vocab, nil
 	}
-	return tok.VocabSize(), nil
+	return need, nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/vktrain/vktrain/model/data"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 )
@@ -12,19 +13,22 @@ import (
 // Net is a model on the GPU for one micro-batch shape (B sequences of T tokens): its parameters,
 // their gradients and AdamW moments, the activations, and the recorded sequences of a training
 // micro-step, an evaluation pass and an optimizer update. The sequences are recorded once and
-// replayed; the host only writes token ids and step parameters.
+// replayed; the host only writes token ids, targets (and BERT's padding mask) and step
+// parameters. Arch "gpt" is GPT-2 (gpt.go), "bert" BertForMaskedLM (bert.go).
 type Net struct {
 	Cfg   ModelConfig
 	Vocab int
 	B, T  int
 	Specs []ParamSpec
 
-	o      *ops.Ops
-	ctx    *vk.Context
-	params []*vk.Tensor
-	grads  []*vk.Tensor
-	m, v   []*vk.Tensor
-	index  map[string]int
+	o       *ops.Ops
+	ctx     *vk.Context
+	params  []*vk.Tensor
+	grads   []*vk.Tensor
+	m, v    []*vk.Tensor
+	index   map[string]int
+	tensors []*vk.Tensor // every tensor allocated, for Free
+	pad     uint32       // BERT's [PAD] id: such inputs are padding no query attends to
 
 	in    inputs
 	act   activations
@@ -33,45 +37,67 @@ type Net struct {
 	parts *vk.Tensor // GradNorm partial sums
 
 	micro, eval, update, zero *vk.Sequence
-	lossesHost                []float32
 }
 
-// inputs are the tensors the host writes for each micro-batch.
+// inputs are the tensors the host writes: ids and targets for each micro-batch, and for BERT
+// the padding mask (1 = real token, 0 = [PAD]); positions and BERT's token types (all 0, one
+// segment) are written once.
 type inputs struct {
 	ids, targets, pos *vk.Tensor
+	types, keyValid   *vk.Tensor // BERT only
 }
 
-// layerActs are the activations one block saves for its backward pass.
+// lnActs is what a LayerNorm saves for its backward: its input x, output y and the row
+// statistics. x or y may be another activation (a residual stream).
+type lnActs struct {
+	x, y, mean, rstd *vk.Tensor
+}
+
+// layerActs are the activations one block saves for its backward pass. GPT-2 (pre-LN): ln1
+// normalises the residual into the attention, ln2.x is the residual after attention. BERT
+// (post-LN): ln1 normalises residual + attention output into ln1.y, ln2 residual + MLP output
+// into the next layer's residual.
 type layerActs struct {
-	ln1, mean1, rstd1 *vk.Tensor // pre-attention LayerNorm
-	qkv, att, lse     *vk.Tensor // attention
-	mid               *vk.Tensor // residual after attention
-	ln2, mean2, rstd2 *vk.Tensor // pre-MLP LayerNorm
-	fch, fcg          *vk.Tensor // MLP hidden, before and after GELU
+	ln1, ln2      lnActs
+	qkv, att, lse *vk.Tensor // attention: packed q, k, v (B, T, 3, H, Dh), output, log-sum-exp
+	fch, fcg      *vk.Tensor // MLP hidden, before and after GELU
 }
 
 type activations struct {
-	res                 []*vk.Tensor // residual stream entering each block, and after the last
-	layers              []layerActs
-	lnf, meanf, rstdf   *vk.Tensor
+	res      []*vk.Tensor // residual stream entering each block, and after the last
+	layers   []layerActs
+	emb      lnActs     // BERT: embedding sum and its LayerNorm (y is res[0])
+	mlmDense *vk.Tensor // BERT: the MLM transform's dense output, and after GELU
+	mlmGelu  *vk.Tensor
+	final    lnActs // the LayerNorm before the tied decoder: GPT's ln_f, BERT's transform LayerNorm
+
 	logits, losses, tmp *vk.Tensor // logits are overwritten by their gradient in the backward
 }
 
 // scratch holds the backward pass's running gradients.
 type scratch struct {
 	dres, dtmp, dqkv, dfc *vk.Tensor
+	ones                  *vk.Tensor // B*T ones: bias gradients of strided outputs (1ᵀ·dy)
 }
 
 // NewNet allocates a model for micro-batches of b x t tokens and initialises its parameters
-// from seed (normal with the configured std; residual projections scaled by 1/sqrt(2·layers)).
+// from seed (normal with the configured std; GPT-2's residual projections scaled by
+// 1/sqrt(2·layers)).
 func NewNet(o *ops.Ops, cfg ModelConfig, vocab, b, t int, seed uint64) (*Net, error) {
-	if cfg.Arch != "gpt" {
-		return nil, fmt.Errorf("model.arch %q: only \"gpt\" runs on the GPU so far", cfg.Arch)
+	if cfg.Arch != "gpt" && cfg.Arch != "bert" {
+		return nil, fmt.Errorf("model.arch %q: the GPU runs \"gpt\" and \"bert\"", cfg.Arch)
 	}
 	if t > cfg.Context || b < 1 || t < 1 {
 		return nil, fmt.Errorf("micro-batch %d x %d does not fit model.context = %d", b, t, cfg.Context)
 	}
 	n := &Net{Cfg: cfg, Vocab: vocab, B: b, T: t, Specs: cfg.Params(vocab), o: o, ctx: o.Context(), index: map[string]int{}}
+	if cfg.Arch == "bert" {
+		tok, err := data.New(cfg.Tokenizer)
+		if err != nil {
+			return nil, err
+		}
+		n.pad = data.BERTSpecials(tok.VocabSize()).Pad
+	}
 	if err := n.allocate(); err != nil {
 		n.Free()
 		return nil, err
@@ -86,6 +112,11 @@ func NewNet(o *ops.Ops, cfg ModelConfig, vocab, b, t int, seed uint64) (*Net, er
 	}
 	return n, nil
 }
+
+func (n *Net) bert() bool { return n.Cfg.Arch == "bert" }
+
+// rows is the number of tokens of a micro-batch, the rows of every activation.
+func (n *Net) rows() int { return n.B * n.T }
 
 // alloc is a small helper that collects the first allocation error.
 type alloc struct {
@@ -107,8 +138,21 @@ func (a *alloc) tensor(name string, size int) *vk.Tensor {
 	return t
 }
 
+// layerNorm allocates a LayerNorm's statistics over rows rows of width, and its input x and
+// output y unless given (another activation).
+func (a *alloc) layerNorm(name string, rows, width int, x, y *vk.Tensor) lnActs {
+	if x == nil {
+		x = a.tensor(name+" input", rows*width)
+	}
+	if y == nil {
+		y = a.tensor(name, rows*width)
+	}
+	return lnActs{x: x, y: y, mean: a.tensor(name+" mean", rows), rstd: a.tensor(name+" rstd", rows)}
+}
+
 func (n *Net) allocate() error {
 	a := &alloc{ctx: n.ctx}
+	defer func() { n.tensors = a.all }()
 	for i, p := range n.Specs {
 		n.index[p.Name] = i
 		n.params = append(n.params, a.tensor(p.Name, p.Size()))
@@ -116,26 +160,37 @@ func (n *Net) allocate() error {
 		n.m = append(n.m, a.tensor("adam m "+p.Name, p.Size()))
 		n.v = append(n.v, a.tensor("adam v "+p.Name, p.Size()))
 	}
-	c := n.Cfg
-	bt, d, f := n.B*n.T, c.Width, c.FFN
+	c, bert := n.Cfg, n.bert()
+	bt, d, f := n.rows(), c.Width, c.FFN
 	n.in = inputs{ids: a.tensor("ids", bt), targets: a.tensor("targets", bt), pos: a.tensor("positions", bt)}
 	for l := 0; l <= c.Layers; l++ {
 		n.act.res = append(n.act.res, a.tensor(fmt.Sprintf("residual %d", l), bt*d))
 	}
 	for l := 0; l < c.Layers; l++ {
-		name := func(s string) string { return fmt.Sprintf("h.%d %s", l, s) }
-		n.act.layers = append(n.act.layers, layerActs{
-			ln1: a.tensor(name("ln_1"), bt*d), mean1: a.tensor(name("ln_1 mean"), bt), rstd1: a.tensor(name("ln_1 rstd"), bt),
-			qkv: a.tensor(name("qkv"), bt*3*d), att: a.tensor(name("attention"), bt*d), lse: a.tensor(name("lse"), bt*c.Heads),
-			mid: a.tensor(name("residual mid"), bt*d),
-			ln2: a.tensor(name("ln_2"), bt*d), mean2: a.tensor(name("ln_2 mean"), bt), rstd2: a.tensor(name("ln_2 rstd"), bt),
-			fch: a.tensor(name("fc"), bt*f), fcg: a.tensor(name("fc gelu"), bt*f),
-		})
+		name := func(s string) string { return fmt.Sprintf("layer %d %s", l, s) }
+		la := layerActs{qkv: a.tensor(name("qkv"), bt*3*d), att: a.tensor(name("attention"), bt*d),
+			lse: a.tensor(name("lse"), bt*c.Heads), fch: a.tensor(name("fc"), bt*f), fcg: a.tensor(name("fc gelu"), bt*f)}
+		if bert {
+			la.ln1 = a.layerNorm(name("attention LayerNorm"), bt, d, nil, nil)
+			la.ln2 = a.layerNorm(name("output LayerNorm"), bt, d, nil, n.act.res[l+1])
+		} else {
+			la.ln1 = a.layerNorm(name("ln_1"), bt, d, n.act.res[l], nil)
+			la.ln2 = a.layerNorm(name("ln_2"), bt, d, nil, nil)
+		}
+		n.act.layers = append(n.act.layers, la)
 	}
-	n.act.lnf, n.act.meanf, n.act.rstdf = a.tensor("ln_f", bt*d), a.tensor("ln_f mean", bt), a.tensor("ln_f rstd", bt)
+	if bert {
+		n.in.types, n.in.keyValid = a.tensor("token types", bt), a.tensor("key valid", bt)
+		n.act.emb = a.layerNorm("embeddings LayerNorm", bt, d, nil, n.act.res[0])
+		n.act.mlmDense, n.act.mlmGelu = a.tensor("transform dense", bt*d), a.tensor("transform gelu", bt*d)
+		n.act.final = a.layerNorm("transform LayerNorm", bt, d, n.act.mlmGelu, nil)
+		n.grad.ones = a.tensor("ones", bt)
+	} else {
+		n.act.final = a.layerNorm("ln_f", bt, d, n.act.res[c.Layers], nil)
+	}
 	n.act.logits, n.act.losses, n.act.tmp = a.tensor("logits", bt*n.Vocab), a.tensor("losses", bt), a.tensor("projection", bt*d)
-	n.grad = scratch{dres: a.tensor("d residual", bt*d), dtmp: a.tensor("d tmp", bt*d),
-		dqkv: a.tensor("d qkv", bt*3*d), dfc: a.tensor("d fc", bt*f)}
+	n.grad.dres, n.grad.dtmp = a.tensor("d residual", bt*d), a.tensor("d tmp", bt*d)
+	n.grad.dqkv, n.grad.dfc = a.tensor("d qkv", bt*3*d), a.tensor("d fc", bt*f)
 	n.step = a.tensor("step parameters", ops.StepParamsLen)
 	if a.err != nil {
 		return a.err
@@ -151,7 +206,20 @@ func (n *Net) allocate() error {
 	for i := range pos {
 		pos[i] = uint32(i % n.T)
 	}
-	return n.in.pos.WriteUint32(0, pos)
+	if err := n.in.pos.WriteUint32(0, pos); err != nil {
+		return err
+	}
+	if !bert {
+		return nil
+	}
+	if err := n.in.types.WriteUint32(0, make([]uint32, bt)); err != nil {
+		return err
+	}
+	ones := make([]float32, bt)
+	for i := range ones {
+		ones[i] = 1
+	}
+	return n.grad.ones.WriteFloat32(0, ones)
 }
 
 func (n *Net) initParams(seed uint64) error {
@@ -201,25 +269,156 @@ func (n *Net) Free() {
 			s.Release()
 		}
 	}
-	for _, group := range [][]*vk.Tensor{n.params, n.grads, n.m, n.v} {
-		freeAll(group)
+	for _, t := range n.tensors {
+		t.Free()
 	}
-	freeAll(n.act.res)
-	for _, l := range n.act.layers {
-		freeAll([]*vk.Tensor{l.ln1, l.mean1, l.rstd1, l.qkv, l.att, l.lse, l.mid, l.ln2, l.mean2, l.rstd2, l.fch, l.fcg})
-	}
-	freeAll([]*vk.Tensor{n.in.ids, n.in.targets, n.in.pos, n.act.lnf, n.act.meanf, n.act.rstdf, n.act.logits,
-		n.act.losses, n.act.tmp, n.grad.dres, n.grad.dtmp, n.grad.dqkv, n.grad.dfc, n.step, n.parts})
-}
-
-func freeAll(ts []*vk.Tensor) {
-	for _, t := range ts {
-		if t != nil {
-			t.Free()
-		}
-	}
+	n.tensors = nil
 }
 
 // p returns the parameter tensor called name; g its gradient.
 func (n *Net) p(name string) *vk.Tensor { return n.params[n.index[name]] }
 func (n *Net) g(name string) *vk.Tensor { return n.grads[n.index[name]] }
+
+// record runs the recording steps in order and stops at the first error.
+func record(steps ...func() error) error {
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The layers both models are built from, forward and backward side by side; every one runs on
+// the B*T rows of a micro-batch.
+
+// linear is an affine layer over the rows: weight w and bias b (b == "" means none). The weight
+// is stored in x out (GPT-2's Conv1D: y = x·W + b) or, when outIn, out x in (nn.Linear, BERT and
+// the tied decoders: y = x·Wᵀ + b).
+type linear struct {
+	w, b    string
+	in, out int
+	outIn   bool
+}
+
+// conv1D is GPT-2's layer name (name.weight in x out, name.bias).
+func conv1D(name string, in, out int) linear {
+	return linear{w: name + ".weight", b: name + ".bias", in: in, out: out}
+}
+
+// dense is nn.Linear's layer name (name.weight out x in, name.bias).
+func dense(name string, in, out int) linear {
+	return linear{w: name + ".weight", b: name + ".bias", in: in, out: out, outIn: true}
+}
+
+// cols is a linear layer's output (or its gradient) inside a row-major matrix: the columns from
+// off of a tensor whose rows have ld elements (0: dense, as many as the layer's outputs).
+type cols struct {
+	t       *vk.Tensor
+	off, ld int
+}
+
+func (n *Net) bias(l linear) *vk.Tensor {
+	if l.b == "" {
+		return nil
+	}
+	return n.p(l.b)
+}
+
+// linearForward records y = x·W + b (x·Wᵀ + b when outIn).
+func (n *Net) linearForward(s *vk.Sequence, l linear, x *vk.Tensor, y cols) error {
+	return n.o.Gemm(s, ops.Gemm{A: x, B: n.p(l.w), C: y.t, OffC: y.off, Ldc: y.ld, Bias: n.bias(l),
+		M: n.rows(), N: l.out, K: l.in, TransB: l.outIn, Alpha: 1})
+}
+
+// linearBackward records dW += xᵀ·dy (dyᵀ·x when outIn), db += Σ dy and, when dx is not nil,
+// dx = dy·Wᵀ (dy·W when outIn), or dx += ... when accumulate is set.
+func (n *Net) linearBackward(s *vk.Sequence, l linear, x *vk.Tensor, dy cols, dx *vk.Tensor, accumulate bool) error {
+	rows := n.rows()
+	dw := ops.Gemm{A: x, B: dy.t, OffB: dy.off, Ldb: dy.ld, C: n.g(l.w), M: l.in, N: l.out, K: rows, TransA: true, Alpha: 1, Beta: 1}
+	if l.outIn {
+		dw = ops.Gemm{A: dy.t, OffA: dy.off, Lda: dy.ld, B: x, C: n.g(l.w), M: l.out, N: l.in, K: rows, TransA: true, Alpha: 1, Beta: 1}
+	}
+	if err := n.o.Gemm(s, dw); err != nil {
+		return err
+	}
+	if l.b != "" {
+		var err error
+		if dy.off == 0 && (dy.ld == 0 || dy.ld == l.out) {
+			err = n.o.BiasGrad(s, dy.t, n.g(l.b), rows, l.out)
+		} else { // strided: db += 1ᵀ·dy
+			err = n.o.Gemm(s, ops.Gemm{A: n.grad.ones, B: dy.t, OffB: dy.off, Ldb: dy.ld, C: n.g(l.b), M: 1, N: l.out, K: rows, Alpha: 1, Beta: 1})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if dx == nil {
+		return nil
+	}
+	beta := float32(0)
+	if accumulate {
+		beta = 1
+	}
+	return n.o.Gemm(s, ops.Gemm{A: dy.t, OffA: dy.off, Lda: dy.ld, B: n.p(l.w), C: dx, M: rows, N: l.in, K: l.out,
+		TransB: !l.outIn, Alpha: 1, Beta: beta})
+}
+
+// The LayerNorm epsilons: GPT-2's, and Hugging Face BERT's.
+const (
+	lnEps     = 1e-5
+	bertLNEps = 1e-12
+)
+
+// eps is the model's LayerNorm epsilon.
+func (n *Net) eps() float32 {
+	if n.bert() {
+		return bertLNEps
+	}
+	return lnEps
+}
+
+// layerNormForward records LayerNorm name (name.weight, name.bias) from a.x to a.y.
+func (n *Net) layerNormForward(s *vk.Sequence, name string, a lnActs) error {
+	return n.o.LayerNormForward(s, a.x, n.p(name+".weight"), n.p(name+".bias"), a.y, a.mean, a.rstd, n.rows(), n.Cfg.Width, n.eps())
+}
+
+// layerNormBackward records the gradients of LayerNorm name given dy: its parameters' are added
+// to, dx is overwritten (added to when accumulate is set).
+func (n *Net) layerNormBackward(s *vk.Sequence, name string, a lnActs, dy, dx *vk.Tensor, accumulate bool) error {
+	return n.o.LayerNormBackward(s, a.x, n.p(name+".weight"), a.mean, a.rstd, dy, dx, n.g(name+".weight"), n.g(name+".bias"),
+		n.rows(), n.Cfg.Width, accumulate)
+}
+
+// attention is layer l's attention: causal for GPT, over the padding mask for BERT.
+func (n *Net) attention(l int) ops.Attention {
+	c, a := n.Cfg, n.act.layers[l]
+	return ops.Attention{QKV: a.qkv, Out: a.att, LSE: a.lse, B: n.B, T: n.T, H: c.Heads, Dh: c.Width / c.Heads,
+		Causal: !n.bert(), KeyValid: n.in.keyValid}
+}
+
+// recordForward records the forward pass up to the per-token losses.
+func (n *Net) recordForward(s *vk.Sequence) error {
+	var err error
+	if n.bert() {
+		err = n.bertForward(s)
+	} else {
+		err = n.gptForward(s)
+	}
+	if err != nil {
+		return err
+	}
+	return n.o.CrossEntropyForward(s, n.act.logits, n.in.targets, n.act.losses, n.rows(), n.Vocab, IgnoreIndex)
+}
+
+// recordBackward records the backward pass, adding every parameter's gradient to n.grads. The
+// gradient of the logits overwrites them.
+func (n *Net) recordBackward(s *vk.Sequence) error {
+	if err := n.o.CrossEntropyBackward(s, n.act.logits, n.in.targets, n.act.logits, n.step, n.rows(), n.Vocab, IgnoreIndex); err != nil {
+		return err
+	}
+	if n.bert() {
+		return n.bertBackward(s)
+	}
+	return n.gptBackward(s)
+}

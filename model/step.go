@@ -74,6 +74,7 @@ func counted(b data.Batch) int {
 	return c
 }
 
+// load writes a micro-batch's ids and targets (and BERT's padding mask, from its [PAD] ids).
 func (n *Net) load(b data.Batch) error {
 	if len(b.Input) != n.B*n.T || len(b.Target) != n.B*n.T {
 		return fmt.Errorf("batch of %d inputs and %d targets, the model takes %d x %d", len(b.Input), len(b.Target), n.B, n.T)
@@ -85,6 +86,11 @@ func (n *Net) load(b data.Batch) error {
 	}
 	if err := n.in.ids.WriteUint32(0, b.Input); err != nil {
 		return err
+	}
+	if n.bert() {
+		if err := n.in.keyValid.WriteUint32(0, n.keyValid(b.Input)); err != nil {
+			return err
+		}
 	}
 	return n.in.targets.WriteUint32(0, b.Target)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,19 +44,29 @@ type Run struct {
 	Level   int // the V-cycle level it trains (1 = the full model)
 
 	batcher  *data.Batcher
+	masker   *data.Masker // BERT's masked-LM batches; nil for GPT
 	evalSet  []data.Batch
 	lastCkpt string
 }
 
 // NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten).
+// The folder is created only once the data and the model are ready, so a run that cannot start
+// leaves nothing behind.
 func NewRun(o *ops.Ops, cfg *Config, cfgText []byte, out string) (*Run, error) {
-	if _, err := os.Stat(filepath.Join(out, "metrics.jsonl")); err == nil {
-		return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
+	for _, f := range []string{filepath.Join(out, "metrics.jsonl"), CheckpointsDir(out)} {
+		if _, err := os.Stat(f); err == nil {
+			return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
+		}
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	r, err := newRun(o, cfg, cfgText, out, nil)
+	if err != nil {
 		return nil, err
 	}
-	return newRun(o, cfg, cfgText, out, nil)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		r.Free()
+		return nil, err
+	}
+	return r, nil
 }
 
 // ResumeRun continues the run whose output folder (or checkpoint) is dir, exactly where its
@@ -66,12 +77,23 @@ func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
 		return nil, err
 	}
 	cfg := ck.Config
-	if steps > 0 {
-		cfg.Train.Steps = steps
-	}
 	text, err := os.ReadFile(filepath.Join(ck.Dir, "vktrain.toml"))
 	if err != nil {
 		return nil, err
+	}
+	if steps > 0 && steps != cfg.Train.Steps {
+		// The new length goes into the configuration the next checkpoints store, so that a
+		// later -resume follows the same schedule.
+		cfg.Train.Steps = steps
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("resuming with %d steps: %w", steps, err)
+		}
+		if text, err = cfg.TOML(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Train.Steps < ck.State.Step {
+		return nil, fmt.Errorf("checkpoint %s is at step %d, past the schedule's %d steps", ck.Dir, ck.State.Step, cfg.Train.Steps)
 	}
 	out := filepath.Dir(filepath.Dir(ck.Dir))
 	r, err := newRun(o, cfg, text, out, ck)
@@ -103,11 +125,18 @@ func newRun(o *ops.Ops, cfg *Config, cfgText []byte, out string, ck *Checkpoint)
 	if err != nil {
 		return nil, fmt.Errorf("validation data %s: %w", cfg.Train.Data, err)
 	}
+	var masker *data.Masker
+	if cfg.Model.Arch == "bert" {
+		if masker, err = data.NewMasker(tok.VocabSize(), cfg.Train.Seed); err != nil {
+			return nil, err
+		}
+		evalSet = masker.MaskEval(evalSet)
+	}
 	net, err := NewNet(o, cfg.Model, vocab, cfg.Train.Batch, t, cfg.Train.Seed)
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, Level: 1, batcher: batcher, evalSet: evalSet}
+	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, Level: 1, batcher: batcher, masker: masker, evalSet: evalSet}
 	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
 		net.Free()
 		return nil, err
@@ -157,7 +186,11 @@ func (r *Run) truncateMetrics() error {
 // Free releases the GPU model.
 func (r *Run) Free() { r.Net.Free() }
 
-// Checkpoint writes a checkpoint of the steps done so far.
+// errNotFinite marks a model that holds a NaN or an infinity: it is never checkpointed.
+var errNotFinite = errors.New("not finite")
+
+// Checkpoint writes a checkpoint of the steps done so far, unless a parameter or moment is NaN
+// or infinite.
 func (r *Run) Checkpoint() (string, error) {
 	params, err := r.Net.Params()
 	if err != nil {
@@ -166,6 +199,18 @@ func (r *Run) Checkpoint() (string, error) {
 	m, v, err := r.Net.Moments()
 	if err != nil {
 		return "", err
+	}
+	for _, set := range []struct {
+		what string
+		vals map[string][]float32
+	}{{"parameter", params}, {"first moment of", m}, {"second moment of", v}} {
+		for _, p := range r.Net.Specs {
+			for i, x := range set.vals[p.Name] {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					return "", fmt.Errorf("%w: %s %s[%d] is %v", errNotFinite, set.what, p.Name, i, x)
+				}
+			}
+		}
 	}
 	r.State.Batcher = r.batcher.State()
 	dir, err := SaveCheckpoint(r.Out, r.CfgText, r.Cfg, params, m, v, r.Net.Specs, r.State)
@@ -196,8 +241,9 @@ func (r *Run) Validate() (float64, error) {
 // Train runs the remaining steps of the schedule, logging to OUT/metrics.jsonl (and to onLog,
 // if not nil), evaluating every train.eval_every steps and at the end, and checkpointing every
 // train.checkpoint_every steps and at the end. A cancelled ctx writes a checkpoint and returns
-// ErrInterrupted; a non-finite loss stops the run and names the step and the last good
-// checkpoint, which is kept.
+// ErrInterrupted; a non-finite loss, gradient norm or validation loss stops the run and names
+// the step and the last good checkpoint, which is kept (a model that is not finite is never
+// checkpointed).
 func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 	tc := r.Cfg.Train
 	f, err := os.OpenFile(filepath.Join(r.Out, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -218,17 +264,20 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		lr := LearningRate(tc, step)
 		batches := make([]data.Batch, tc.MicroBatches)
 		for i := range batches {
-			batches[i] = r.batcher.Next()
+			if r.masker != nil {
+				batches[i] = r.masker.Next(r.batcher)
+			} else {
+				batches[i] = r.batcher.Next()
+			}
 		}
 		start := time.Now()
 		res, err := r.Net.Step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
 			WeightDecay: tc.WeightDecay, Step: step + 1})
+		if err == nil && !finite(res.GradNorm) {
+			err = fmt.Errorf("gradient norm is %v", res.GradNorm)
+		}
 		if err != nil {
-			last := r.lastCkpt
-			if last == "" {
-				last = "none written yet"
-			}
-			return fmt.Errorf("training stopped at step %d: %w; the last good checkpoint is %s", step+1, err, last)
+			return r.stopped(step+1, err)
 		}
 		r.State.Step++
 		r.State.Tokens += int64(tc.MicroBatches * r.Net.B * r.Net.T)
@@ -241,6 +290,9 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			v, err := r.Validate()
 			if err != nil {
 				return err
+			}
+			if !finite(v) {
+				return r.stopped(r.State.Step, fmt.Errorf("validation loss is %v", v))
 			}
 			val = &v
 		}
@@ -259,10 +311,24 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			}
 		}
 		if done || (tc.CheckpointEvery > 0 && r.State.Step%tc.CheckpointEvery == 0) {
-			if _, err := r.Checkpoint(); err != nil {
+			if _, err := r.Checkpoint(); errors.Is(err, errNotFinite) {
+				return r.stopped(r.State.Step, err)
+			} else if err != nil {
 				return err
 			}
 		}
 	}
 	return nil
 }
+
+// stopped is the error of a run that cannot go on after step: it names the last good
+// checkpoint, which is kept.
+func (r *Run) stopped(step int, err error) error {
+	last := r.lastCkpt
+	if last == "" {
+		last = "none written yet"
+	}
+	return fmt.Errorf("training stopped at step %d: %w; the last good checkpoint is %s", step, err, last)
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -86,6 +86,24 @@ func runTrain(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	// The configuration is checked before the device is opened: its errors need no GPU.
+	var cfg *model.Config
+	var text []byte
+	if *resume != "" {
+		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 ||
+			*out != "" && filepath.Clean(*out) != filepath.Clean(*resume) {
+			return fmt.Errorf("%w: -resume takes the run's own configuration and folder; only -steps may change", errUsage)
+		}
+	} else {
+		var name string
+		var err error
+		if cfg, text, name, err = cf.load(); err != nil {
+			return err
+		}
+		if *out == "" {
+			*out = filepath.Join("runs", name)
+		}
+	}
 	ctx, o, err := openOps(df)
 	if err != nil {
 		return err
@@ -94,20 +112,8 @@ func runTrain(args []string, stdout io.Writer) error {
 
 	var run *model.Run
 	if *resume != "" {
-		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 {
-			return fmt.Errorf("%w: -resume takes the run's own configuration; only -steps may change", errUsage)
-		}
 		run, err = model.ResumeRun(o, *resume, cf.steps)
 	} else {
-		var cfg *model.Config
-		var text []byte
-		var name string
-		if cfg, text, name, err = cf.load(); err != nil {
-			return err
-		}
-		if *out == "" {
-			*out = filepath.Join("runs", name)
-		}
 		run, err = model.NewRun(o, cfg, text, *out)
 	}
 	if err != nil {
@@ -150,7 +156,10 @@ func runTrain(args []string, stdout io.Writer) error {
 	case err != nil:
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "done: metrics in %s, checkpoint in %s\n",
-		filepath.Join(run.Out, "metrics.jsonl"), model.CheckpointsDir(run.Out))
+	if err := writeCurves(run.Out); err != nil {
+		return fmt.Errorf("drawing the loss curves: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "done: metrics in %s, curves in %s, checkpoint in %s\n",
+		filepath.Join(run.Out, "metrics.jsonl"), filepath.Join(run.Out, "curves.png"), model.CheckpointsDir(run.Out))
 	return nil
 }
