@@ -222,21 +222,7 @@ func (r *Run) Checkpoint() (string, error) {
 }
 
 // Validate is the mean loss over the fixed validation batches.
-func (r *Run) Validate() (float64, error) {
-	var sum float64
-	var count int
-	for _, b := range r.evalSet {
-		s, c, err := r.Net.Evaluate(b)
-		if err != nil {
-			return 0, err
-		}
-		sum, count = sum+s, count+c
-	}
-	if count == 0 {
-		return 0, errors.New("no validation tokens")
-	}
-	return sum / float64(count), nil
-}
+func (r *Run) Validate() (float64, error) { return r.Net.MeanLoss(r.evalSet) }
 
 // Train runs the remaining steps of the schedule, logging to OUT/metrics.jsonl (and to onLog,
 // if not nil), evaluating every train.eval_every steps and at the end, and checkpointing every

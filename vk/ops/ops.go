@@ -58,12 +58,7 @@ func (o *Ops) entry(op string, variants ...string) (profile.Entry, error) {
 
 // elementwise records a 1-D kernel over n elements with the op's workgroup size.
 func (o *Ops) elementwise(s *vk.Sequence, op, shader string, n int, push []byte, args ...vk.Arg) error {
-	e, err := o.entry(op, "default")
-	if err != nil {
-		return err
-	}
-	wg := e.Get("wg_x")
-	k, err := o.ctx.Kernel(shader, uint32(wg), 1, 1)
+	k, wg, err := o.defaultKernel(op, shader)
 	if err != nil {
 		return err
 	}
