@@ -19,8 +19,9 @@ import (
 
 // Config is a whole training configuration: the model, the training run, and optionally the V-cycle.
 type Config struct {
-	Model ModelConfig `toml:"model"`
-	Train TrainConfig `toml:"train"`
+	Model  ModelConfig   `toml:"model"`
+	Train  TrainConfig   `toml:"train"`
+	VCycle *VCycleConfig `toml:"vcycle"` // nil: plain training
 }
 
 // ModelConfig is the architecture.
@@ -118,6 +119,9 @@ func (c *Config) fillDefaults() {
 	if t.Data == "" {
 		t.Data = DefaultCorpus
 	}
+	if c.VCycle != nil {
+		c.VCycle.fillDefaults()
+	}
 }
 
 // TOML is the configuration as a TOML document (what a checkpoint stores, and what
@@ -198,6 +202,9 @@ func (c *Config) Validate() error {
 		if v < 0 {
 			bad("%s: must not be negative, got %d", key, v)
 		}
+	}
+	if c.VCycle != nil {
+		c.validateVCycle(bad)
 	}
 	if len(errs) > 0 {
 		sort.Strings(errs)

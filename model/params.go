@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"strings"
+
+	"github.com/vktrain/vktrain/vk"
+)
 
 // IgnoreIndex marks a target the loss does not count (BERT's unmasked positions).
 const IgnoreIndex = 0xFFFFFFFF
@@ -17,10 +21,11 @@ const (
 )
 
 // ParamSpec is one parameter tensor: its Hugging Face name, shape, initialisation, whether AdamW
-// decays it, and the layer it belongs to (-1 outside the blocks), which the V-cycle's depth
-// maps use.
+// decays it, and the layer it belongs to (-1 outside the blocks) with its name inside the layer
+// (Local), which the V-cycle's maps use.
 type ParamSpec struct {
 	Name  string
+	Local string // the name without the layer prefix ("ln_1.weight"); Name outside the blocks
 	Shape []int
 	Init  Init
 	Decay bool
@@ -40,11 +45,22 @@ func (p ParamSpec) Size() int {
 // (GPT2Model, Conv1D weights stored in x out) and BERT (BertForMaskedLM, Linear weights stored
 // out x in) name them, so exported checkpoints load there. vocab is the token-table size.
 func (m ModelConfig) Params(vocab int) []ParamSpec {
+	ps, prefix := m.gptParams(vocab), gptLayer
 	if m.Arch == "bert" {
-		return m.bertParams(vocab)
+		ps, prefix = m.bertParams(vocab), bertLayer
 	}
-	return m.gptParams(vocab)
+	for i, p := range ps {
+		ps[i].Local = p.Name
+		if p.Layer >= 0 {
+			ps[i].Local = strings.TrimPrefix(p.Name, prefix(p.Layer))
+		}
+	}
+	return ps
 }
+
+// ParamTensor is the GPU tensor of parameter i (Specs[i]); it may hold padding past the spec's
+// size.
+func (n *Net) ParamTensor(i int) *vk.Tensor { return n.params[i] }
 
 func (m ModelConfig) gptParams(vocab int) []ParamSpec {
 	d, f := m.Width, m.FFN
@@ -53,7 +69,7 @@ func (m ModelConfig) gptParams(vocab int) []ParamSpec {
 		{Name: "wpe.weight", Shape: []int{m.Context, d}, Init: InitNormal, Decay: true, Layer: -1},
 	}
 	for i := 0; i < m.Layers; i++ {
-		p := fmt.Sprintf("h.%d.", i)
+		p := gptLayer(i)
 		ps = append(ps,
 			ParamSpec{Name: p + "ln_1.weight", Shape: []int{d}, Init: InitOnes, Layer: i},
 			ParamSpec{Name: p + "ln_1.bias", Shape: []int{d}, Init: InitZeros, Layer: i},
@@ -98,7 +114,7 @@ func (m ModelConfig) bertParams(vocab int) []ParamSpec {
 		}
 	}
 	for i := 0; i < m.Layers; i++ {
-		p := fmt.Sprintf("bert.encoder.layer.%d.", i)
+		p := bertLayer(i)
 		ps = append(ps, linear(p+"attention.self.query", d, d, i)...)
 		ps = append(ps, linear(p+"attention.self.key", d, d, i)...)
 		ps = append(ps, linear(p+"attention.self.value", d, d, i)...)

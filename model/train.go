@@ -43,6 +43,12 @@ type Run struct {
 	State   State
 	Level   int // the V-cycle level it trains (1 = the full model)
 
+	// The phase in progress: its learning-rate schedule (sched.Steps steps from global step
+	// phaseStart) and whether it writes checkpoints (a V-cycle's inner levels do not).
+	sched       TrainConfig
+	phaseStart  int
+	checkpoints bool
+
 	batcher  *data.Batcher
 	masker   *data.Masker // BERT's masked-LM batches; nil for GPT
 	evalSet  []data.Batch
@@ -136,7 +142,8 @@ func newRun(o *ops.Ops, cfg *Config, cfgText []byte, out string, ck *Checkpoint)
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, Level: 1, batcher: batcher, masker: masker, evalSet: evalSet}
+	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, Level: 1, sched: cfg.Train, checkpoints: true,
+		batcher: batcher, masker: masker, evalSet: evalSet}
 	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
 		net.Free()
 		return nil, err
@@ -186,6 +193,29 @@ func (r *Run) truncateMetrics() error {
 // Free releases the GPU model.
 func (r *Run) Free() { r.Net.Free() }
 
+// BeginPhase switches the run to train net, V-cycle level level, for sched.Steps steps with
+// sched's learning-rate schedule from a fresh optimizer (AdamW moments zero, its step count
+// from 1), as the V-cycle does at every level switch. Steps, tokens, FLOPs and wall time go on
+// counting. checkpoints says whether the phase writes checkpoints (only a level-1 model
+// matches the run's configuration). The caller keeps ownership of the previous Net.
+func (r *Run) BeginPhase(level int, net *Net, sched TrainConfig, checkpoints bool) error {
+	if err := net.ResetMoments(); err != nil {
+		return err
+	}
+	if err := net.SetGradClip(r.Cfg.Train.GradClip); err != nil {
+		return err
+	}
+	r.Net, r.Level, r.sched, r.phaseStart, r.checkpoints = net, level, sched, r.State.Step, checkpoints
+	return nil
+}
+
+// AddWork counts work done outside the training steps (the V-cycle's maps) in the run's FLOPs
+// and wall time.
+func (r *Run) AddWork(flops, wallS float64) {
+	r.State.FLOPs += flops
+	r.State.WallS += wallS
+}
+
 // errNotFinite marks a model that holds a NaN or an infinity: it is never checkpointed.
 var errNotFinite = errors.New("not finite")
 
@@ -224,14 +254,15 @@ func (r *Run) Checkpoint() (string, error) {
 // Validate is the mean loss over the fixed validation batches.
 func (r *Run) Validate() (float64, error) { return r.Net.MeanLoss(r.evalSet) }
 
-// Train runs the remaining steps of the schedule, logging to OUT/metrics.jsonl (and to onLog,
-// if not nil), evaluating every train.eval_every steps and at the end, and checkpointing every
-// train.checkpoint_every steps and at the end. A cancelled ctx writes a checkpoint and returns
+// Train runs the remaining steps of the phase (the whole schedule of a plain run), logging to
+// OUT/metrics.jsonl (and to onLog, if not nil), evaluating every train.eval_every steps and at
+// the phase's end, and checkpointing every train.checkpoint_every steps and at the end. A cancelled ctx writes a checkpoint and returns
 // ErrInterrupted; a non-finite loss, gradient norm or validation loss stops the run and names
 // the step and the last good checkpoint, which is kept (a model that is not finite is never
 // checkpointed).
 func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
-	tc := r.Cfg.Train
+	tc, sched := r.Cfg.Train, r.sched
+	end := r.phaseStart + sched.Steps
 	f, err := os.OpenFile(filepath.Join(r.Out, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -239,15 +270,17 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 	defer f.Close()
 	enc := json.NewEncoder(f)
 	lastLogTokens, lastLogWall := r.State.Tokens, r.State.WallS
-	for r.State.Step < tc.Steps {
+	for r.State.Step < end {
 		if ctx.Err() != nil {
-			if _, err := r.Checkpoint(); err != nil {
-				return err
+			if r.checkpoints {
+				if _, err := r.Checkpoint(); err != nil {
+					return err
+				}
 			}
 			return ErrInterrupted
 		}
-		step := r.State.Step
-		lr := LearningRate(tc, step)
+		step := r.State.Step - r.phaseStart
+		lr := LearningRate(sched, step)
 		batches := make([]data.Batch, tc.MicroBatches)
 		for i := range batches {
 			if r.masker != nil {
@@ -263,14 +296,14 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			err = fmt.Errorf("gradient norm is %v", res.GradNorm)
 		}
 		if err != nil {
-			return r.stopped(step+1, err)
+			return r.stopped(r.State.Step+1, err)
 		}
 		r.State.Step++
 		r.State.Tokens += int64(tc.MicroBatches * r.Net.B * r.Net.T)
 		r.State.FLOPs += res.FLOPs
 		r.State.WallS += time.Since(start).Seconds()
 
-		done := r.State.Step == tc.Steps
+		done := r.State.Step == end
 		var val *float64
 		if done || (tc.EvalEvery > 0 && r.State.Step%tc.EvalEvery == 0) {
 			v, err := r.Validate()
@@ -296,7 +329,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 				onLog(m)
 			}
 		}
-		if done || (tc.CheckpointEvery > 0 && r.State.Step%tc.CheckpointEvery == 0) {
+		if r.checkpoints && (done || (tc.CheckpointEvery > 0 && r.State.Step%tc.CheckpointEvery == 0)) {
 			if _, err := r.Checkpoint(); errors.Is(err, errNotFinite) {
 				return r.stopped(r.State.Step, err)
 			} else if err != nil {

@@ -1,0 +1,191 @@
+package model
+
+import (
+	"fmt"
+)
+
+// VCycleConfig is the [vcycle] section: the multi-level V-cycle of method.md section 5. Level 1
+// is the model of [model]; each further level is coalesced from the one above it. On the way
+// down each level trains for its `down` phase and is then coalesced; the coarsest level trains
+// its `down` phase only; on the way up each level is interpolated from its saved parameters
+// and the de-coalesced level below, then trains its `up` phase. Every phase starts a fresh
+// AdamW (moments zero) and its own learning-rate schedule.
+type VCycleConfig struct {
+	Alpha        float64       `toml:"alpha"`         // interpolation weight of the de-coalesced model (0.25 GPT, 0.5 BERT)
+	DepthPairing string        `toml:"depth_pairing"` // "adjacent" (big layers 2i, 2i+1; the paper) or "stride" (i, i+L/2)
+	Embedding    string        `toml:"embedding"`     // "exact" (final LayerNorm rescaled) or "reference" (embeddings rescaled)
+	Levels       []LevelConfig `toml:"level"`
+}
+
+// LevelConfig is one level of the V-cycle.
+type LevelConfig struct {
+	Halve string       `toml:"halve"` // what this level halves of the one above: "both" (default), "width" or "depth"; not on level 1
+	Down  PhaseConfig  `toml:"down"`  // training before coalescing (E_a); the coarsest level's only training (E_small)
+	Up    *PhaseConfig `toml:"up"`    // training after interpolation (E_k); not on the coarsest level
+}
+
+// PhaseConfig is one phase's length and learning-rate schedule; unset keys take [train]'s.
+type PhaseConfig struct {
+	Steps  int      `toml:"steps"`
+	LR     float64  `toml:"lr"`     // peak; 0 means train.lr
+	MinLR  *float64 `toml:"min_lr"` // unset means train.min_lr scaled by lr/train.lr
+	Warmup int      `toml:"warmup"`
+	Decay  string   `toml:"decay"` // "" means train.decay
+}
+
+// Halves says which halvings a level's Halve names.
+func (l LevelConfig) Halves() (width, depth bool) {
+	switch l.Halve {
+	case "width":
+		return true, false
+	case "depth":
+		return false, true
+	}
+	return true, true
+}
+
+// Halved is the configuration of the model one V-cycle level below m: half the width, heads
+// and FFN width (the head size stays), half the layers.
+func (m ModelConfig) Halved(width, depth bool) (ModelConfig, error) {
+	h := m
+	if width {
+		if m.Width%2 != 0 || m.Heads%2 != 0 || m.FFN%2 != 0 {
+			return h, fmt.Errorf("width %d, %d heads, FFN %d cannot be halved (each must be even)", m.Width, m.Heads, m.FFN)
+		}
+		h.Width, h.Heads, h.FFN = m.Width/2, m.Heads/2, m.FFN/2
+	}
+	if depth {
+		if m.Layers%2 != 0 {
+			return h, fmt.Errorf("%d layers cannot be halved (must be even)", m.Layers)
+		}
+		h.Layers = m.Layers / 2
+	}
+	return h, nil
+}
+
+// LevelModels is the model of every level, level 1 first.
+func (c *Config) LevelModels() ([]ModelConfig, error) {
+	models := []ModelConfig{c.Model}
+	for i, l := range c.VCycle.Levels[1:] {
+		w, d := l.Halves()
+		m, err := models[i].Halved(w, d)
+		if err != nil {
+			return nil, fmt.Errorf("vcycle.level[%d]: %w", i+1, err)
+		}
+		models = append(models, m)
+	}
+	return models, nil
+}
+
+// Schedule is phase p's learning-rate schedule as a TrainConfig (Steps, LR, MinLR, Warmup,
+// Decay set from the phase, the rest from [train]).
+func (c *Config) Schedule(p PhaseConfig) TrainConfig {
+	t := c.Train
+	t.Steps, t.Warmup = p.Steps, p.Warmup
+	if p.LR > 0 {
+		t.LR = p.LR
+	}
+	if p.MinLR != nil {
+		t.MinLR = *p.MinLR
+	} else {
+		t.MinLR = c.Train.MinLR * t.LR / c.Train.LR
+	}
+	if p.Decay != "" {
+		t.Decay = p.Decay
+	}
+	return t
+}
+
+// Steps is the V-cycle's total number of optimizer steps over all levels.
+func (v *VCycleConfig) Steps() int {
+	n := 0
+	for _, l := range v.Levels {
+		n += l.Down.Steps
+		if l.Up != nil {
+			n += l.Up.Steps
+		}
+	}
+	return n
+}
+
+func (v *VCycleConfig) fillDefaults() {
+	if v.DepthPairing == "" {
+		v.DepthPairing = "adjacent"
+	}
+	if v.Embedding == "" {
+		v.Embedding = "exact"
+	}
+	for i := 1; i < len(v.Levels); i++ {
+		if v.Levels[i].Halve == "" {
+			v.Levels[i].Halve = "both"
+		}
+	}
+}
+
+// validate checks the [vcycle] section; bad is Validate's error collector.
+func (c *Config) validateVCycle(bad func(format string, a ...any)) {
+	v := c.VCycle
+	if v.Alpha < 0 || v.Alpha > 1 {
+		bad("vcycle.alpha: %g is not in [0, 1]", v.Alpha)
+	}
+	switch v.DepthPairing {
+	case "adjacent", "stride":
+	default:
+		bad("vcycle.depth_pairing: %q is not \"adjacent\" or \"stride\"", v.DepthPairing)
+	}
+	switch v.Embedding {
+	case "exact", "reference":
+	default:
+		bad("vcycle.embedding: %q is not \"exact\" or \"reference\"", v.Embedding)
+	}
+	if len(v.Levels) < 2 {
+		bad("vcycle.level: a V-cycle needs at least 2 levels, got %d", len(v.Levels))
+		return
+	}
+	last := len(v.Levels) - 1
+	for i, l := range v.Levels {
+		key := fmt.Sprintf("vcycle.level[%d]", i)
+		switch {
+		case i == 0 && l.Halve != "":
+			bad("%s.halve: level 1 is the full model and halves nothing", key)
+		case i > 0 && l.Halve != "both" && l.Halve != "width" && l.Halve != "depth":
+			bad("%s.halve: %q is not \"both\", \"width\" or \"depth\"", key, l.Halve)
+		}
+		c.validatePhase(bad, key+".down", l.Down, i == last)
+		switch {
+		case i == last && l.Up != nil:
+			bad("%s.up: the coarsest level trains once, in its down phase", key)
+		case i < last && l.Up == nil:
+			bad("%s.up: missing (the training after interpolation)", key)
+		case i < last:
+			c.validatePhase(bad, key+".up", *l.Up, true)
+		}
+	}
+	if _, err := c.LevelModels(); err != nil {
+		bad("%v", err)
+	}
+}
+
+func (c *Config) validatePhase(bad func(format string, a ...any), key string, p PhaseConfig, needSteps bool) {
+	switch {
+	case p.Steps < 0:
+		bad("%s.steps: must not be negative, got %d", key, p.Steps)
+	case needSteps && p.Steps < 1:
+		bad("%s.steps: must be at least 1, got %d", key, p.Steps)
+	}
+	s := c.Schedule(p)
+	if s.LR <= 0 {
+		bad("%s.lr: must be positive, got %g", key, s.LR)
+	}
+	if s.MinLR < 0 || s.MinLR > s.LR {
+		bad("%s.min_lr: %g is not in [0, lr = %g]", key, s.MinLR, s.LR)
+	}
+	if p.Warmup < 0 || p.Warmup > p.Steps {
+		bad("%s.warmup: %d is not in [0, steps = %d]", key, p.Warmup, p.Steps)
+	}
+	switch s.Decay {
+	case "cosine", "linear", "constant":
+	default:
+		bad("%s.decay: %q is not \"cosine\", \"linear\" or \"constant\"", key, s.Decay)
+	}
+}

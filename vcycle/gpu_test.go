@@ -1,0 +1,256 @@
+package vcycle
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/ops"
+	"github.com/vktrain/vktrain/vk/vktest"
+)
+
+func openOps(t *testing.T) *ops.Ops {
+	t.Helper()
+	o, err := ops.New(vktest.Open(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func newNet(t *testing.T, o *ops.Ops, cfg model.ModelConfig) *model.Net {
+	t.Helper()
+	n, err := model.NewNet(o, cfg, tinyVocab, 1, cfg.Context, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Free)
+	return n
+}
+
+func setParams(t *testing.T, n *model.Net, p Params) {
+	t.Helper()
+	f := map[string][]float32{}
+	for name, v := range p {
+		f[name] = make([]float32, len(v))
+		for i, x := range v {
+			f[name][i] = float32(x)
+		}
+	}
+	if err := n.SetParams(f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func params(t *testing.T, n *model.Net) Params {
+	t.Helper()
+	p, err := n.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model.RefParams(p)
+}
+
+// within fails unless got and want agree to float32 rounding (relative to the largest value).
+func within(t *testing.T, what string, got, want Params) {
+	t.Helper()
+	scale := 0.0
+	for _, v := range want {
+		for _, x := range v {
+			scale = math.Max(scale, math.Abs(x))
+		}
+	}
+	if d := maxAbsDiff(t, got, want); d > 1e-6*scale {
+		t.Errorf("%s: GPU and CPU maps differ by %g (largest value %g)", what, d, scale)
+	}
+}
+
+func runMapsOnGPU(t *testing.T, o *ops.Ops, record func(s *vk.Sequence) error) {
+	t.Helper()
+	s, err := o.Context().NewSequence()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if err := record(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The GPU maps equal the float64 CPU maps: coalescing, and de-coalescing with interpolation
+// (alpha 0.25; alpha 0 keeps the saved parameters bit for bit, alpha 1 gives the
+// de-coalesced ones).
+func TestGPUMapsEqualCPUMaps(t *testing.T) {
+	o := openOps(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, arch := range []string{"gpt", "bert"} {
+		for _, h := range halvings {
+			name := arch + "/" + h.name
+			fineCfg := tinyModel(arch)
+			coarseCfg, _ := fineCfg.Halved(h.width, h.depth)
+			m, err := NewMaps(fineCfg, tinyVocab, h.width, h.depth, "adjacent", "exact")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fine, coarse := newNet(t, o, fineCfg), newNet(t, o, coarseCfg)
+			saved := randomParams(rng, m.Fine)
+			setParams(t, fine, saved)
+			saved = params(t, fine) // rounded to float32
+			runMapsOnGPU(t, o, func(s *vk.Sequence) error { return m.RecordCoalesce(o, s, fine, coarse) })
+			want, err := m.Coalesce(saved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			within(t, name+" coalesce", params(t, coarse), want)
+
+			setParams(t, coarse, randomParams(rng, m.Coarse))
+			small := params(t, coarse)
+			de, err := m.DeCoalesce(small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, alpha := range []float64{0.25, 0, 1} {
+				setParams(t, fine, saved)
+				runMapsOnGPU(t, o, func(s *vk.Sequence) error { return m.RecordInterpolate(o, s, coarse, fine, alpha) })
+				want, err := Interpolate(saved, de, alpha)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := params(t, fine)
+				within(t, name+" interpolate", got, want)
+				if alpha == 0 && maxAbsDiff(t, got, saved) != 0 {
+					t.Errorf("%s: alpha 0 changed the saved parameters", name)
+				}
+			}
+		}
+	}
+}
+
+const scheduleConfig = `
+[model]
+arch = "gpt"
+tokenizer = "byte"
+context = 16
+layers = 2
+width = 16
+heads = 2
+
+[train]
+data = "CORPUS"
+batch = 2
+steps = 10
+lr = 1e-2
+warmup = 0
+decay = "linear"
+eval_every = 0
+eval_batches = 1
+log_every = 1
+seed = 3
+
+[vcycle]
+alpha = 0.25
+
+[[vcycle.level]]
+down = { steps = 3, warmup = 1 }
+up = { steps = 3 }
+
+[[vcycle.level]]
+halve = "both"
+down = { steps = 4, lr = 4e-2 }
+`
+
+// A 2-level V-cycle runs its phases in order (level 1, level 2, level 1, each evaluated at
+// its end) and interpolates with the level-1 parameters saved when it was coalesced.
+func TestTwoLevelSchedule(t *testing.T) {
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus.txt")
+	text := strings.Repeat("It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ", 40)
+	if err := os.WriteFile(corpus, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgText := strings.Replace(scheduleConfig, "CORPUS", corpus, 1)
+	cfg, err := model.ParseConfig("test", []byte(cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := openOps(t)
+	run, err := model.NewRun(o, cfg, []byte(cfgText), filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Free()
+
+	var levels []int
+	var evaluated []int
+	var atCoalesce, saved, coarse Params
+	var phases []Phase
+	opt := Options{
+		OnLog: func(m model.Metrics) {
+			levels = append(levels, m.Level)
+			if m.ValLoss != nil {
+				evaluated = append(evaluated, m.Step)
+			}
+		},
+		OnPhase: func(p Phase) { phases = append(phases, p) },
+		OnSwitch: func(sw Switch) {
+			switch {
+			case !sw.Up && sw.Done:
+				atCoalesce = params(t, sw.Fine)
+			case sw.Up && !sw.Done:
+				saved, coarse = params(t, sw.Fine), params(t, sw.Coarse)
+			case sw.Up && sw.Done:
+				m, err := NewMaps(cfg.Model, sw.Fine.Vocab, true, true, "adjacent", "exact")
+				if err != nil {
+					t.Fatal(err)
+				}
+				de, err := m.DeCoalesce(coarse)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := Interpolate(atCoalesce, de, 0.25)
+				if err != nil {
+					t.Fatal(err)
+				}
+				within(t, "interpolation", params(t, sw.Fine), want)
+			}
+		},
+	}
+	res, err := Train(context.Background(), o, run, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{1, 1, 1, 2, 2, 2, 2, 1, 1, 1}
+	if len(levels) != len(want) {
+		t.Fatalf("logged levels %v, want %v", levels, want)
+	}
+	for i := range want {
+		if levels[i] != want[i] {
+			t.Fatalf("logged levels %v, want %v", levels, want)
+		}
+	}
+	if got := []int{3, 7, 10}; len(evaluated) != 3 || evaluated[0] != got[0] || evaluated[1] != got[1] || evaluated[2] != got[2] {
+		t.Errorf("evaluated at steps %v, want the phase ends %v", evaluated, got)
+	}
+	if maxAbsDiff(t, saved, atCoalesce) != 0 {
+		t.Error("the level-1 parameters changed between coalescing and interpolation")
+	}
+	if len(phases) != 3 || phases[1].Model.Width != 8 || phases[1].Model.Layers != 1 || phases[1].Sched.LR != 4e-2 || !phases[2].Up {
+		t.Errorf("phases %+v", phases)
+	}
+	total := res.MapsFLOPs
+	for _, l := range res.Levels {
+		total += l.FLOPs
+	}
+	if total != run.State.FLOPs || res.Levels[0].Steps != 6 || res.Levels[1].Steps != 4 {
+		t.Errorf("accounting %+v does not add up to the run's %g FLOPs", res, run.State.FLOPs)
+	}
+}

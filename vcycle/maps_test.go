@@ -1,0 +1,264 @@
+package vcycle
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/vktrain/vktrain/model"
+)
+
+// tinyModel is a model whose every axis can be halved: 4 layers, width 16, 4 heads, FFN 32.
+func tinyModel(arch string) model.ModelConfig {
+	return model.ModelConfig{Arch: arch, Tokenizer: "byte", Context: 8, Layers: 4, Width: 16, Heads: 4, FFN: 32,
+		InitStd: 0.02, TypeVocab: 2}
+}
+
+const tinyVocab = 23
+
+// randomParams draws every parameter of specs at random (LayerNorm gains around 1).
+func randomParams(rng *rand.Rand, specs []model.ParamSpec) Params {
+	p := Params{}
+	for _, s := range specs {
+		v := make([]float64, s.Size())
+		for i := range v {
+			v[i] = rng.NormFloat64() * 0.3
+			if s.Init == model.InitOnes {
+				v[i] += 1
+			}
+		}
+		p[s.Name] = v
+	}
+	return p
+}
+
+func maxAbsDiff(t *testing.T, a, b Params) float64 {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d parameters against %d", len(a), len(b))
+	}
+	worst := 0.0
+	for name, x := range a {
+		y, ok := b[name]
+		if !ok || len(y) != len(x) {
+			t.Fatalf("parameter %s: %d values against %d", name, len(x), len(y))
+		}
+		for i := range x {
+			worst = math.Max(worst, math.Abs(x[i]-y[i]))
+		}
+	}
+	return worst
+}
+
+var halvings = []struct {
+	name         string
+	width, depth bool
+}{{"width", true, false}, {"depth", false, true}, {"both", true, true}}
+
+// Coalesce(DeCoalesce(theta)) == theta (method.md section 3), for every halving, both
+// architectures, both pairings and both embedding rules.
+func TestCoalesceInvertsDeCoalesce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, arch := range []string{"gpt", "bert"} {
+		for _, h := range halvings {
+			for _, pairing := range []string{"adjacent", "stride"} {
+				for _, rule := range []string{"exact", "reference"} {
+					name := fmt.Sprintf("%s/%s/%s/%s", arch, h.name, pairing, rule)
+					m, err := NewMaps(tinyModel(arch), tinyVocab, h.width, h.depth, pairing, rule)
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					theta := randomParams(rng, m.Coarse)
+					fine, err := m.DeCoalesce(theta)
+					if err != nil {
+						t.Fatal(err)
+					}
+					back, err := m.Coalesce(fine)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d := maxAbsDiff(t, back, theta); d > 1e-6 {
+						t.Errorf("%s: Coalesce(DeCoalesce(theta)) differs from theta by %g", name, d)
+					}
+				}
+			}
+		}
+	}
+}
+
+// logits of a model over a fixed batch, by the float64 reference model.
+func logits(t *testing.T, cfg model.ModelConfig, p Params) []float64 {
+	t.Helper()
+	ref, err := model.NewRefModel(cfg, tinyVocab, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := model.RefBatch{B: 2, T: cfg.Context}
+	for i := range b.B * b.T {
+		b.Input = append(b.Input, uint32(i*7%tinyVocab))
+		b.Target = append(b.Target, uint32(i*5%tinyVocab))
+	}
+	out, err := ref.Logits(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func relativeError(a, b []float64) float64 {
+	num, den := 0.0, 0.0
+	for i := range a {
+		num = math.Max(num, math.Abs(a[i]-b[i]))
+		den = math.Max(den, math.Abs(b[i]))
+	}
+	return num / den
+}
+
+// Width de-coalescing with the exact rule keeps the logits of GPT and BERT (method.md section
+// 3); the reference rule keeps BERT's (its embedding LayerNorm absorbs the scale) but not
+// pre-LN GPT's.
+func TestWidthDeCoalescePreservesLogits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		arch, rule string
+		exact      bool
+	}{{"gpt", "exact", true}, {"bert", "exact", true}, {"bert", "reference", true}, {"gpt", "reference", false}} {
+		fine := tinyModel(tc.arch)
+		m, err := NewMaps(fine, tinyVocab, true, false, "adjacent", tc.rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		coarse, _ := fine.Halved(true, false)
+		theta := randomParams(rng, m.Coarse)
+		big, err := m.DeCoalesce(theta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := relativeError(logits(t, fine, big), logits(t, coarse, theta))
+		switch {
+		case tc.exact && e > 1e-5:
+			t.Errorf("%s, %s rule: de-coalesced logits differ from the small model's by %g (relative)", tc.arch, tc.rule, e)
+		case !tc.exact && e < 1e-3:
+			t.Errorf("%s, %s rule: de-coalesced logits equal the small model's (%g); method.md says they do not", tc.arch, tc.rule, e)
+		}
+	}
+}
+
+// Depth coalescing averages the layers method.md section 2 names: 2i and 2i+1 (adjacent), or
+// i and i + L/2 (stride); de-coalescing copies a coarse layer into both.
+func TestDepthPairing(t *testing.T) {
+	for _, arch := range []string{"gpt", "bert"} {
+		for _, tc := range []struct {
+			pairing string
+			pairs   [][2]int
+		}{{"adjacent", [][2]int{{0, 1}, {2, 3}}}, {"stride", [][2]int{{0, 2}, {1, 3}}}} {
+			m, err := NewMaps(tinyModel(arch), tinyVocab, false, true, tc.pairing, "exact")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every value of fine layer l is 10^l: an average shows which layers it took.
+			fine := Params{}
+			for _, s := range m.Fine {
+				v := make([]float64, s.Size())
+				for i := range v {
+					v[i] = math.Pow(10, float64(max(s.Layer, 0)))
+				}
+				fine[s.Name] = v
+			}
+			coarse, err := m.Coalesce(fine)
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, err := m.DeCoalesce(coarse)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range m.Coarse {
+				if s.Layer < 0 {
+					continue
+				}
+				p := tc.pairs[s.Layer]
+				want := (math.Pow(10, float64(p[0])) + math.Pow(10, float64(p[1]))) / 2
+				if got := coarse[s.Name][0]; got != want {
+					t.Fatalf("%s %s: coarse %s = %g, want the average of layers %v = %g", arch, tc.pairing, s.Name, got, p, want)
+				}
+			}
+			for _, s := range m.Fine {
+				if s.Layer < 0 {
+					continue
+				}
+				i := (map[string]int{"adjacent": s.Layer / 2, "stride": s.Layer % 2})[tc.pairing]
+				p := tc.pairs[i]
+				want := (math.Pow(10, float64(p[0])) + math.Pow(10, float64(p[1]))) / 2
+				if got := up[s.Name][0]; got != want {
+					t.Fatalf("%s %s: de-coalesced %s = %g, want coarse layer %d's %g", arch, tc.pairing, s.Name, got, i, want)
+				}
+			}
+		}
+	}
+}
+
+// Width coalescing pairs head h with head h + H/2 in Q, K and V alike, and averages a
+// LayerNorm (method.md section 1).
+func TestWidthPairsHeads(t *testing.T) {
+	fine := tinyModel("gpt") // width 16, 4 heads of 4: head h pairs with h+2, channel j with j+8
+	m, err := NewMaps(fine, tinyVocab, true, false, "adjacent", "exact")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Params{}
+	for _, s := range m.Fine {
+		p[s.Name] = make([]float64, s.Size())
+	}
+	// c_attn.bias is q|k|v, 16 channels each: set head 1 of k (channels 16+4..16+7) and head 3
+	// of k (16+12..16+15); their average lands on coarse k head 1 (8+4..8+7).
+	bias := p["h.0.attn.c_attn.bias"]
+	for c := 0; c < 4; c++ {
+		bias[16+4+c] = 1
+		bias[16+12+c] = 3
+	}
+	for i := range p["h.0.ln_1.weight"] {
+		p["h.0.ln_1.weight"][i] = float64(i)
+	}
+	coarse, err := m.Coalesce(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range coarse["h.0.attn.c_attn.bias"] {
+		want := 0.0
+		if i >= 8+4 && i < 8+8 {
+			want = 2
+		}
+		if v != want {
+			t.Fatalf("coarse c_attn.bias[%d] = %g, want %g", i, v, want)
+		}
+	}
+	for j, v := range coarse["h.0.ln_1.weight"] {
+		if want := float64(j+j+8) / 2; v != want {
+			t.Fatalf("coarse ln_1.weight[%d] = %g, want %g", j, v, want)
+		}
+	}
+}
+
+func TestInterpolateEnds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	m, err := NewMaps(tinyModel("gpt"), tinyVocab, true, true, "adjacent", "exact")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := randomParams(rng, m.Fine)
+	de, err := m.DeCoalesce(randomParams(rng, m.Coarse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for alpha, want := range map[float64]Params{0: saved, 1: de} {
+		got, err := Interpolate(saved, de, alpha)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxAbsDiff(t, got, want); d != 0 {
+			t.Errorf("alpha %g: differs from the expected end by %g", alpha, d)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package vcycle
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/vk/ops"
+)
+
+// Options are what Train reports along the way; any may be nil.
+type Options struct {
+	OnLog    func(model.Metrics) // every metrics line, as model.Run.Train logs it
+	OnPhase  func(Phase)         // as a phase starts
+	OnSwitch func(Switch)        // around every level switch, before and after its maps run
+}
+
+// Phase is one stretch of a V-cycle: a level trained with its own schedule.
+type Phase struct {
+	Level int
+	Model model.ModelConfig
+	Up    bool // after interpolation (else on the way down, or the coarsest level)
+	Sched model.TrainConfig
+}
+
+// Switch is a level switch: coalescing fine into coarse (Up false) or interpolating fine with
+// the de-coalesced coarse (Up true). Done says whether the maps have run.
+type Switch struct {
+	Level        int // the fine model's level
+	Up, Done     bool
+	Fine, Coarse *model.Net
+}
+
+// LevelStats is the work one level did: its training steps, and the FLOPs and wall time of
+// its training (Maps: of the switches into it).
+type LevelStats struct {
+	Level int     `json:"level"`
+	Steps int     `json:"steps"`
+	FLOPs float64 `json:"flops"`
+	WallS float64 `json:"wall_s"`
+}
+
+// Result is the accounting of a V-cycle: per level, and the maps between levels (counted in
+// the run's FLOPs and wall time too).
+type Result struct {
+	Levels    []LevelStats `json:"levels"`
+	MapsFLOPs float64      `json:"maps_flops"`
+	MapsWallS float64      `json:"maps_wall_s"`
+}
+
+// Train runs the V-cycle of r.Cfg.VCycle on r, a fresh run whose Net is the level-1 model
+// (method.md section 5): down through the levels, training each and coalescing it into the next
+// (its parameters stay on the GPU, unchanged, as the saved theta_k); the coarsest level; then
+// up, interpolating each level's saved parameters with the de-coalesced level below and
+// training it. Every phase starts a fresh AdamW and its own learning-rate schedule. Only the
+// level-1 model is checkpointed (at the end, and periodically in its last phase). A cancelled
+// ctx returns model.ErrInterrupted.
+func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) (*Result, error) {
+	v := r.Cfg.VCycle
+	if v == nil {
+		return nil, fmt.Errorf("vcycle: the configuration has no [vcycle] section")
+	}
+	if r.State.Step != 0 {
+		return nil, fmt.Errorf("vcycle: a V-cycle starts from step 0; this run is at step %d (V-cycle runs cannot be resumed)", r.State.Step)
+	}
+	models, err := r.Cfg.LevelModels()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Levels: make([]LevelStats, len(models))}
+	for i := range res.Levels {
+		res.Levels[i].Level = i + 1
+	}
+	nets := []*model.Net{r.Net}
+	maps := make([]*Maps, len(models)-1)
+	defer func() {
+		for _, n := range nets[1:] {
+			if n != nil {
+				n.Free()
+			}
+		}
+	}()
+	train := func(k int, up bool, p model.PhaseConfig) error {
+		sched := r.Cfg.Schedule(p)
+		if opt.OnPhase != nil {
+			opt.OnPhase(Phase{Level: k + 1, Model: models[k], Up: up, Sched: sched})
+		}
+		if err := r.BeginPhase(k+1, nets[k], sched, k == 0 && up); err != nil {
+			return err
+		}
+		before := r.State
+		err := r.Train(ctx, opt.OnLog)
+		st := &res.Levels[k]
+		st.Steps += r.State.Step - before.Step
+		st.FLOPs += r.State.FLOPs - before.FLOPs
+		st.WallS += r.State.WallS - before.WallS
+		return err
+	}
+	last := len(models) - 1
+	for k := 0; k <= last; k++ {
+		if k > 0 {
+			w, d := v.Levels[k].Halves()
+			if maps[k-1], err = NewMaps(models[k-1], r.Net.Vocab, w, d, v.DepthPairing, v.Embedding); err != nil {
+				return nil, err
+			}
+			coarse, err := model.NewNet(o, models[k], r.Net.Vocab, r.Net.B, r.Net.T, r.Cfg.Train.Seed)
+			if err != nil {
+				return nil, fmt.Errorf("level %d: %w", k+1, err)
+			}
+			nets = append(nets, coarse)
+			if err := runMaps(o, r, res, opt, maps[k-1], Switch{Level: k, Fine: nets[k-1], Coarse: coarse}); err != nil {
+				return nil, err
+			}
+		}
+		if err := train(k, false, v.Levels[k].Down); err != nil {
+			return nil, err
+		}
+	}
+	for k := last - 1; k >= 0; k-- {
+		if err := runMaps(o, r, res, opt, maps[k], Switch{Level: k + 1, Up: true, Fine: nets[k], Coarse: nets[k+1]}); err != nil {
+			return nil, err
+		}
+		nets[k+1].Free()
+		nets[k+1] = nil
+		if err := train(k, true, *v.Levels[k].Up); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// runMaps records and runs one switch's maps on the GPU (coalescing, or de-coalescing and
+// interpolating) and counts their FLOPs and wall time in the run and the result.
+func runMaps(o *ops.Ops, r *model.Run, res *Result, opt Options, m *Maps, sw Switch) error {
+	if opt.OnSwitch != nil {
+		opt.OnSwitch(sw)
+	}
+	start := time.Now()
+	s, err := o.Context().NewSequence()
+	if err != nil {
+		return err
+	}
+	defer s.Release()
+	if sw.Up {
+		err = m.RecordInterpolate(o, s, sw.Coarse, sw.Fine, r.Cfg.VCycle.Alpha)
+	} else {
+		err = m.RecordCoalesce(o, s, sw.Fine, sw.Coarse)
+	}
+	if err == nil {
+		err = s.Run()
+	}
+	if err != nil {
+		return fmt.Errorf("vcycle: level %d maps: %w", sw.Level, err)
+	}
+	wall := time.Since(start).Seconds()
+	r.AddWork(s.FLOPs(), wall)
+	res.MapsFLOPs += s.FLOPs()
+	res.MapsWallS += wall
+	sw.Done = true
+	if opt.OnSwitch != nil {
+		opt.OnSwitch(sw)
+	}
+	return nil
+}

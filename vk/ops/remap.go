@@ -1,0 +1,95 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/vktrain/vktrain/vk"
+)
+
+// Role is how one axis of a parameter takes part in the V-cycle's width maps (method.md
+// sections 1 and 3).
+type Role uint32
+
+// Axis roles.
+const (
+	Unmapped Role = iota // the axis keeps its size (vocabulary rows, positions, a 1-row vector)
+	RoleOut              // an output axis: coalescing averages the pair, de-coalescing copies into both
+	RoleIn               // an input axis: coalescing sums the pair, de-coalescing copies half into both
+)
+
+// Axis is one axis of a parameter viewed as a matrix. A width axis of the small model has
+// Groups blocks of Half channels; in the big model each block has 2*Half, and small channel j
+// of a block pairs big channels j and j+Half of the same block. An unmapped axis has Groups
+// entries (Half = 1).
+type Axis struct {
+	Role   Role
+	Groups int
+	Half   int
+}
+
+// Small is the axis's length in the small model, Big in the big one.
+func (a Axis) Small() int { return a.Groups * a.Half }
+
+// Big is the axis's length in the big model.
+func (a Axis) Big() int {
+	if a.Role == Unmapped {
+		return a.Small()
+	}
+	return 2 * a.Small()
+}
+
+// Coalesce records small = beta*small + scale*coalesce(big) for a parameter whose matrix view
+// has axes rows x cols (sizes of the small model). Pairs of an output axis are averaged, pairs
+// of an input axis summed.
+func (o *Ops) Coalesce(s *vk.Sequence, big, small *vk.Tensor, rows, cols Axis, beta, scale float32) error {
+	return o.remap(s, big, small, rows, cols, false, beta, scale)
+}
+
+// DeCoalesce records big = beta*big + scale*decoalesce(small): every big channel of a pair
+// copies its small channel, halved along an input axis. With beta = 1-alpha and scale = alpha
+// over the saved big parameters, it is the V-cycle's interpolation.
+func (o *Ops) DeCoalesce(s *vk.Sequence, small, big *vk.Tensor, rows, cols Axis, beta, scale float32) error {
+	return o.remap(s, small, big, rows, cols, true, beta, scale)
+}
+
+func (o *Ops) remap(s *vk.Sequence, src, dst *vk.Tensor, rows, cols Axis, decoalesce bool, beta, scale float32) error {
+	for _, a := range []Axis{rows, cols} {
+		if a.Groups < 1 || a.Half < 1 || a.Role > RoleIn || (a.Role == Unmapped && a.Half != 1) {
+			return fmt.Errorf("remap: bad axis %+v", a)
+		}
+	}
+	sr, sc, dr, dc := rows.Big(), cols.Big(), rows.Small(), cols.Small()
+	op := "coalesce"
+	if decoalesce {
+		sr, sc, dr, dc = dr, dc, sr, sc
+		op = "de-coalesce"
+	}
+	if err := checkShapes(op, shaped{"source", src, []int{sr, sc}}, shaped{"destination", dst, []int{dr, dc}}); err != nil {
+		return err
+	}
+	// Per destination element: the sources it sums, a product of weights, scale and beta.
+	sources := 1
+	if !decoalesce {
+		for _, a := range []Axis{rows, cols} {
+			if a.Role != Unmapped {
+				sources *= 2
+			}
+		}
+	}
+	flops := float64(dr*dc) * float64(sources+3)
+	push := vk.Push(uint32(dr), uint32(dc), uint32(sc), uint32(rows.Role), uint32(rows.Half),
+		uint32(cols.Role), uint32(cols.Half), boolU32(decoalesce), beta, scale)
+	args := []vk.Arg{vk.In(src), vk.Out(dst)}
+	if beta != 0 {
+		args[1] = vk.InOut(dst)
+	}
+	// The maps are elementwise copies: they run with axpy's workgroup size.
+	return counted(s, flops, o.elementwise(s, "axpy", "remap", dr*dc, push, args...))
+}
+
+func boolU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
