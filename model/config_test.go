@@ -49,3 +49,58 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		}
 	}
 }
+
+func TestVCycleConfig(t *testing.T) {
+	c, err := Preset("gpt-tiny-vcycle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.VCycle
+	if v == nil || v.DepthPairing != "adjacent" || v.Embedding != "exact" || v.Levels[1].Halve != "both" {
+		t.Fatalf("defaults not filled: %+v", v)
+	}
+	models, err := c.LevelModels()
+	if err != nil || len(models) != 2 || models[1].Width != 32 || models[1].Layers != 1 || models[1].Heads != 1 || models[1].FFN != 128 {
+		t.Fatalf("level models %+v, %v", models, err)
+	}
+	s := c.Schedule(v.Levels[0].Down)
+	if s.Steps != 30 || s.LR != c.Train.LR || s.MinLR != c.Train.MinLR || s.Decay != "constant" || s.WeightDecay != c.Train.WeightDecay {
+		t.Errorf("level 1 down schedule %+v", s)
+	}
+	if v.Steps() != 380 {
+		t.Errorf("V-cycle steps %d, want 380", v.Steps())
+	}
+	// The TOML a checkpoint stores reads back to the same V-cycle.
+	text, err := c.TOML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseConfig("round trip", text)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if back.VCycle.Steps() != v.Steps() || back.VCycle.Alpha != v.Alpha || *back.VCycle.Levels[0].Up != *v.Levels[0].Up {
+		t.Errorf("round trip changed the V-cycle: %+v", back.VCycle)
+	}
+
+	base, _ := PresetText("gpt-tiny-vcycle")
+	for _, tc := range []struct{ from, to, want string }{
+		{"alpha = 0.25", "alpha = 1.5", "vcycle.alpha"},
+		{`depth_pairing = "adjacent"`, `depth_pairing = "random"`, "vcycle.depth_pairing"},
+		{`embedding = "exact"`, `embedding = "none"`, "vcycle.embedding"},
+		{`halve = "both"`, `halve = "all"`, "vcycle.level[1].halve"},
+		{"up = { steps = 150,", "up = { steps = 0,", "vcycle.level[0].up.steps: must be at least 1"},
+		{"up = { steps = 150,", "up = { stepz = 150,", `unknown key "vcycle.level.up.stepz"`},
+		{"down = { steps = 200, warmup = 0", "down = { steps = 200, warmup = 300", "vcycle.level[1].down.warmup"},
+		{`halve = "both"`, "halve = \"both\"\nup = { steps = 5 }", "vcycle.level[1].up: the coarsest level trains once"},
+		{"heads = 2", "heads = 1", "vcycle.level[1]: width 64, 1 heads, FFN 256 cannot be halved"},
+		{"layers = 2", "layers = 3", "3 layers cannot be halved"},
+		{"up = { steps = 150, warmup = 0, decay = \"cosine\" }", "", "vcycle.level[0].up: missing"},
+	} {
+		text := strings.Replace(string(base), tc.from, tc.to, 1)
+		_, err := ParseConfig("preset:x", []byte(text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s -> %s: error %v, want it to contain %q", tc.from, tc.to, err, tc.want)
+		}
+	}
+}

@@ -83,6 +83,9 @@ func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
 		return nil, err
 	}
 	cfg := ck.Config
+	if cfg.VCycle != nil {
+		return nil, fmt.Errorf("%s is a V-cycle run: V-cycle runs cannot be resumed; start it again with a new -out", dir)
+	}
 	text, err := os.ReadFile(filepath.Join(ck.Dir, "vktrain.toml"))
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ type command struct {
 
 var commands = []command{
 	{"train", "train a model (default: the gpt-tiny preset on the Austen corpus)", runTrain},
+	{"compare", "train the baseline and the V-cycle of a configuration and report the savings", runCompare},
 	{"sample", "generate text from a checkpoint", runSample},
 	{"eval", "validation loss of a checkpoint", runEval},
 	{"devices", "list the Vulkan devices, their limits and the tuning parameters in force", runDevices},

@@ -16,6 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/vcycle"
 )
 
 // defaultPreset is what `vktrain train` trains without -config or -preset.
@@ -124,32 +125,27 @@ func runTrain(args []string, stdout io.Writer) error {
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	total := run.Cfg.Train.Steps
+	if v := run.Cfg.VCycle; v != nil {
+		total = v.Steps()
+		fmt.Fprintf(os.Stderr, "V-cycle of %d levels, %d steps in all\n", len(v.Levels), total)
+	}
 	fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s for %d steps from step %d; output in %s\n",
 		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), ctx.Info.Name, total, run.State.Step, run.Out)
-	var bar *progressbar.ProgressBar
-	if !*asJSON {
-		bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(30))
-		bar.Set(run.State.Step)
-	}
-	onLog := func(m model.Metrics) {
-		if *asJSON {
-			json.NewEncoder(stdout).Encode(m)
-			return
+	p := newProgress(total, run.State.Step, *asJSON, stdout)
+	if run.Cfg.VCycle != nil {
+		var res *vcycle.Result
+		if res, err = vcycle.Train(sigCtx, o, run, p.vcycleOptions()); err == nil {
+			p.finish()
+			printLevels(os.Stderr, res)
 		}
-		desc := fmt.Sprintf("loss %.4f", m.Loss)
-		if m.ValLoss != nil {
-			desc += fmt.Sprintf(" val %.4f", *m.ValLoss)
-		}
-		bar.Describe(fmt.Sprintf("%s %6.0f tok/s", desc, m.TokensPerS))
-		bar.Set(m.Step)
+	} else {
+		err = run.Train(sigCtx, p.log)
 	}
-	err = run.Train(sigCtx, onLog)
-	if bar != nil {
-		bar.Finish()
-		fmt.Fprintln(os.Stderr)
-	}
+	p.finish()
 	switch {
+	case errors.Is(err, model.ErrInterrupted) && run.Cfg.VCycle != nil:
+		fmt.Fprintf(os.Stderr, "interrupted at step %d (level %d); V-cycle runs cannot be resumed\n", run.State.Step, run.Level)
+		return nil
 	case errors.Is(err, model.ErrInterrupted):
 		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
 		return nil
@@ -162,4 +158,69 @@ func runTrain(args []string, stdout io.Writer) error {
 	fmt.Fprintf(os.Stderr, "done: metrics in %s, curves in %s, checkpoint in %s\n",
 		filepath.Join(run.Out, "metrics.jsonl"), filepath.Join(run.Out, "curves.png"), model.CheckpointsDir(run.Out))
 	return nil
+}
+
+// progress shows a run's metrics as they are logged: a progress bar on stderr, or JSON lines on
+// stdout.
+type progress struct {
+	bar  *progressbar.ProgressBar
+	json *json.Encoder
+	done bool
+}
+
+func newProgress(total, start int, asJSON bool, stdout io.Writer) *progress {
+	if asJSON {
+		return &progress{json: json.NewEncoder(stdout)}
+	}
+	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(30))
+	bar.Set(start)
+	return &progress{bar: bar}
+}
+
+func (p *progress) log(m model.Metrics) {
+	if p.json != nil {
+		p.json.Encode(m)
+		return
+	}
+	desc := fmt.Sprintf("loss %.4f", m.Loss)
+	if m.ValLoss != nil {
+		desc += fmt.Sprintf(" val %.4f", *m.ValLoss)
+	}
+	if m.Level > 1 {
+		desc = fmt.Sprintf("level %d %s", m.Level, desc)
+	}
+	p.bar.Describe(fmt.Sprintf("%s %6.0f tok/s", desc, m.TokensPerS))
+	p.bar.Set(m.Step)
+}
+
+// vcycleOptions log a V-cycle's metrics and announce each of its phases.
+func (p *progress) vcycleOptions() vcycle.Options {
+	return vcycle.Options{OnLog: p.log, OnPhase: func(ph vcycle.Phase) {
+		if p.bar != nil {
+			p.bar.Clear()
+		}
+		way := "down"
+		if ph.Up {
+			way = "up, interpolated"
+		}
+		fmt.Fprintf(os.Stderr, "level %d (%d layers x %d, %s): %d steps, lr %g\n",
+			ph.Level, ph.Model.Layers, ph.Model.Width, way, ph.Sched.Steps, ph.Sched.LR)
+	}}
+}
+
+func (p *progress) finish() {
+	if p.bar != nil && !p.done {
+		p.bar.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+	p.done = true
+}
+
+// printLevels prints a V-cycle's work per level.
+func printLevels(w io.Writer, res *vcycle.Result) {
+	for _, l := range res.Levels {
+		fmt.Fprintf(w, "level %d: %d steps, %.3g FLOPs, %.1f s\n", l.Level, l.Steps, l.FLOPs, l.WallS)
+	}
+	fmt.Fprintf(w, "maps between levels: %.3g FLOPs, %.2f s\n", res.MapsFLOPs, res.MapsWallS)
 }

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vktrain/vktrain/model"
+)
+
+// tinyVCycle is the [vcycle] section the tests add to tinyTOML: 2 x 32 -> 1 x 16, 30 steps in
+// all (the baseline gets -steps 30 too).
+const tinyVCycle = `
+[vcycle]
+alpha = 0.25
+
+[[vcycle.level]]
+down = { steps = 6, warmup = 5, decay = "constant" }
+up = { steps = 12 }
+
+[[vcycle.level]]
+down = { steps = 12 }
+`
+
+func tinyVCycleConfig(t *testing.T, dir string) string {
+	t.Helper()
+	path := tinyConfig(t, dir, "tiny-vcycle", "checkpoint_every = 0")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(tinyVCycle); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func compare(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return runVktrain(t, vktrainCmd(t, append([]string{"compare"}, args...)...))
+}
+
+// TestCompare: vktrain compare trains the baseline and the V-cycle from the same weights and
+// data, evaluates both at the same token counts, and writes a report whose figures follow from
+// the two runs' metrics.
+func TestCompare(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyVCycleConfig(t, dir)
+	out := filepath.Join(dir, "cmp")
+	stdout, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-out", out, "-json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var rep compareReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("stdout is not the report: %v\n%s", err, stdout)
+	}
+	for _, f := range []string{"report.json", "report.md", "plot.png", "baseline/metrics.jsonl", "vcycle/metrics.jsonl", "baseline/curves.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	base, vc := metrics(t, filepath.Join(out, "baseline")), metrics(t, filepath.Join(out, "vcycle"))
+	if base[0].Loss != vc[0].Loss {
+		t.Errorf("first losses %v and %v: not the same initial weights and batch", base[0].Loss, vc[0].Loss)
+	}
+	var levels []int
+	for _, m := range vc {
+		if len(levels) == 0 || levels[len(levels)-1] != m.Level {
+			levels = append(levels, m.Level)
+		}
+	}
+	if len(levels) != 3 || levels[0] != 1 || levels[1] != 2 || levels[2] != 1 {
+		t.Errorf("V-cycle levels in order %v, want [1 2 1]", levels)
+	}
+	if rep.Baseline.Steps != 30 || rep.VCycle.Steps != 30 || len(rep.VCycle.Levels) != 2 || rep.VCycle.Levels[1].Steps != 12 {
+		t.Errorf("steps: baseline %d, V-cycle %d, levels %+v", rep.Baseline.Steps, rep.VCycle.Steps, rep.VCycle.Levels)
+	}
+	// Every baseline evaluation has a V-cycle evaluation at the same token count.
+	vcTokens := map[int64]bool{}
+	for _, e := range rep.VCycle.Eval {
+		vcTokens[e.Tokens] = true
+	}
+	for _, e := range rep.Baseline.Eval {
+		if !vcTokens[e.Tokens] {
+			t.Errorf("the baseline evaluated at %d tokens, the V-cycle did not", e.Tokens)
+		}
+	}
+	if rep.TargetValLoss != rep.Baseline.FinalValLoss || rep.Baseline.FinalValLoss != *base[len(base)-1].ValLoss {
+		t.Errorf("target %v, baseline final %v", rep.TargetValLoss, rep.Baseline.FinalValLoss)
+	}
+	if rep.VCycle.FLOPs >= rep.Baseline.FLOPs {
+		t.Errorf("V-cycle FLOPs %g not below the baseline's %g with a third of its steps at an eighth of the size",
+			rep.VCycle.FLOPs, rep.Baseline.FLOPs)
+	}
+	if rep.FLOPsToTarget != nil {
+		if want := 100 * (1 - *rep.FLOPsToTarget/rep.Baseline.FLOPs); math.Abs(*rep.SavingFLOPsPct-want) > 1e-9 {
+			t.Errorf("saving %v%%, want %v%%", *rep.SavingFLOPsPct, want)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !strings.Contains(string(md), "| baseline | 30 |") {
+		t.Errorf("report.md:\n%s", md)
+	}
+
+	// Nothing is overwritten; a sweep reuses the baseline; a baseline of another
+	// configuration is refused.
+	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-out", out); code == 0 || !strings.Contains(stderr, "already holds") {
+		t.Errorf("second compare into %s: exit %d, %s", out, code, stderr)
+	}
+	out2 := filepath.Join(dir, "cmp2")
+	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-out", out2, "-baseline", filepath.Join(out, "baseline")); code != 0 {
+		t.Fatalf("compare -baseline: exit %d\n%s", code, stderr)
+	}
+	if again := metrics(t, filepath.Join(out2, "vcycle")); len(again) != len(vc) || again[len(vc)-1].Loss != vc[len(vc)-1].Loss {
+		t.Error("the same V-cycle again did not log the same losses")
+	}
+	if _, stderr, code := compare(t, "-config", cfg, "-steps", "31", "-out", filepath.Join(dir, "cmp3"), "-baseline", filepath.Join(out, "baseline")); code == 0 || !strings.Contains(stderr, "another [model] or [train]") {
+		t.Errorf("mismatched -baseline: exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := compare(t, "-config", tinyConfig(t, dir, "plain"), "-out", filepath.Join(dir, "cmp4")); code == 0 || !strings.Contains(stderr, "no [vcycle] section") {
+		t.Errorf("compare without [vcycle]: exit %d, %s", code, stderr)
+	}
+}
+
+// TestTrainVCycle: vktrain train runs a configuration's V-cycle, the same seed gives bitwise
+// the same curve, the end writes a checkpoint of the full model, and -resume is refused with
+// a reason.
+func TestTrainVCycle(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyVCycleConfig(t, dir)
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	train(t, "-config", cfg, "-out", a, "-json")
+	train(t, "-config", cfg, "-out", b, "-json")
+	ma := metrics(t, a)
+	sameCurve(t, ma, metrics(t, b))
+	if last := ma[len(ma)-1]; last.Step != 30 || last.Level != 1 || last.ValLoss == nil {
+		t.Errorf("last line %+v", last)
+	}
+	ck, err := model.LoadCheckpoint(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.State.Step != 30 || len(ck.Params["h.1.mlp.c_fc.weight"]) != 32*128 {
+		t.Errorf("checkpoint at step %d with c_fc of %d values", ck.State.Step, len(ck.Params["h.1.mlp.c_fc.weight"]))
+	}
+	before, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
+	_, stderr, code := runVktrain(t, vktrainCmd(t, "train", "-resume", a))
+	after, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
+	if code == 0 || !strings.Contains(stderr, "cannot be resumed") || string(before) != string(after) {
+		t.Errorf("-resume of a V-cycle run: exit %d, %s (metrics changed: %v)", code, stderr, string(before) != string(after))
+	}
+}
