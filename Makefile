@@ -17,14 +17,16 @@ deps-run:
 deps-test:
 	@tools/deps.sh test
 
-# Train the default model (gpt-tiny) on the default corpus on the best device, a minute or so on
-# a CPU; a second `make run` continues nothing and refuses to overwrite: it starts runs/gpt-tiny-N.
+# Train the default model (gpt-tiny) with the V-cycle (preset gpt-tiny-vcycle: 2 x 64 -> 1 x 32
+# -> 2 x 64) on the default corpus on the best device, a minute or so on a CPU, then sample from
+# it. A second `make run` continues nothing and refuses to overwrite: it starts runs/gpt-tiny-vcycle-N.
 run: deps-run data build
 	$(BIN) devices
-	@out=runs/gpt-tiny; n=1; while [ -e $$out ]; do n=$$((n+1)); out=runs/gpt-tiny-$$n; done; \
-	$(BIN) train -preset gpt-tiny -out $$out && \
+	@out=runs/gpt-tiny-vcycle; n=1; while [ -e $$out ]; do n=$$((n+1)); out=runs/gpt-tiny-vcycle-$$n; done; \
+	$(BIN) train -preset gpt-tiny-vcycle -out $$out && \
 	$(BIN) sample -ckpt $$out -prompt "It is a truth universally acknowledged" -tokens 120 && \
-	echo "outputs: $$out/metrics.jsonl, $$out/curves.png, checkpoint in $$out/checkpoints"
+	echo "outputs: $$out/metrics.jsonl (one line per logged step, with its V-cycle level), $$out/curves.png, checkpoint in $$out/checkpoints" && \
+	echo "compare it with plain training: $(BIN) compare -preset gpt-tiny-vcycle"
 
 vet:
 	$(GO) vet ./...
