@@ -14,6 +14,7 @@ type VCycleConfig struct {
 	Alpha        float64       `toml:"alpha"`         // interpolation weight of the de-coalesced model (0.25 GPT, 0.5 BERT)
 	DepthPairing string        `toml:"depth_pairing"` // "adjacent" (big layers 2i, 2i+1; the paper) or "stride" (i, i+L/2)
 	Embedding    string        `toml:"embedding"`     // "exact" (final LayerNorm rescaled) or "reference" (embeddings rescaled)
+	Keep         string        `toml:"keep"`          // where a level waits while the levels below train: "gpu" (default) or "disk"
 	Levels       []LevelConfig `toml:"level"`
 }
 
@@ -115,6 +116,9 @@ func (v *VCycleConfig) fillDefaults() {
 	if v.Embedding == "" {
 		v.Embedding = "exact"
 	}
+	if v.Keep == "" {
+		v.Keep = "gpu"
+	}
 	for i := 1; i < len(v.Levels); i++ {
 		if v.Levels[i].Halve == "" {
 			v.Levels[i].Halve = "both"
@@ -137,6 +141,11 @@ func (c *Config) validateVCycle(bad func(format string, a ...any)) {
 	case "exact", "reference":
 	default:
 		bad("vcycle.embedding: %q is not \"exact\" or \"reference\"", v.Embedding)
+	}
+	switch v.Keep {
+	case "gpu", "disk":
+	default:
+		bad("vcycle.keep: %q is not \"gpu\" or \"disk\"", v.Keep)
 	}
 	if len(v.Levels) < 2 {
 		bad("vcycle.level: a V-cycle needs at least 2 levels, got %d", len(v.Levels))

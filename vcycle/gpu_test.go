@@ -168,9 +168,10 @@ halve = "both"
 down = { steps = 4, lr = 4e-2 }
 `
 
-// A 2-level V-cycle runs its phases in order (level 1, level 2, level 1, each evaluated at
-// its end) and interpolates with the level-1 parameters saved when it was coalesced.
-func TestTwoLevelSchedule(t *testing.T) {
+// vcycleRun prepares a run of scheduleConfig (with the replacements of replace, old then new)
+// on a small corpus, in a folder of its own.
+func vcycleRun(t *testing.T, o *ops.Ops, replace ...string) (*model.Run, *model.Config) {
+	t.Helper()
 	dir := t.TempDir()
 	corpus := filepath.Join(dir, "corpus.txt")
 	text := strings.Repeat("It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ", 40)
@@ -178,16 +179,56 @@ func TestTwoLevelSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgText := strings.Replace(scheduleConfig, "CORPUS", corpus, 1)
+	for i := 0; i+1 < len(replace); i += 2 {
+		cfgText = strings.Replace(cfgText, replace[i], replace[i+1], 1)
+	}
 	cfg, err := model.ParseConfig("test", []byte(cfgText))
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := openOps(t)
 	run, err := model.NewRun(o, cfg, []byte(cfgText), filepath.Join(dir, "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer run.Free()
+	t.Cleanup(run.Free)
+	return run, cfg
+}
+
+// With keep = "disk" the saved level waits on disk, and the run is bitwise the one that keeps
+// it on the GPU.
+func TestKeepOnDisk(t *testing.T) {
+	o := openOps(t)
+	var losses [2][]float64
+	for i, keep := range []string{"gpu", "disk"} {
+		run, _ := vcycleRun(t, o, "alpha = 0.25", "alpha = 0.25\nkeep = \""+keep+"\"")
+		opt := Options{OnLog: func(m model.Metrics) { losses[i] = append(losses[i], m.Loss) }}
+		if keep == "disk" {
+			opt.OnPhase = func(p Phase) {
+				_, err := os.Stat(savedPath(run.Out, 1))
+				if saved := err == nil; saved != (p.Level == 2) {
+					t.Errorf("level %d phase: level 1 saved on disk: %v", p.Level, saved)
+				}
+			}
+		}
+		if _, err := Train(context.Background(), o, run, opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(losses[0]) != 10 || len(losses[1]) != 10 {
+		t.Fatalf("logged %d and %d steps", len(losses[0]), len(losses[1]))
+	}
+	for i := range losses[0] {
+		if math.Float64bits(losses[0][i]) != math.Float64bits(losses[1][i]) {
+			t.Fatalf("step %d: loss %v kept on the GPU, %v kept on disk", i+1, losses[0][i], losses[1][i])
+		}
+	}
+}
+
+// A 2-level V-cycle runs its phases in order (level 1, level 2, level 1, each evaluated at
+// its end) and interpolates with the level-1 parameters saved when it was coalesced.
+func TestTwoLevelSchedule(t *testing.T) {
+	o := openOps(t)
+	run, cfg := vcycleRun(t, o)
 
 	var levels []int
 	var evaluated []int

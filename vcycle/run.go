@@ -3,9 +3,12 @@ package vcycle
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/model/safetensors"
 	"github.com/vktrain/vktrain/vk/ops"
 )
 
@@ -51,7 +54,8 @@ type Result struct {
 
 // Train runs the V-cycle of r.Cfg.VCycle on r, a fresh run whose Net is the level-1 model
 // (method.md section 5): down through the levels, training each and coalescing it into the next
-// (its parameters stay on the GPU, unchanged, as the saved theta_k); the coarsest level; then
+// (its parameters stay unchanged as the saved theta_k: on the GPU, or with [vcycle] keep =
+// "disk" in OUT/vcycle-saved while its GPU memory is freed); the coarsest level; then
 // up, interpolating each level's saved parameters with the de-coalesced level below and
 // training it. Every phase starts a fresh AdamW and its own learning-rate schedule. Only the
 // level-1 model is checkpointed (at the end, and periodically in its last phase). A cancelled
@@ -72,14 +76,30 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) (*Result,
 	for i := range res.Levels {
 		res.Levels[i].Level = i + 1
 	}
+	vocab, b, t := r.Net.Vocab, r.Net.B, r.Net.T
 	nets := []*model.Net{r.Net}
 	maps := make([]*Maps, len(models)-1)
-	defer func() {
-		for _, n := range nets[1:] {
-			if n != nil {
+	// retired nets are freed once r trains another; r frees the Net it trains last.
+	var retired []*model.Net
+	retire := func(k int) {
+		retired = append(retired, nets[k])
+		nets[k] = nil
+	}
+	freeRetired := func() {
+		for _, n := range retired {
+			if n != r.Net {
 				n.Free()
 			}
 		}
+		retired = nil
+	}
+	defer func() {
+		for _, n := range nets {
+			if n != nil && n != r.Net {
+				n.Free()
+			}
+		}
+		freeRetired()
 	}()
 	train := func(k int, up bool, p model.PhaseConfig) error {
 		sched := r.Cfg.Schedule(p)
@@ -89,6 +109,7 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) (*Result,
 		if err := r.BeginPhase(k+1, nets[k], sched, k == 0 && up); err != nil {
 			return err
 		}
+		freeRetired()
 		before := r.State
 		err := r.Train(ctx, opt.OnLog)
 		st := &res.Levels[k]
@@ -101,10 +122,10 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) (*Result,
 	for k := 0; k <= last; k++ {
 		if k > 0 {
 			w, d := v.Levels[k].Halves()
-			if maps[k-1], err = NewMaps(models[k-1], r.Net.Vocab, w, d, v.DepthPairing, v.Embedding); err != nil {
+			if maps[k-1], err = NewMaps(models[k-1], vocab, w, d, v.DepthPairing, v.Embedding); err != nil {
 				return nil, err
 			}
-			coarse, err := model.NewNet(o, models[k], r.Net.Vocab, r.Net.B, r.Net.T, r.Cfg.Train.Seed)
+			coarse, err := model.NewNet(o, models[k], vocab, b, t, r.Cfg.Train.Seed)
 			if err != nil {
 				return nil, fmt.Errorf("level %d: %w", k+1, err)
 			}
@@ -112,17 +133,31 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) (*Result,
 			if err := runMaps(o, r, res, opt, maps[k-1], Switch{Level: k, Fine: nets[k-1], Coarse: coarse}); err != nil {
 				return nil, err
 			}
+			if v.Keep == "disk" {
+				start := time.Now()
+				if err := saveLevel(r.Out, k, nets[k-1]); err != nil {
+					return nil, err
+				}
+				res.addMapsWall(r, time.Since(start).Seconds())
+				retire(k - 1)
+			}
 		}
 		if err := train(k, false, v.Levels[k].Down); err != nil {
 			return nil, err
 		}
 	}
 	for k := last - 1; k >= 0; k-- {
+		if nets[k] == nil {
+			start := time.Now()
+			if nets[k], err = loadLevel(o, r.Out, k+1, models[k], vocab, b, t); err != nil {
+				return nil, err
+			}
+			res.addMapsWall(r, time.Since(start).Seconds())
+		}
 		if err := runMaps(o, r, res, opt, maps[k], Switch{Level: k + 1, Up: true, Fine: nets[k], Coarse: nets[k+1]}); err != nil {
 			return nil, err
 		}
-		nets[k+1].Free()
-		nets[k+1] = nil
+		retire(k + 1)
 		if err := train(k, true, *v.Levels[k].Up); err != nil {
 			return nil, err
 		}
@@ -153,13 +188,64 @@ func runMaps(o *ops.Ops, r *model.Run, res *Result, opt Options, m *Maps, sw Swi
 	if err != nil {
 		return fmt.Errorf("vcycle: level %d maps: %w", sw.Level, err)
 	}
-	wall := time.Since(start).Seconds()
-	r.AddWork(s.FLOPs(), wall)
+	r.AddWork(s.FLOPs(), 0)
 	res.MapsFLOPs += s.FLOPs()
-	res.MapsWallS += wall
+	res.addMapsWall(r, time.Since(start).Seconds())
 	sw.Done = true
 	if opt.OnSwitch != nil {
 		opt.OnSwitch(sw)
 	}
 	return nil
+}
+
+// addMapsWall counts wall time of the switches between levels in the run and the result.
+func (res *Result) addMapsWall(r *model.Run, s float64) {
+	r.AddWork(0, s)
+	res.MapsWallS += s
+}
+
+// savedPath is where keep = "disk" holds level's saved parameters.
+func savedPath(out string, level int) string {
+	return filepath.Join(out, "vcycle-saved", fmt.Sprintf("level-%d.safetensors", level))
+}
+
+// saveLevel writes net's parameters (level level's saved theta) to disk.
+func saveLevel(out string, level int, net *model.Net) error {
+	params, err := net.Params()
+	if err != nil {
+		return err
+	}
+	var ts []safetensors.Tensor
+	for _, p := range net.Specs {
+		ts = append(ts, safetensors.Tensor{Name: p.Name, Shape: p.Shape, Data: params[p.Name]})
+	}
+	path := savedPath(out, level)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return safetensors.Write(path, ts, nil)
+}
+
+// loadLevel rebuilds level level's model from the parameters saveLevel wrote, and removes the
+// file.
+func loadLevel(o *ops.Ops, out string, level int, cfg model.ModelConfig, vocab, b, t int) (*model.Net, error) {
+	path := savedPath(out, level)
+	f, err := safetensors.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("level %d's saved parameters: %w", level, err)
+	}
+	net, err := model.NewNet(o, cfg, vocab, b, t, 0)
+	if err != nil {
+		return nil, err
+	}
+	params := map[string][]float32{}
+	for name, ts := range f.Tensors {
+		params[name] = ts.Data
+	}
+	if err := net.SetParams(params); err != nil {
+		net.Free()
+		return nil, fmt.Errorf("level %d's saved parameters: %w", level, err)
+	}
+	os.Remove(path)
+	return net, nil
 }
