@@ -86,6 +86,8 @@ func TestVCycleConfig(t *testing.T) {
 	base, _ := PresetText("gpt-tiny-vcycle")
 	for _, tc := range []struct{ from, to, want string }{
 		{"alpha = 0.25", "alpha = 1.5", "vcycle.alpha"},
+		{"alpha = 0.25", "alpha = 0.25\nsplit = -0.1", "vcycle.split"},
+		{"alpha = 0.25", "alpha = 0.25\nkeep = \"ram\"", "vcycle.keep"},
 		{`depth_pairing = "adjacent"`, `depth_pairing = "random"`, "vcycle.depth_pairing"},
 		{`embedding = "exact"`, `embedding = "none"`, "vcycle.embedding"},
 		{`halve = "both"`, `halve = "all"`, "vcycle.level[1].halve"},

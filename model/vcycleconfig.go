@@ -15,6 +15,7 @@ type VCycleConfig struct {
 	DepthPairing string        `toml:"depth_pairing"` // "adjacent" (big layers 2i, 2i+1; the paper) or "stride" (i, i+L/2)
 	Embedding    string        `toml:"embedding"`     // "exact" (final LayerNorm rescaled) or "reference" (embeddings rescaled)
 	Keep         string        `toml:"keep"`          // where a level waits while the levels below train: "gpu" (default) or "disk"
+	Split        float64       `toml:"split"`         // std of the antisymmetric split of de-coalesced inputs (0: none; ours, method.md section 8)
 	Levels       []LevelConfig `toml:"level"`
 }
 
@@ -141,6 +142,9 @@ func (c *Config) validateVCycle(bad func(format string, a ...any)) {
 	case "exact", "reference":
 	default:
 		bad("vcycle.embedding: %q is not \"exact\" or \"reference\"", v.Embedding)
+	}
+	if v.Split < 0 {
+		bad("vcycle.split: must not be negative, got %g", v.Split)
 	}
 	switch v.Keep {
 	case "gpu", "disk":

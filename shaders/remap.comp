@@ -12,9 +12,16 @@
 //   decoalesce (dst big, src small): dst = beta*dst + scale * weight * the one small source
 // Depth averaging is two coalesce dispatches (scale 0.5, beta 0 then 1); interpolation is a
 // de-coalesce with beta = 1 - alpha and scale = alpha into the saved big parameters.
+//
+// split > 0 breaks the symmetry of de-coalesced copies without changing the function: along an
+// input axis the two halves W/2, W/2 of a pair become W/2 + D and W/2 - D, where D ~ N(0,
+// split^2) is drawn per small element (Philox4x32 with counter {small index, stream, 0, 0}, key
+// {seed, 0x5EED}, Box-Muller). The pair's inputs are equal copies, so the layer's output is
+// unchanged, yet the copies now receive different gradients.
 // One destination element per invocation; 1-D grid (see common.glsl).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "philox.glsl"
 
 layout(std430, binding = 0) readonly buffer Src { float src[]; };
 layout(std430, binding = 1) buffer Dst { float dst[]; };
@@ -34,7 +41,18 @@ layout(push_constant) uniform Push {
 	uint decoalesce; // 0: coalesce (dst small), 1: de-coalesce (dst big)
 	float beta;
 	float scale;
+	float split;     // standard deviation of the antisymmetric split (de-coalesce only; 0: none)
+	uint seed;
+	uint stream;     // distinguishes the parameters of one switch
 } p;
+
+// splitNoise is D for small element i: a standard normal from Philox and Box-Muller.
+float splitNoise(uint i) {
+	const uvec4 r = philox4x32(uvec4(i, p.stream, 0u, 0u), uvec2(p.seed, 0x5EEDu));
+	const float u1 = float((r.x >> 8) + 1u) * (1.0 / 16777216.0); // (0, 1]
+	const float u2 = float(r.y >> 8) * (1.0 / 16777216.0);        // [0, 1)
+	return sqrt(-2.0 * log(u1)) * cos(6.28318530717958647692 * u2);
+}
 
 // coalesceAxis gives the two big indices of small index i and the pair's weight.
 void coalesceAxis(uint i, uint role, uint half_, out uint a, out uint b, out float w) {
@@ -74,7 +92,16 @@ void main() {
 		float wr, wc;
 		decoalesceAxis(r, p.rowRole, p.rowHalf, sr, wr);
 		decoalesceAxis(c, p.colRole, p.colHalf, sc, wc);
-		v = wr * wc * src[sr * p.srcCols + sc];
+		const uint si = sr * p.srcCols + sc;
+		v = wr * wc * src[si];
+		if (p.split != 0.0) {
+			// The input axis (a matrix has at most one) says which half of the pair c or r is.
+			if (p.colRole == ROLE_IN) {
+				v += (c % (2u * p.colHalf) < p.colHalf ? p.split : -p.split) * splitNoise(si);
+			} else if (p.rowRole == ROLE_IN) {
+				v += (r % (2u * p.rowHalf) < p.rowHalf ? p.split : -p.split) * splitNoise(si);
+			}
+		}
 	} else {
 		uint r0, r1, c0, c1;
 		float wr, wc;

@@ -2,8 +2,10 @@ package vcycle
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vktrain/vktrain/vk/ops"
+	"github.com/vktrain/vktrain/vk/ops/ref"
 )
 
 // Params are a model's parameters in float64, by name (model.RefParams gives them from a Net).
@@ -44,27 +46,58 @@ func (m *Maps) Coalesce(fine Params) (Params, error) {
 
 // DeCoalesce is the fine model made from the coarse one, the pseudo-inverse of Coalesce
 // (method.md section 3): each fine channel copies its coarse channel, halved along an input
-// axis; both layers of a depth pair copy their coarse layer.
-func (m *Maps) DeCoalesce(coarse Params) (Params, error) {
+// axis; both layers of a depth pair copy their coarse layer. A split with Sigma > 0 adds the
+// antisymmetric ±D along input axes (see ops.Split; the stream is the fine parameter's index).
+func (m *Maps) DeCoalesce(coarse Params, split ops.Split) (Params, error) {
 	fine := Params{}
 	for _, l := range m.links {
 		src := coarse[m.Coarse[l.coarse].Name]
 		if len(src) != l.rows.Small()*l.cols.Small() {
 			return nil, fmt.Errorf("vcycle: %s has %d values, want %d", m.Coarse[l.coarse].Name, len(src), l.rows.Small()*l.cols.Small())
 		}
-		out := make([]float64, l.rows.Big()*l.cols.Big())
-		for r := range l.rows.Big() {
-			sr, wr := copyOf(l.rows, r)
-			for c := range l.cols.Big() {
-				sc, wc := copyOf(l.cols, c)
-				out[r*l.cols.Big()+c] = wr * wc * src[sr*l.cols.Small()+sc] / l.scale
-			}
-		}
 		for _, fi := range l.fine {
-			fine[m.Fine[fi].Name] = append([]float64(nil), out...)
+			out := make([]float64, l.rows.Big()*l.cols.Big())
+			for r := range l.rows.Big() {
+				sr, wr := copyOf(l.rows, r)
+				for c := range l.cols.Big() {
+					sc, wc := copyOf(l.cols, c)
+					si := sr*l.cols.Small() + sc
+					v := wr * wc * src[si]
+					if split.Sigma != 0 {
+						v += splitSign(l.rows, l.cols, r, c) * float64(split.Sigma) * splitNoise(split.Seed, uint32(fi), uint32(si))
+					}
+					out[r*l.cols.Big()+c] = v / l.scale
+				}
+			}
+			fine[m.Fine[fi].Name] = out
 		}
 	}
 	return fine, nil
+}
+
+// splitSign is +1 for the first channel of an input-axis pair, -1 for the second, and 0 when
+// neither axis is an input axis.
+func splitSign(rows, cols ops.Axis, r, c int) float64 {
+	a, i := cols, c
+	if cols.Role != ops.RoleIn {
+		a, i = rows, r
+	}
+	switch {
+	case a.Role != ops.RoleIn:
+		return 0
+	case i%(2*a.Half) < a.Half:
+		return 1
+	}
+	return -1
+}
+
+// splitNoise is the standard normal the remap shader draws for small element i: Philox4x32
+// with counter {i, stream, 0, 0} and key {seed, 0x5EED}, then Box-Muller over 24-bit uniforms.
+func splitNoise(seed, stream, i uint32) float64 {
+	r := ref.Philox4x32([4]uint32{i, stream, 0, 0}, [2]uint32{seed, 0x5EED})
+	u1 := float64(r[0]>>8+1) / (1 << 24)
+	u2 := float64(r[1]>>8) / (1 << 24)
+	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
 }
 
 // Interpolate is (1-alpha)*saved + alpha*decoalesced for every parameter (method.md section 4).

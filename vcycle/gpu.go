@@ -25,17 +25,18 @@ func (m *Maps) RecordCoalesce(o *ops.Ops, s *vk.Sequence, fine, coarse *model.Ne
 	return nil
 }
 
-// RecordInterpolate records fine's parameters := (1-alpha)*fine's + alpha*DeCoalesce(coarse's):
-// fine holds the parameters saved just before it was coalesced (method.md section 4). With
-// alpha = 0 nothing is recorded.
-func (m *Maps) RecordInterpolate(o *ops.Ops, s *vk.Sequence, coarse, fine *model.Net, alpha float64) error {
+// RecordInterpolate records fine's parameters := (1-alpha)*fine's + alpha*DeCoalesce(coarse's,
+// split): fine holds the parameters saved just before it was coalesced (method.md section 4).
+// split.Stream is set per fine parameter (its index). With alpha = 0 nothing is recorded.
+func (m *Maps) RecordInterpolate(o *ops.Ops, s *vk.Sequence, coarse, fine *model.Net, alpha float64, split ops.Split) error {
 	if alpha == 0 {
 		return nil
 	}
 	for _, l := range m.links {
 		for _, fi := range l.fine {
+			split.Stream = uint32(fi)
 			err := o.DeCoalesce(s, coarse.ParamTensor(l.coarse), fine.ParamTensor(fi), l.rows, l.cols,
-				float32(1-alpha), float32(alpha/l.scale))
+				float32(1-alpha), float32(alpha/l.scale), split)
 			if err != nil {
 				return err
 			}

@@ -86,9 +86,9 @@ func runMapsOnGPU(t *testing.T, o *ops.Ops, record func(s *vk.Sequence) error) {
 	}
 }
 
-// The GPU maps equal the float64 CPU maps: coalescing, and de-coalescing with interpolation
-// (alpha 0.25; alpha 0 keeps the saved parameters bit for bit, alpha 1 gives the
-// de-coalesced ones).
+// The GPU maps equal the float64 CPU maps: coalescing, and de-coalescing (with the
+// antisymmetric split) and interpolation (alpha 0.25; alpha 0 keeps the saved parameters bit
+// for bit, alpha 1 gives the de-coalesced ones).
 func TestGPUMapsEqualCPUMaps(t *testing.T) {
 	o := openOps(t)
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -114,13 +114,13 @@ func TestGPUMapsEqualCPUMaps(t *testing.T) {
 
 			setParams(t, coarse, randomParams(rng, m.Coarse))
 			small := params(t, coarse)
-			de, err := m.DeCoalesce(small)
+			de, err := m.DeCoalesce(small, testSplit)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, alpha := range []float64{0.25, 0, 1} {
 				setParams(t, fine, saved)
-				runMapsOnGPU(t, o, func(s *vk.Sequence) error { return m.RecordInterpolate(o, s, coarse, fine, alpha) })
+				runMapsOnGPU(t, o, func(s *vk.Sequence) error { return m.RecordInterpolate(o, s, coarse, fine, alpha, testSplit) })
 				want, err := Interpolate(saved, de, alpha)
 				if err != nil {
 					t.Fatal(err)
@@ -253,7 +253,7 @@ func TestTwoLevelSchedule(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				de, err := m.DeCoalesce(coarse)
+				de, err := m.DeCoalesce(coarse, ops.Split{})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/vk/ops"
 )
 
 // tinyModel is a model whose every axis can be halved: 4 layers, width 16, 4 heads, FFN 32.
@@ -16,6 +17,8 @@ func tinyModel(arch string) model.ModelConfig {
 }
 
 const tinyVocab = 23
+
+var testSplit = ops.Split{Sigma: 0.05, Seed: 9}
 
 // randomParams draws every parameter of specs at random (LayerNorm gains around 1).
 func randomParams(rng *rand.Rand, specs []model.ParamSpec) Params {
@@ -57,7 +60,8 @@ var halvings = []struct {
 }{{"width", true, false}, {"depth", false, true}, {"both", true, true}}
 
 // Coalesce(DeCoalesce(theta)) == theta (method.md section 3), for every halving, both
-// architectures, both pairings and both embedding rules.
+// architectures, both pairings and both embedding rules, with and without the antisymmetric
+// split (which must change the de-coalesced model).
 func TestCoalesceInvertsDeCoalesce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, arch := range []string{"gpt", "bert"} {
@@ -70,16 +74,25 @@ func TestCoalesceInvertsDeCoalesce(t *testing.T) {
 						t.Fatalf("%s: %v", name, err)
 					}
 					theta := randomParams(rng, m.Coarse)
-					fine, err := m.DeCoalesce(theta)
+					plain, err := m.DeCoalesce(theta, ops.Split{})
 					if err != nil {
 						t.Fatal(err)
 					}
-					back, err := m.Coalesce(fine)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if d := maxAbsDiff(t, back, theta); d > 1e-6 {
-						t.Errorf("%s: Coalesce(DeCoalesce(theta)) differs from theta by %g", name, d)
+					for _, split := range []ops.Split{{}, testSplit} {
+						fine, err := m.DeCoalesce(theta, split)
+						if err != nil {
+							t.Fatal(err)
+						}
+						back, err := m.Coalesce(fine)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if d := maxAbsDiff(t, back, theta); d > 1e-6 {
+							t.Errorf("%s, split %v: Coalesce(DeCoalesce(theta)) differs from theta by %g", name, split.Sigma, d)
+						}
+						if d := maxAbsDiff(t, fine, plain); h.width && split.Sigma != 0 && d < 1e-3 {
+							t.Errorf("%s: the split changed the de-coalesced model by only %g", name, d)
+						}
 					}
 				}
 			}
@@ -116,14 +129,16 @@ func relativeError(a, b []float64) float64 {
 }
 
 // Width de-coalescing with the exact rule keeps the logits of GPT and BERT (method.md section
-// 3); the reference rule keeps BERT's (its embedding LayerNorm absorbs the scale) but not
-// pre-LN GPT's.
+// 3), with the antisymmetric split too; the reference rule keeps BERT's (its embedding
+// LayerNorm absorbs the scale) but not pre-LN GPT's.
 func TestWidthDeCoalescePreservesLogits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, tc := range []struct {
 		arch, rule string
+		split      ops.Split
 		exact      bool
-	}{{"gpt", "exact", true}, {"bert", "exact", true}, {"bert", "reference", true}, {"gpt", "reference", false}} {
+	}{{"gpt", "exact", ops.Split{}, true}, {"bert", "exact", ops.Split{}, true}, {"gpt", "exact", testSplit, true},
+		{"bert", "exact", testSplit, true}, {"bert", "reference", ops.Split{}, true}, {"gpt", "reference", ops.Split{}, false}} {
 		fine := tinyModel(tc.arch)
 		m, err := NewMaps(fine, tinyVocab, true, false, "adjacent", tc.rule)
 		if err != nil {
@@ -131,14 +146,14 @@ func TestWidthDeCoalescePreservesLogits(t *testing.T) {
 		}
 		coarse, _ := fine.Halved(true, false)
 		theta := randomParams(rng, m.Coarse)
-		big, err := m.DeCoalesce(theta)
+		big, err := m.DeCoalesce(theta, tc.split)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e := relativeError(logits(t, fine, big), logits(t, coarse, theta))
 		switch {
 		case tc.exact && e > 1e-5:
-			t.Errorf("%s, %s rule: de-coalesced logits differ from the small model's by %g (relative)", tc.arch, tc.rule, e)
+			t.Errorf("%s, %s rule, split %v: de-coalesced logits differ from the small model's by %g (relative)", tc.arch, tc.rule, tc.split.Sigma, e)
 		case !tc.exact && e < 1e-3:
 			t.Errorf("%s, %s rule: de-coalesced logits equal the small model's (%g); method.md says they do not", tc.arch, tc.rule, e)
 		}
@@ -170,7 +185,7 @@ func TestDepthPairing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			up, err := m.DeCoalesce(coarse)
+			up, err := m.DeCoalesce(coarse, ops.Split{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +263,7 @@ func TestInterpolateEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	saved := randomParams(rng, m.Fine)
-	de, err := m.DeCoalesce(randomParams(rng, m.Coarse))
+	de, err := m.DeCoalesce(randomParams(rng, m.Coarse), ops.Split{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,7 +178,9 @@ func runMaps(o *ops.Ops, r *model.Run, res *Result, opt Options, m *Maps, sw Swi
 	}
 	defer s.Release()
 	if sw.Up {
-		err = m.RecordInterpolate(o, s, sw.Coarse, sw.Fine, r.Cfg.VCycle.Alpha)
+		v := r.Cfg.VCycle
+		split := ops.Split{Sigma: float32(v.Split), Seed: uint32(r.Cfg.Train.Seed) + uint32(sw.Level)}
+		err = m.RecordInterpolate(o, s, sw.Coarse, sw.Fine, v.Alpha, split)
 	} else {
 		err = m.RecordCoalesce(o, s, sw.Fine, sw.Coarse)
 	}

@@ -38,21 +38,29 @@ func (a Axis) Big() int {
 	return 2 * a.Small()
 }
 
+// Split is the antisymmetric split of de-coalescing: along an input axis a pair's halves W/2,
+// W/2 become W/2 + D and W/2 - D with D ~ N(0, Sigma²) drawn by Philox from Seed and Stream
+// (one stream per parameter) and the small element's index; Sigma 0 is no split.
+type Split struct {
+	Sigma        float32
+	Seed, Stream uint32
+}
+
 // Coalesce records small = beta*small + scale*coalesce(big) for a parameter whose matrix view
 // has axes rows x cols (sizes of the small model). Pairs of an output axis are averaged, pairs
 // of an input axis summed.
 func (o *Ops) Coalesce(s *vk.Sequence, big, small *vk.Tensor, rows, cols Axis, beta, scale float32) error {
-	return o.remap(s, big, small, rows, cols, false, beta, scale)
+	return o.remap(s, big, small, rows, cols, false, beta, scale, Split{})
 }
 
 // DeCoalesce records big = beta*big + scale*decoalesce(small): every big channel of a pair
-// copies its small channel, halved along an input axis. With beta = 1-alpha and scale = alpha
-// over the saved big parameters, it is the V-cycle's interpolation.
-func (o *Ops) DeCoalesce(s *vk.Sequence, small, big *vk.Tensor, rows, cols Axis, beta, scale float32) error {
-	return o.remap(s, small, big, rows, cols, true, beta, scale)
+// copies its small channel, halved (and split) along an input axis. With beta = 1-alpha and
+// scale = alpha over the saved big parameters, it is the V-cycle's interpolation.
+func (o *Ops) DeCoalesce(s *vk.Sequence, small, big *vk.Tensor, rows, cols Axis, beta, scale float32, split Split) error {
+	return o.remap(s, small, big, rows, cols, true, beta, scale, split)
 }
 
-func (o *Ops) remap(s *vk.Sequence, src, dst *vk.Tensor, rows, cols Axis, decoalesce bool, beta, scale float32) error {
+func (o *Ops) remap(s *vk.Sequence, src, dst *vk.Tensor, rows, cols Axis, decoalesce bool, beta, scale float32, split Split) error {
 	for _, a := range []Axis{rows, cols} {
 		if a.Groups < 1 || a.Half < 1 || a.Role > RoleIn || (a.Role == Unmapped && a.Half != 1) {
 			return fmt.Errorf("remap: bad axis %+v", a)
@@ -77,8 +85,11 @@ func (o *Ops) remap(s *vk.Sequence, src, dst *vk.Tensor, rows, cols Axis, decoal
 		}
 	}
 	flops := float64(dr*dc) * float64(sources+3)
+	if split.Sigma != 0 {
+		flops += float64(dr*dc) * splitFLOPs
+	}
 	push := vk.Push(uint32(dr), uint32(dc), uint32(sc), uint32(rows.Role), uint32(rows.Half),
-		uint32(cols.Role), uint32(cols.Half), boolU32(decoalesce), beta, scale)
+		uint32(cols.Role), uint32(cols.Half), boolU32(decoalesce), beta, scale, split.Sigma, split.Seed, split.Stream)
 	args := []vk.Arg{vk.In(src), vk.Out(dst)}
 	if beta != 0 {
 		args[1] = vk.InOut(dst)
@@ -86,6 +97,10 @@ func (o *Ops) remap(s *vk.Sequence, src, dst *vk.Tensor, rows, cols Axis, decoal
 	// The maps are elementwise copies: they run with axpy's workgroup size.
 	return counted(s, flops, o.elementwise(s, "axpy", "remap", dr*dc, push, args...))
 }
+
+// splitFLOPs is the work of one split element: Philox's ten rounds (two multiplies and four
+// xors each), Box-Muller (log, sqrt, cos and four multiplies) and the signed add.
+const splitFLOPs = 10*6 + 8 + 2
 
 func boolU32(b bool) uint32 {
 	if b {
