@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -142,16 +144,8 @@ func (c *Config) Validate() error {
 	m, t := c.Model, c.Train
 	var errs []string
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
-	switch m.Arch {
-	case "gpt", "bert":
-	default:
-		bad("model.arch: %q is not \"gpt\" or \"bert\"", m.Arch)
-	}
-	switch m.Tokenizer {
-	case "byte", "gpt2":
-	default:
-		bad("model.tokenizer: %q is not \"byte\" or \"gpt2\"", m.Tokenizer)
-	}
+	oneOf(bad, "model.arch", m.Arch, "gpt", "bert")
+	oneOf(bad, "model.tokenizer", m.Tokenizer, "byte", "gpt2")
 	positive := func(key string, v int) {
 		if v < 1 {
 			bad("%s: must be at least 1, got %d", key, v)
@@ -186,11 +180,7 @@ func (c *Config) Validate() error {
 	if t.Warmup < 0 || t.Warmup > t.Steps {
 		bad("train.warmup: %d is not in [0, train.steps = %d]", t.Warmup, t.Steps)
 	}
-	switch t.Decay {
-	case "cosine", "linear", "constant":
-	default:
-		bad("train.decay: %q is not \"cosine\", \"linear\" or \"constant\"", t.Decay)
-	}
+	oneOf(bad, "train.decay", t.Decay, decays...)
 	if t.Beta1 < 0 || t.Beta1 >= 1 || t.Beta2 < 0 || t.Beta2 >= 1 {
 		bad("train.beta1, train.beta2: must be in [0, 1), got %g, %g", t.Beta1, t.Beta2)
 	}
@@ -211,6 +201,25 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// decays are the learning-rate decays LearningRate knows.
+var decays = []string{"cosine", "linear", "constant"}
+
+// oneOf reports key's value v through bad unless it is one of allowed.
+func oneOf(bad func(format string, a ...any), key, v string, allowed ...string) {
+	if slices.Contains(allowed, v) {
+		return
+	}
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = strconv.Quote(a)
+	}
+	list := quoted[0]
+	if n := len(quoted); n > 1 {
+		list = strings.Join(quoted[:n-1], ", ") + " or " + quoted[n-1]
+	}
+	bad("%s: %q is not %s", key, v, list)
 }
 
 //go:embed presets/*.toml

@@ -133,24 +133,12 @@ func (c *Config) validateVCycle(bad func(format string, a ...any)) {
 	if v.Alpha < 0 || v.Alpha > 1 {
 		bad("vcycle.alpha: %g is not in [0, 1]", v.Alpha)
 	}
-	switch v.DepthPairing {
-	case "adjacent", "stride":
-	default:
-		bad("vcycle.depth_pairing: %q is not \"adjacent\" or \"stride\"", v.DepthPairing)
-	}
-	switch v.Embedding {
-	case "exact", "reference":
-	default:
-		bad("vcycle.embedding: %q is not \"exact\" or \"reference\"", v.Embedding)
-	}
+	oneOf(bad, "vcycle.depth_pairing", v.DepthPairing, "adjacent", "stride")
+	oneOf(bad, "vcycle.embedding", v.Embedding, "exact", "reference")
 	if v.Split < 0 {
 		bad("vcycle.split: must not be negative, got %g", v.Split)
 	}
-	switch v.Keep {
-	case "gpu", "disk":
-	default:
-		bad("vcycle.keep: %q is not \"gpu\" or \"disk\"", v.Keep)
-	}
+	oneOf(bad, "vcycle.keep", v.Keep, "gpu", "disk")
 	if len(v.Levels) < 2 {
 		bad("vcycle.level: a V-cycle needs at least 2 levels, got %d", len(v.Levels))
 		return
@@ -158,11 +146,10 @@ func (c *Config) validateVCycle(bad func(format string, a ...any)) {
 	last := len(v.Levels) - 1
 	for i, l := range v.Levels {
 		key := fmt.Sprintf("vcycle.level[%d]", i)
-		switch {
-		case i == 0 && l.Halve != "":
+		if i == 0 && l.Halve != "" {
 			bad("%s.halve: level 1 is the full model and halves nothing", key)
-		case i > 0 && l.Halve != "both" && l.Halve != "width" && l.Halve != "depth":
-			bad("%s.halve: %q is not \"both\", \"width\" or \"depth\"", key, l.Halve)
+		} else if i > 0 {
+			oneOf(bad, key+".halve", l.Halve, "both", "width", "depth")
 		}
 		c.validatePhase(bad, key+".down", l.Down, i == last)
 		switch {
@@ -196,9 +183,5 @@ func (c *Config) validatePhase(bad func(format string, a ...any), key string, p 
 	if p.Warmup < 0 || p.Warmup > p.Steps {
 		bad("%s.warmup: %d is not in [0, steps = %d]", key, p.Warmup, p.Steps)
 	}
-	switch s.Decay {
-	case "cosine", "linear", "constant":
-	default:
-		bad("%s.decay: %q is not \"cosine\", \"linear\" or \"constant\"", key, s.Decay)
-	}
+	oneOf(bad, key+".decay", s.Decay, decays...)
 }

@@ -71,21 +71,6 @@ func within(t *testing.T, what string, got, want Params) {
 	}
 }
 
-func runMapsOnGPU(t *testing.T, o *ops.Ops, record func(s *vk.Sequence) error) {
-	t.Helper()
-	s, err := o.Context().NewSequence()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
-	if err := record(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Run(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // The GPU maps equal the float64 CPU maps: coalescing, and de-coalescing (with the
 // antisymmetric split) and interpolation (alpha 0.25; alpha 0 keeps the saved parameters bit
 // for bit, alpha 1 gives the de-coalesced ones).
@@ -105,7 +90,7 @@ func TestGPUMapsEqualCPUMaps(t *testing.T) {
 			saved := randomParams(rng, m.Fine)
 			setParams(t, fine, saved)
 			saved = params(t, fine) // rounded to float32
-			runMapsOnGPU(t, o, func(s *vk.Sequence) error { return m.RecordCoalesce(o, s, fine, coarse) })
+			vktest.Run(t, o.Context(), func(s *vk.Sequence) error { return m.RecordCoalesce(o, s, fine, coarse) })
 			want, err := m.Coalesce(saved)
 			if err != nil {
 				t.Fatal(err)
@@ -120,7 +105,7 @@ func TestGPUMapsEqualCPUMaps(t *testing.T) {
 			}
 			for _, alpha := range []float64{0.25, 0, 1} {
 				setParams(t, fine, saved)
-				runMapsOnGPU(t, o, func(s *vk.Sequence) error { return m.RecordInterpolate(o, s, coarse, fine, alpha, testSplit) })
+				vktest.Run(t, o.Context(), func(s *vk.Sequence) error { return m.RecordInterpolate(o, s, coarse, fine, alpha, testSplit) })
 				want, err := Interpolate(saved, de, alpha)
 				if err != nil {
 					t.Fatal(err)

@@ -29,20 +29,7 @@ func randoms(rng *rand.Rand, n int) []float32 {
 }
 
 // run records one op into a fresh sequence and runs it.
-func run(t *testing.T, ctx *vk.Context, record func(*vk.Sequence) error) {
-	t.Helper()
-	s, err := ctx.NewSequence()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
-	if err := record(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Run(); err != nil {
-		t.Fatal(err)
-	}
-}
+var run = vktest.Run
 
 func read(t *testing.T, x *vk.Tensor) []float32 {
 	t.Helper()

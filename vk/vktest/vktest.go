@@ -76,3 +76,19 @@ func NewPadded(t testing.TB, ctx *vk.Context, name string, n int, data []float32
 	t.Cleanup(x.Free)
 	return x
 }
+
+// Run records into a fresh sequence with record and runs it once, failing the test on error.
+func Run(t testing.TB, ctx *vk.Context, record func(*vk.Sequence) error) {
+	t.Helper()
+	s, err := ctx.NewSequence()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if err := record(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+}
