@@ -34,6 +34,21 @@ type State struct {
 	Arch    string             `json:"arch"`
 	Files   map[string]string  `json:"files"` // file name -> hex SHA-256
 	Extra   map[string]float64 `json:"extra,omitempty"`
+
+	// A V-cycle run's place: the phase in progress (an index into VCycleConfig.Phases), the
+	// level its model is (0 or 1: the full model), and the work of every level so far.
+	Phase  int         `json:"phase,omitempty"`
+	Level  int         `json:"level,omitempty"`
+	Levels []LevelWork `json:"levels,omitempty"`
+	Maps   LevelWork   `json:"maps,omitzero"` // the switches between levels (Level 0)
+}
+
+// LevelWork is the work a V-cycle level did: its training steps, FLOPs and wall time.
+type LevelWork struct {
+	Level int     `json:"level"`
+	Steps int     `json:"steps"`
+	FLOPs float64 `json:"flops"`
+	WallS float64 `json:"wall_s"`
 }
 
 // Checkpoint is a loaded checkpoint.
@@ -210,8 +225,12 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := ck.Model()
+	if err != nil {
+		return nil, bad("%v", err)
+	}
 	ck.Params, ck.M, ck.V = map[string][]float32{}, map[string][]float32{}, map[string][]float32{}
-	for _, p := range ck.Config.Model.Params(vocab) {
+	for _, p := range m.Params(vocab) {
 		for _, src := range []struct {
 			f      *safetensors.File
 			name   string
@@ -228,6 +247,22 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		}
 	}
 	return ck, nil
+}
+
+// Model is the architecture of the checkpoint's parameters: the configuration's model, or the
+// V-cycle level's that the run was training.
+func (ck *Checkpoint) Model() (ModelConfig, error) {
+	if ck.State.Level <= 1 {
+		return ck.Config.Model, nil
+	}
+	if ck.Config.VCycle == nil {
+		return ModelConfig{}, fmt.Errorf("state.json names V-cycle level %d, vktrain.toml has no [vcycle]", ck.State.Level)
+	}
+	models, err := ck.Config.LevelModels()
+	if err != nil || ck.State.Level > len(models) {
+		return ModelConfig{}, fmt.Errorf("state.json names V-cycle level %d, vktrain.toml has %d", ck.State.Level, len(models))
+	}
+	return models[ck.State.Level-1], nil
 }
 
 // huggingFaceConfig is a config.json in the form Hugging Face's GPT-2 and BERT classes read.

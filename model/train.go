@@ -43,11 +43,10 @@ type Run struct {
 	State   State
 	Level   int // the V-cycle level it trains (1 = the full model)
 
-	// The phase in progress: its learning-rate schedule (sched.Steps steps from global step
-	// phaseStart) and whether it writes checkpoints (a V-cycle's inner levels do not).
-	sched       TrainConfig
-	phaseStart  int
-	checkpoints bool
+	// The phase in progress: its learning-rate schedule, sched.Steps steps from global step
+	// phaseStart (a plain run is one phase).
+	sched      TrainConfig
+	phaseStart int
 
 	batcher  *data.Batcher
 	masker   *data.Masker // BERT's masked-LM batches; nil for GPT
@@ -83,12 +82,12 @@ func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
 		return nil, err
 	}
 	cfg := ck.Config
-	if cfg.VCycle != nil {
-		return nil, fmt.Errorf("%s is a V-cycle run: V-cycle runs cannot be resumed; start it again with a new -out", dir)
-	}
 	text, err := os.ReadFile(filepath.Join(ck.Dir, "vktrain.toml"))
 	if err != nil {
 		return nil, err
+	}
+	if steps > 0 && cfg.VCycle != nil {
+		return nil, fmt.Errorf("%s is a V-cycle run: its length is its phases' ([vcycle]), -steps cannot change it", dir)
 	}
 	if steps > 0 && steps != cfg.Train.Steps {
 		// The new length goes into the configuration the next checkpoints store, so that a
@@ -101,7 +100,7 @@ func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
 			return nil, err
 		}
 	}
-	if cfg.Train.Steps < ck.State.Step {
+	if cfg.VCycle == nil && cfg.Train.Steps < ck.State.Step {
 		return nil, fmt.Errorf("checkpoint %s is at step %d, past the schedule's %d steps", ck.Dir, ck.State.Step, cfg.Train.Steps)
 	}
 	out := filepath.Dir(filepath.Dir(ck.Dir))
@@ -141,11 +140,17 @@ func newRun(o *ops.Ops, cfg *Config, cfgText []byte, out string, ck *Checkpoint)
 		}
 		evalSet = masker.MaskEval(evalSet)
 	}
-	net, err := NewNet(o, cfg.Model, vocab, cfg.Train.Batch, t, cfg.Train.Seed)
+	netCfg := cfg.Model
+	if ck != nil {
+		if netCfg, err = ck.Model(); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", ck.Dir, err)
+		}
+	}
+	net, err := NewNet(o, netCfg, vocab, cfg.Train.Batch, t, cfg.Train.Seed)
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, Level: 1, sched: cfg.Train, checkpoints: true,
+	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, Level: 1, sched: cfg.Train,
 		batcher: batcher, masker: masker, evalSet: evalSet}
 	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
 		net.Free()
@@ -169,6 +174,14 @@ func (r *Run) restore(ck *Checkpoint) error {
 	}
 	r.State = ck.State
 	r.lastCkpt = ck.Dir
+	if v := r.Cfg.VCycle; v != nil {
+		if r.State.Phase >= len(v.Phases()) {
+			return fmt.Errorf("checkpoint %s: V-cycle phase %d of %d", ck.Dir, r.State.Phase, len(v.Phases()))
+		}
+		r.Level = max(1, r.State.Level)
+		r.sched = r.Cfg.Schedule(v.Phases()[r.State.Phase].PhaseConfig)
+		r.phaseStart = v.PhaseStart(r.State.Phase)
+	}
 	return r.batcher.Restore(ck.State.Batcher)
 }
 
@@ -196,27 +209,41 @@ func (r *Run) truncateMetrics() error {
 // Free releases the GPU model.
 func (r *Run) Free() { r.Net.Free() }
 
-// BeginPhase switches the run to train net, V-cycle level level, for sched.Steps steps with
-// sched's learning-rate schedule from a fresh optimizer (AdamW moments zero, its step count
-// from 1), as the V-cycle does at every level switch. Steps, tokens, FLOPs and wall time go on
-// counting. checkpoints says whether the phase writes checkpoints (only a level-1 model
-// matches the run's configuration). The caller keeps ownership of the previous Net.
-func (r *Run) BeginPhase(level int, net *Net, sched TrainConfig, checkpoints bool) error {
+// BeginPhase switches the run to V-cycle phase phase (an index into VCycleConfig.Phases): to
+// train net, level level, for sched.Steps steps with sched's learning-rate schedule from a fresh
+// optimizer (AdamW moments zero, its step count from 1), as the V-cycle does at every level
+// switch. Steps, tokens, FLOPs and wall time go on counting. The caller keeps ownership of the
+// previous Net.
+func (r *Run) BeginPhase(phase, level int, net *Net, sched TrainConfig) error {
 	if err := net.ResetMoments(); err != nil {
 		return err
 	}
 	if err := net.SetGradClip(r.Cfg.Train.GradClip); err != nil {
 		return err
 	}
-	r.Net, r.Level, r.sched, r.phaseStart, r.checkpoints = net, level, sched, r.State.Step, checkpoints
+	r.Net, r.Level, r.sched, r.phaseStart = net, level, sched, r.State.Step
+	r.State.Phase, r.State.Level = phase, level
 	return nil
 }
 
-// AddWork counts work done outside the training steps (the V-cycle's maps) in the run's FLOPs
-// and wall time.
-func (r *Run) AddWork(flops, wallS float64) {
+// AddMapsWork counts the work of a switch between V-cycle levels (the maps, and saving or
+// loading a level) in the run's FLOPs and wall time.
+func (r *Run) AddMapsWork(flops, wallS float64) {
 	r.State.FLOPs += flops
 	r.State.WallS += wallS
+	r.State.Maps.FLOPs += flops
+	r.State.Maps.WallS += wallS
+}
+
+// addLevelWork counts one training step's work for the level in training.
+func (r *Run) addLevelWork(flops, wallS float64) {
+	for len(r.State.Levels) < r.Level {
+		r.State.Levels = append(r.State.Levels, LevelWork{Level: len(r.State.Levels) + 1})
+	}
+	l := &r.State.Levels[r.Level-1]
+	l.Steps++
+	l.FLOPs += flops
+	l.WallS += wallS
 }
 
 // errNotFinite marks a model that holds a NaN or an infinity: it is never checkpointed.
@@ -246,7 +273,10 @@ func (r *Run) Checkpoint() (string, error) {
 		}
 	}
 	r.State.Batcher = r.batcher.State()
-	dir, err := SaveCheckpoint(r.Out, r.CfgText, r.Cfg, params, m, v, r.Net.Specs, r.State)
+	// A V-cycle level's checkpoint describes that level's model (its config.json, its shapes).
+	cfg := *r.Cfg
+	cfg.Model = r.Net.Cfg
+	dir, err := SaveCheckpoint(r.Out, r.CfgText, &cfg, params, m, v, r.Net.Specs, r.State)
 	if err != nil {
 		return "", fmt.Errorf("writing the checkpoint: %w", err)
 	}
@@ -275,10 +305,8 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 	lastLogTokens, lastLogWall := r.State.Tokens, r.State.WallS
 	for r.State.Step < end {
 		if ctx.Err() != nil {
-			if r.checkpoints {
-				if _, err := r.Checkpoint(); err != nil {
-					return err
-				}
+			if _, err := r.Checkpoint(); err != nil {
+				return err
 			}
 			return ErrInterrupted
 		}
@@ -303,8 +331,12 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		}
 		r.State.Step++
 		r.State.Tokens += int64(tc.MicroBatches * r.Net.B * r.Net.T)
+		wall := time.Since(start).Seconds()
 		r.State.FLOPs += res.FLOPs
-		r.State.WallS += time.Since(start).Seconds()
+		r.State.WallS += wall
+		if r.Cfg.VCycle != nil {
+			r.addLevelWork(res.FLOPs, wall)
+		}
 
 		done := r.State.Step == end
 		var val *float64
@@ -332,7 +364,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 				onLog(m)
 			}
 		}
-		if r.checkpoints && (done || (tc.CheckpointEvery > 0 && r.State.Step%tc.CheckpointEvery == 0)) {
+		if done || (tc.CheckpointEvery > 0 && r.State.Step%tc.CheckpointEvery == 0) {
 			if _, err := r.Checkpoint(); errors.Is(err, errNotFinite) {
 				return r.stopped(r.State.Step, err)
 			} else if err != nil {

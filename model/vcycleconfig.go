@@ -98,17 +98,37 @@ func (c *Config) Schedule(p PhaseConfig) TrainConfig {
 	return t
 }
 
-// Steps is the V-cycle's total number of optimizer steps over all levels.
-func (v *VCycleConfig) Steps() int {
+// VPhase is one phase of a V-cycle: a level, the way (down or up) and its schedule.
+type VPhase struct {
+	Level int // 1 = the full model
+	Up    bool
+	PhaseConfig
+}
+
+// Phases lists the V-cycle's phases in the order they train: every level's down phase from
+// level 1 to the coarsest, then the up phases back to level 1.
+func (v *VCycleConfig) Phases() []VPhase {
+	var ps []VPhase
+	for i, l := range v.Levels {
+		ps = append(ps, VPhase{Level: i + 1, PhaseConfig: l.Down})
+	}
+	for i := len(v.Levels) - 2; i >= 0; i-- {
+		ps = append(ps, VPhase{Level: i + 1, Up: true, PhaseConfig: *v.Levels[i].Up})
+	}
+	return ps
+}
+
+// PhaseStart is the global step phase p of Phases starts at.
+func (v *VCycleConfig) PhaseStart(p int) int {
 	n := 0
-	for _, l := range v.Levels {
-		n += l.Down.Steps
-		if l.Up != nil {
-			n += l.Up.Steps
-		}
+	for _, ph := range v.Phases()[:p] {
+		n += ph.Steps
 	}
 	return n
 }
+
+// Steps is the V-cycle's total number of optimizer steps over all levels.
+func (v *VCycleConfig) Steps() int { return v.PhaseStart(len(v.Phases())) }
 
 func (v *VCycleConfig) fillDefaults() {
 	if v.DepthPairing == "" {

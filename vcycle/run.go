@@ -35,50 +35,28 @@ type Switch struct {
 	Fine, Coarse *model.Net
 }
 
-// LevelStats is the work one level did: its training steps, and the FLOPs and wall time of
-// its training (Maps: of the switches into it).
-type LevelStats struct {
-	Level int     `json:"level"`
-	Steps int     `json:"steps"`
-	FLOPs float64 `json:"flops"`
-	WallS float64 `json:"wall_s"`
-}
-
-// Result is the accounting of a V-cycle: per level, and the maps between levels (counted in
-// the run's FLOPs and wall time too).
-type Result struct {
-	Levels    []LevelStats `json:"levels"`
-	MapsFLOPs float64      `json:"maps_flops"`
-	MapsWallS float64      `json:"maps_wall_s"`
-}
-
-// Train runs the V-cycle of r.Cfg.VCycle on r, a fresh run whose Net is the level-1 model
-// (method.md section 5): down through the levels, training each and coalescing it into the next
-// (its parameters stay unchanged as the saved theta_k: on the GPU, or with [vcycle] keep =
-// "disk" in OUT/vcycle-saved while its GPU memory is freed); the coarsest level; then
-// up, interpolating each level's saved parameters with the de-coalesced level below and
-// training it. Every phase starts a fresh AdamW and its own learning-rate schedule. Only the
-// level-1 model is checkpointed (at the end, and periodically in its last phase). A cancelled
-// ctx returns model.ErrInterrupted.
-func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) (*Result, error) {
+// Train runs the V-cycle of r.Cfg.VCycle on r (method.md section 5), from the start of a fresh
+// run or from where a resumed one stopped: down through the levels, training each and
+// coalescing it into the next; the coarsest level; then up, interpolating each level's saved
+// parameters with the de-coalesced level below and training it. Every phase starts a fresh
+// AdamW and its own learning-rate schedule. A level's parameters as they were when it was
+// coalesced (the saved theta_k) are written to OUT/vcycle-saved, so that a resumed run finds
+// them, and stay on the GPU as well unless [vcycle] keep = "disk". Every phase checkpoints the
+// model it trains (train.checkpoint_every and at its end); the work per level is in r.State.
+// A cancelled ctx writes a checkpoint and returns model.ErrInterrupted.
+func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) error {
 	v := r.Cfg.VCycle
 	if v == nil {
-		return nil, fmt.Errorf("vcycle: the configuration has no [vcycle] section")
-	}
-	if r.State.Step != 0 {
-		return nil, fmt.Errorf("vcycle: a V-cycle starts from step 0; this run is at step %d (V-cycle runs cannot be resumed)", r.State.Step)
+		return fmt.Errorf("vcycle: the configuration has no [vcycle] section")
 	}
 	models, err := r.Cfg.LevelModels()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res := &Result{Levels: make([]LevelStats, len(models))}
-	for i := range res.Levels {
-		res.Levels[i].Level = i + 1
-	}
+	phases := v.Phases()
 	vocab, b, t := r.Net.Vocab, r.Net.B, r.Net.T
-	nets := []*model.Net{r.Net}
-	maps := make([]*Maps, len(models)-1)
+	nets := make([]*model.Net, len(models)) // by level - 1
+	nets[r.Level-1] = r.Net
 	// retired nets are freed once r trains another; r frees the Net it trains last.
 	var retired []*model.Net
 	retire := func(k int) {
@@ -101,73 +79,74 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) (*Result,
 		}
 		freeRetired()
 	}()
-	train := func(k int, up bool, p model.PhaseConfig) error {
-		sched := r.Cfg.Schedule(p)
-		if opt.OnPhase != nil {
-			opt.OnPhase(Phase{Level: k + 1, Model: models[k], Up: up, Sched: sched})
-		}
-		if err := r.BeginPhase(k+1, nets[k], sched, k == 0 && up); err != nil {
-			return err
-		}
-		freeRetired()
-		before := r.State
-		err := r.Train(ctx, opt.OnLog)
-		st := &res.Levels[k]
-		st.Steps += r.State.Step - before.Step
-		st.FLOPs += r.State.FLOPs - before.FLOPs
-		st.WallS += r.State.WallS - before.WallS
-		return err
-	}
-	last := len(models) - 1
-	for k := 0; k <= last; k++ {
-		if k > 0 {
+	first := r.State.Phase
+	for p := first; p < len(phases); p++ {
+		ph, k := phases[p], phases[p].Level-1
+		sched := r.Cfg.Schedule(ph.PhaseConfig)
+		switch {
+		case p == first && r.State.Step > 0:
+			// Resumed: the checkpoint restored this phase's model, optimizer and schedule.
+		case p == first:
+			if err := r.BeginPhase(p, k+1, nets[k], sched); err != nil {
+				return err
+			}
+		case !ph.Up:
 			w, d := v.Levels[k].Halves()
-			if maps[k-1], err = NewMaps(models[k-1], vocab, w, d, v.DepthPairing, v.Embedding); err != nil {
-				return nil, err
-			}
-			coarse, err := model.NewNet(o, models[k], vocab, b, t, r.Cfg.Train.Seed)
+			m, err := NewMaps(models[k-1], vocab, w, d, v.DepthPairing, v.Embedding)
 			if err != nil {
-				return nil, fmt.Errorf("level %d: %w", k+1, err)
+				return err
 			}
-			nets = append(nets, coarse)
-			if err := runMaps(o, r, res, opt, maps[k-1], Switch{Level: k, Fine: nets[k-1], Coarse: coarse}); err != nil {
-				return nil, err
+			if nets[k], err = model.NewNet(o, models[k], vocab, b, t, r.Cfg.Train.Seed); err != nil {
+				return fmt.Errorf("level %d: %w", k+1, err)
 			}
+			if err := runMaps(o, r, opt, m, Switch{Level: k, Fine: nets[k-1], Coarse: nets[k]}); err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := saveLevel(r.Out, k, nets[k-1]); err != nil {
+				return err
+			}
+			r.AddMapsWork(0, time.Since(start).Seconds())
 			if v.Keep == "disk" {
-				start := time.Now()
-				if err := saveLevel(r.Out, k, nets[k-1]); err != nil {
-					return nil, err
-				}
-				res.addMapsWall(r, time.Since(start).Seconds())
 				retire(k - 1)
 			}
-		}
-		if err := train(k, false, v.Levels[k].Down); err != nil {
-			return nil, err
-		}
-	}
-	for k := last - 1; k >= 0; k-- {
-		if nets[k] == nil {
-			start := time.Now()
-			if nets[k], err = loadLevel(o, r.Out, k+1, models[k], vocab, b, t); err != nil {
-				return nil, err
+		default:
+			w, d := v.Levels[k+1].Halves()
+			m, err := NewMaps(models[k], vocab, w, d, v.DepthPairing, v.Embedding)
+			if err != nil {
+				return err
 			}
-			res.addMapsWall(r, time.Since(start).Seconds())
+			if nets[k] == nil {
+				start := time.Now()
+				if nets[k], err = loadLevel(o, r.Out, k+1, models[k], vocab, b, t); err != nil {
+					return err
+				}
+				r.AddMapsWork(0, time.Since(start).Seconds())
+			}
+			if err := runMaps(o, r, opt, m, Switch{Level: k + 1, Up: true, Fine: nets[k], Coarse: nets[k+1]}); err != nil {
+				return err
+			}
+			retire(k + 1)
 		}
-		if err := runMaps(o, r, res, opt, maps[k], Switch{Level: k + 1, Up: true, Fine: nets[k], Coarse: nets[k+1]}); err != nil {
-			return nil, err
+		if p > first {
+			if err := r.BeginPhase(p, k+1, nets[k], sched); err != nil {
+				return err
+			}
+			freeRetired()
 		}
-		retire(k + 1)
-		if err := train(k, true, *v.Levels[k].Up); err != nil {
-			return nil, err
+		if opt.OnPhase != nil {
+			opt.OnPhase(Phase{Level: k + 1, Model: models[k], Up: ph.Up, Sched: sched})
+		}
+		if err := r.Train(ctx, opt.OnLog); err != nil {
+			return err
 		}
 	}
-	return res, nil
+	return os.RemoveAll(filepath.Join(r.Out, savedDir))
 }
 
 // runMaps records and runs one switch's maps on the GPU (coalescing, or de-coalescing and
-// interpolating) and counts their FLOPs and wall time in the run and the result.
-func runMaps(o *ops.Ops, r *model.Run, res *Result, opt Options, m *Maps, sw Switch) error {
+// interpolating) and counts their FLOPs and wall time in the run.
+func runMaps(o *ops.Ops, r *model.Run, opt Options, m *Maps, sw Switch) error {
 	if opt.OnSwitch != nil {
 		opt.OnSwitch(sw)
 	}
@@ -190,9 +169,7 @@ func runMaps(o *ops.Ops, r *model.Run, res *Result, opt Options, m *Maps, sw Swi
 	if err != nil {
 		return fmt.Errorf("vcycle: level %d maps: %w", sw.Level, err)
 	}
-	r.AddWork(s.FLOPs(), 0)
-	res.MapsFLOPs += s.FLOPs()
-	res.addMapsWall(r, time.Since(start).Seconds())
+	r.AddMapsWork(s.FLOPs(), time.Since(start).Seconds())
 	sw.Done = true
 	if opt.OnSwitch != nil {
 		opt.OnSwitch(sw)
@@ -200,15 +177,12 @@ func runMaps(o *ops.Ops, r *model.Run, res *Result, opt Options, m *Maps, sw Swi
 	return nil
 }
 
-// addMapsWall counts wall time of the switches between levels in the run and the result.
-func (res *Result) addMapsWall(r *model.Run, s float64) {
-	r.AddWork(0, s)
-	res.MapsWallS += s
-}
+// savedDir is the folder of OUT where levels' saved parameters wait.
+const savedDir = "vcycle-saved"
 
-// savedPath is where keep = "disk" holds level's saved parameters.
+// savedPath is where level's saved parameters wait.
 func savedPath(out string, level int) string {
-	return filepath.Join(out, "vcycle-saved", fmt.Sprintf("level-%d.safetensors", level))
+	return filepath.Join(out, savedDir, fmt.Sprintf("level-%d.safetensors", level))
 }
 
 // saveLevel writes net's parameters (level level's saved theta) to disk.
@@ -228,8 +202,7 @@ func saveLevel(out string, level int, net *model.Net) error {
 	return safetensors.Write(path, ts, nil)
 }
 
-// loadLevel rebuilds level level's model from the parameters saveLevel wrote, and removes the
-// file.
+// loadLevel rebuilds level level's model from the parameters saveLevel wrote.
 func loadLevel(o *ops.Ops, out string, level int, cfg model.ModelConfig, vocab, b, t int) (*model.Net, error) {
 	path := savedPath(out, level)
 	f, err := safetensors.Read(path)
@@ -248,6 +221,5 @@ func loadLevel(o *ops.Ops, out string, level int, cfg model.ModelConfig, vocab, 
 		net.Free()
 		return nil, fmt.Errorf("level %d's saved parameters: %w", level, err)
 	}
-	os.Remove(path)
 	return net, nil
 }

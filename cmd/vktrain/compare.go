@@ -37,9 +37,8 @@ type runSummary struct {
 	WallS        float64             `json:"wall_s"`
 	FinalValLoss float64             `json:"final_val_loss"`
 	Eval         []evalPoint         `json:"eval"`
-	Levels       []vcycle.LevelStats `json:"levels,omitempty"`
-	MapsFLOPs    float64             `json:"maps_flops,omitempty"`
-	MapsWallS    float64             `json:"maps_wall_s,omitempty"`
+	Levels       []model.LevelWork `json:"levels,omitempty"` // the V-cycle's work per level
+	Maps         *model.LevelWork  `json:"maps,omitempty"`   // and of its switches between levels
 }
 
 // compareReport is report.json. The targets are what the V-cycle needed to first reach the
@@ -126,17 +125,17 @@ func runCompare(args []string, stdout io.Writer) error {
 		fmt.Fprintf(os.Stderr, "baseline: reusing %s\n", *reuse)
 	} else {
 		fmt.Fprintf(os.Stderr, "baseline: %d steps of the full model on %s\n", base.Train.Steps, ctx.Info.Name)
-		if err := trainCompared(sigCtx, o, &base, baseText, filepath.Join(*out, "baseline"), nil); err != nil {
+		if _, err := trainCompared(sigCtx, o, &base, baseText, filepath.Join(*out, "baseline")); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(os.Stderr, "V-cycle: %d levels, %d steps\n", len(cfg.VCycle.Levels), cfg.VCycle.Steps())
-	var res *vcycle.Result
-	if err := trainCompared(sigCtx, o, cfg, text, filepath.Join(*out, "vcycle"), &res); err != nil {
+	st, err := trainCompared(sigCtx, o, cfg, text, filepath.Join(*out, "vcycle"))
+	if err != nil {
 		return err
 	}
 
-	rep, err := buildReport(*out, res)
+	rep, err := buildReport(*out, st)
 	if err != nil {
 		return err
 	}
@@ -170,11 +169,11 @@ func checkBaseline(dir string, base *model.Config) error {
 	return nil
 }
 
-// trainCompared trains one side of a comparison into out; a V-cycle's accounting goes to res.
-func trainCompared(ctx context.Context, o *ops.Ops, cfg *model.Config, text []byte, out string, res **vcycle.Result) error {
+// trainCompared trains one side of a comparison into out and returns where the run ended.
+func trainCompared(ctx context.Context, o *ops.Ops, cfg *model.Config, text []byte, out string) (model.State, error) {
 	run, err := model.NewRun(o, cfg, text, out)
 	if err != nil {
-		return err
+		return model.State{}, err
 	}
 	defer run.Free()
 	total := cfg.Train.Steps
@@ -182,19 +181,19 @@ func trainCompared(ctx context.Context, o *ops.Ops, cfg *model.Config, text []by
 		total = cfg.VCycle.Steps()
 	}
 	p := newProgress(total, 0, false, nil)
-	if res != nil {
-		*res, err = vcycle.Train(ctx, o, run, p.vcycleOptions())
+	if cfg.VCycle != nil {
+		err = vcycle.Train(ctx, o, run, p.vcycleOptions())
 	} else {
 		err = run.Train(ctx, p.log)
 	}
 	p.finish()
 	if errors.Is(err, model.ErrInterrupted) {
-		return fmt.Errorf("interrupted in %s at step %d: the comparison is incomplete", out, run.State.Step)
+		return run.State, fmt.Errorf("interrupted in %s at step %d: the comparison is incomplete", out, run.State.Step)
 	}
 	if err != nil {
-		return err
+		return run.State, err
 	}
-	return writeCurves(out)
+	return run.State, writeCurves(out)
 }
 
 // summarize reads a run's metrics into its summary.
@@ -223,7 +222,7 @@ func summarize(dir string) (runSummary, error) {
 // buildReport compares the two runs in out (method.md section 6): the work the V-cycle needed to
 // first reach the baseline's final validation loss with its full model, and the baseline's loss
 // at the V-cycle's budget. The maps' work is in the V-cycle's FLOPs and wall time.
-func buildReport(out string, res *vcycle.Result) (*compareReport, error) {
+func buildReport(out string, vcState model.State) (*compareReport, error) {
 	base, err := summarize(filepath.Join(out, "baseline"))
 	if err != nil {
 		return nil, err
@@ -232,7 +231,7 @@ func buildReport(out string, res *vcycle.Result) (*compareReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	vc.Levels, vc.MapsFLOPs, vc.MapsWallS = res.Levels, res.MapsFLOPs, res.MapsWallS
+	vc.Levels, vc.Maps = vcState.Levels, &vcState.Maps
 	rep := &compareReport{Baseline: base, VCycle: vc, TargetValLoss: base.FinalValLoss}
 	for _, e := range vc.Eval {
 		if e.Level == 1 && e.ValLoss <= rep.TargetValLoss {
@@ -309,6 +308,8 @@ func reportMarkdown(rep *compareReport) string {
 	for _, l := range rep.VCycle.Levels {
 		fmt.Fprintf(&b, "| %d | %d | %.4g | %.1f |\n", l.Level, l.Steps, l.FLOPs, l.WallS)
 	}
-	fmt.Fprintf(&b, "| maps | | %.4g | %.2f |\n", rep.VCycle.MapsFLOPs, rep.VCycle.MapsWallS)
+	if m := rep.VCycle.Maps; m != nil {
+		fmt.Fprintf(&b, "| switches | | %.4g | %.2f |\n", m.FLOPs, m.WallS)
+	}
 	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vktrain/vktrain/model"
@@ -27,7 +28,7 @@ down = { steps = 12 }
 
 func tinyVCycleConfig(t *testing.T, dir string) string {
 	t.Helper()
-	path := tinyConfig(t, dir, "tiny-vcycle", "checkpoint_every = 0")
+	path := tinyConfig(t, dir, "tiny-vcycle", "checkpoint_every = 5")
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -127,31 +128,57 @@ func TestCompare(t *testing.T) {
 	}
 }
 
-// TestTrainVCycle: vktrain train runs a configuration's V-cycle, the same seed gives bitwise
-// the same curve, the end writes a checkpoint of the full model, and -resume is refused with
-// a reason.
+// TestTrainVCycle: vktrain train runs a configuration's V-cycle; the same seed gives bitwise the
+// same curve; the end writes a checkpoint of the full model; a run stopped by a signal in any
+// level, or killed, and resumed logs bitwise the same losses as the run uninterrupted.
 func TestTrainVCycle(t *testing.T) {
 	dir := t.TempDir()
 	cfg := tinyVCycleConfig(t, dir)
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	train(t, "-config", cfg, "-out", a, "-json")
-	train(t, "-config", cfg, "-out", b, "-json")
-	ma := metrics(t, a)
-	sameCurve(t, ma, metrics(t, b))
-	if last := ma[len(ma)-1]; last.Step != 30 || last.Level != 1 || last.ValLoss == nil {
+	ref := filepath.Join(dir, "ref")
+	train(t, "-config", cfg, "-out", ref, "-json")
+	want := metrics(t, ref)
+	if last := want[len(want)-1]; last.Step != 30 || last.Level != 1 || last.ValLoss == nil {
 		t.Errorf("last line %+v", last)
 	}
-	ck, err := model.LoadCheckpoint(a)
+	ck, err := model.LoadCheckpoint(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ck.State.Step != 30 || len(ck.Params["h.1.mlp.c_fc.weight"]) != 32*128 {
 		t.Errorf("checkpoint at step %d with c_fc of %d values", ck.State.Step, len(ck.Params["h.1.mlp.c_fc.weight"]))
 	}
-	before, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
-	_, stderr, code := runVktrain(t, vktrainCmd(t, "train", "-resume", a))
-	after, _ := os.ReadFile(filepath.Join(a, "metrics.jsonl"))
-	if code == 0 || !strings.Contains(stderr, "cannot be resumed") || string(before) != string(after) {
-		t.Errorf("-resume of a V-cycle run: exit %d, %s (metrics changed: %v)", code, stderr, string(before) != string(after))
+	if _, err := os.Stat(filepath.Join(ref, "vcycle-saved")); err == nil {
+		t.Error("the saved levels are left behind after the run")
+	}
+	t.Run("same seed", func(t *testing.T) {
+		again := filepath.Join(t.TempDir(), "again")
+		train(t, "-config", cfg, "-out", again, "-json")
+		sameCurve(t, want, metrics(t, again))
+	})
+	// Steps 1-6 train level 1, 7-18 level 2 (1 x 16), 19-30 level 1 again.
+	for _, tc := range []struct {
+		name  string
+		sig   syscall.Signal
+		after int
+	}{
+		{"level 1 down", syscall.SIGINT, 2},
+		{"at the switch", syscall.SIGTERM, 6},
+		{"level 2", syscall.SIGINT, 10},
+		{"level 1 up", syscall.SIGTERM, 21},
+		{"killed in level 2", syscall.SIGKILL, 14},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			signalAfter(t, tc.sig, tc.after, "-config", cfg, "-out", out)
+			at := latest(t, out)
+			if at < 1 || at >= 30 {
+				t.Fatalf("the checkpoint to resume from is at step %d", at)
+			}
+			train(t, "-resume", out, "-json")
+			sameCurve(t, want, metrics(t, out))
+		})
+	}
+	if _, stderr, code := runVktrain(t, vktrainCmd(t, "train", "-resume", ref, "-steps", "50")); code == 0 || !strings.Contains(stderr, "-steps cannot change it") {
+		t.Errorf("-resume -steps of a V-cycle run: exit %d, %s", code, stderr)
 	}
 }

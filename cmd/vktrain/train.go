@@ -133,19 +133,15 @@ func runTrain(args []string, stdout io.Writer) error {
 		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), ctx.Info.Name, total, run.State.Step, run.Out)
 	p := newProgress(total, run.State.Step, *asJSON, stdout)
 	if run.Cfg.VCycle != nil {
-		var res *vcycle.Result
-		if res, err = vcycle.Train(sigCtx, o, run, p.vcycleOptions()); err == nil {
+		if err = vcycle.Train(sigCtx, o, run, p.vcycleOptions()); err == nil {
 			p.finish()
-			printLevels(os.Stderr, res)
+			printLevels(os.Stderr, run.State)
 		}
 	} else {
 		err = run.Train(sigCtx, p.log)
 	}
 	p.finish()
 	switch {
-	case errors.Is(err, model.ErrInterrupted) && run.Cfg.VCycle != nil:
-		fmt.Fprintf(os.Stderr, "interrupted at step %d (level %d); V-cycle runs cannot be resumed\n", run.State.Step, run.Level)
-		return nil
 	case errors.Is(err, model.ErrInterrupted):
 		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
 		return nil
@@ -218,9 +214,9 @@ func (p *progress) finish() {
 }
 
 // printLevels prints a V-cycle's work per level.
-func printLevels(w io.Writer, res *vcycle.Result) {
-	for _, l := range res.Levels {
+func printLevels(w io.Writer, st model.State) {
+	for _, l := range st.Levels {
 		fmt.Fprintf(w, "level %d: %d steps, %.3g FLOPs, %.1f s\n", l.Level, l.Steps, l.FLOPs, l.WallS)
 	}
-	fmt.Fprintf(w, "maps between levels: %.3g FLOPs, %.2f s\n", res.MapsFLOPs, res.MapsWallS)
+	fmt.Fprintf(w, "switches between levels: %.3g FLOPs, %.2f s\n", st.Maps.FLOPs, st.Maps.WallS)
 }
