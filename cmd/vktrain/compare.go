@@ -31,12 +31,12 @@ type evalPoint struct {
 
 // runSummary is one side of a comparison.
 type runSummary struct {
-	Steps        int                 `json:"steps"`
-	Tokens       int64               `json:"tokens"`
-	FLOPs        float64             `json:"flops"`
-	WallS        float64             `json:"wall_s"`
-	FinalValLoss float64             `json:"final_val_loss"`
-	Eval         []evalPoint         `json:"eval"`
+	Steps        int               `json:"steps"`
+	Tokens       int64             `json:"tokens"`
+	FLOPs        float64           `json:"flops"`
+	WallS        float64           `json:"wall_s"`
+	FinalValLoss float64           `json:"final_val_loss"`
+	Eval         []evalPoint       `json:"eval"`
 	Levels       []model.LevelWork `json:"levels,omitempty"` // the V-cycle's work per level
 	Maps         *model.LevelWork  `json:"maps,omitempty"`   // and of its switches between levels
 }
