@@ -253,3 +253,63 @@ func Preset(name string) (*Config, error) {
 	}
 	return ParseConfig("preset:"+name, data)
 }
+
+// Override applies settings of the form KEY=VALUE to a configuration's TOML text and returns
+// the new text. KEY is a dotted path (train.lr, vcycle.alpha; a number indexes an array of
+// tables: vcycle.level.1.down.lr) and VALUE a TOML value (3e-4, "cosine", {steps = 50}). A
+// path must lead through existing tables; its last key may be new (ParseConfig then checks it).
+func Override(text []byte, settings []string) ([]byte, error) {
+	if len(settings) == 0 {
+		return text, nil
+	}
+	var doc map[string]any
+	if err := toml.Unmarshal(text, &doc); err != nil {
+		return nil, err
+	}
+	for _, s := range settings {
+		key, value, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("setting %q: want KEY=VALUE", s)
+		}
+		var v map[string]any
+		if err := toml.Unmarshal([]byte("v = "+value), &v); err != nil {
+			return nil, fmt.Errorf("setting %s: the value %s is not TOML: %v", key, value, err)
+		}
+		if err := setPath(doc, strings.Split(strings.TrimSpace(key), "."), v["v"]); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", key, err)
+		}
+	}
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(doc); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// setPath sets path in a decoded TOML document to v.
+func setPath(node any, path []string, v any) error {
+	for i, k := range path {
+		last := i == len(path)-1
+		switch n := node.(type) {
+		case map[string]any:
+			if last {
+				n[k] = v
+				return nil
+			}
+			next, ok := n[k]
+			if !ok {
+				return fmt.Errorf("no table %s", strings.Join(path[:i+1], "."))
+			}
+			node = next
+		case []map[string]any:
+			j, err := strconv.Atoi(k)
+			if err != nil || j < 0 || j >= len(n) || last {
+				return fmt.Errorf("%s: want an index below %d followed by a key", strings.Join(path[:i+1], "."), len(n))
+			}
+			node = n[j]
+		default:
+			return fmt.Errorf("%s is not a table", strings.Join(path[:i], "."))
+		}
+	}
+	return nil
+}

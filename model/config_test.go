@@ -106,3 +106,35 @@ func TestVCycleConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestOverride(t *testing.T) {
+	base, _ := PresetText("gpt-tiny-vcycle")
+	text, err := Override(base, []string{"train.lr=1e-2", "vcycle.alpha = 1", `vcycle.level.1.down={steps = 50, lr = 2e-3}`, "vcycle.split=0.01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig("overridden", text)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if c.Train.LR != 1e-2 || c.VCycle.Alpha != 1 || c.VCycle.Split != 0.01 || c.VCycle.Levels[1].Down.Steps != 50 ||
+		c.VCycle.Levels[1].Down.LR != 2e-3 || c.VCycle.Levels[0].Down.Steps != 30 || c.Model.Width != 64 {
+		t.Errorf("overridden config %+v %+v", c.Train, c.VCycle)
+	}
+	for _, tc := range []struct{ set, want string }{
+		{"train.lr", "want KEY=VALUE"},
+		{"train.lr=fast", "not TOML"},
+		{"trian.lr=1", "no table trian"},
+		{"vcycle.level.5.down.lr=1", "want an index below 2"},
+		{"train.lr.x=1", "train.lr is not a table"},
+	} {
+		if _, err := Override(base, []string{tc.set}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.set, err, tc.want)
+		}
+	}
+	if text, _ := Override(base, []string{"train.lrr=1"}); text != nil {
+		if _, err := ParseConfig("x", text); err == nil || !strings.Contains(err.Error(), "train.lrr") {
+			t.Errorf("a new unknown key: %v", err)
+		}
+	}
+}

@@ -58,10 +58,11 @@ type compareReport struct {
 }
 
 func runCompare(args []string, stdout io.Writer) error {
-	fs := newFlags("compare", "compare (-config FILE | -preset NAME) [-data PATH] [-steps N] [-seed N] [-out DIR] [-json]\n\n"+
+	fs := newFlags("compare", "compare (-config FILE | -preset NAME) [-set KEY=VALUE ...] [-data PATH] [-steps N] [-seed N] [-out DIR] [-baseline DIR] [-json]\n\n"+
 		"Trains the baseline (the full model for train.steps) and the V-cycle of the configuration's [vcycle]\n"+
 		"from the same initial weights, seed and data, and writes OUT/report.md, report.json and plot.png\n"+
-		"beside the two runs' folders OUT/baseline and OUT/vcycle. -steps sets the baseline's steps.")
+		"beside the two runs' folders OUT/baseline and OUT/vcycle. -steps sets the baseline's steps;\n"+
+		"-set changes any key, e.g. -set vcycle.alpha=1 -set 'vcycle.level.1.down={steps = 400}'.")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/compare-NAME); an existing comparison is never overwritten")

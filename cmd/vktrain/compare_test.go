@@ -113,12 +113,19 @@ func TestCompare(t *testing.T) {
 	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-out", out); code == 0 || !strings.Contains(stderr, "already holds") {
 		t.Errorf("second compare into %s: exit %d, %s", out, code, stderr)
 	}
+	// The sweep changes alpha only: the same run up to the interpolation at step 18, another after.
 	out2 := filepath.Join(dir, "cmp2")
-	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-out", out2, "-baseline", filepath.Join(out, "baseline")); code != 0 {
+	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-out", out2, "-baseline", filepath.Join(out, "baseline"), "-set", "vcycle.alpha=1"); code != 0 {
 		t.Fatalf("compare -baseline: exit %d\n%s", code, stderr)
 	}
-	if again := metrics(t, filepath.Join(out2, "vcycle")); len(again) != len(vc) || again[len(vc)-1].Loss != vc[len(vc)-1].Loss {
-		t.Error("the same V-cycle again did not log the same losses")
+	again := metrics(t, filepath.Join(out2, "vcycle"))
+	if len(again) != len(vc) {
+		t.Fatalf("the sweep logged %d lines, the first V-cycle %d", len(again), len(vc))
+	}
+	for i, m := range again {
+		if same := m.Loss == vc[i].Loss; same != (m.Step <= 18) {
+			t.Errorf("step %d: loss %v with alpha 1, %v with alpha 0.25", m.Step, m.Loss, vc[i].Loss)
+		}
 	}
 	if _, stderr, code := compare(t, "-config", cfg, "-steps", "31", "-out", filepath.Join(dir, "cmp3"), "-baseline", filepath.Join(out, "baseline")); code == 0 || !strings.Contains(stderr, "another [model] or [train]") {
 		t.Errorf("mismatched -baseline: exit %d, %s", code, stderr)

@@ -27,6 +27,7 @@ type configFlags struct {
 	file, preset, data string
 	steps              int
 	seed               int64
+	set                []string
 }
 
 func (c *configFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,11 @@ func (c *configFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.data, "data", "", "corpus: a text file or a folder of .txt files (default: the config's, data/austen)")
 	fs.IntVar(&c.steps, "steps", 0, "optimizer steps: the length of the learning-rate schedule (default: the config's)")
 	fs.Int64Var(&c.seed, "seed", -1, "seed for initialisation, batches and dropout (default: the config's)")
+	fs.Func("set", "KEY=VALUE: change one configuration key (repeatable), e.g. -set train.lr=1e-3,\n"+
+		"-set vcycle.alpha=0.5, -set 'vcycle.level.1.down={steps = 200}' (levels count from 0)", func(s string) error {
+		c.set = append(c.set, s)
+		return nil
+	})
 }
 
 // load returns the configuration, its TOML text (with the overrides applied) and a run name.
@@ -42,20 +48,31 @@ func (c *configFlags) load() (*model.Config, []byte, string, error) {
 	if c.file != "" && c.preset != "" {
 		return nil, nil, "", fmt.Errorf("%w: give -config or -preset, not both", errUsage)
 	}
-	var cfg *model.Config
-	var err error
 	name := c.preset
+	var text []byte
+	var err error
 	switch {
 	case c.file != "":
-		cfg, err = model.LoadConfig(c.file)
+		text, err = os.ReadFile(c.file)
 		name = filepath.Base(c.file)
 		name = name[:len(name)-len(filepath.Ext(name))]
 	default:
 		if name == "" {
 			name = defaultPreset
 		}
-		cfg, err = model.Preset(name)
+		text, err = model.PresetText(name)
 	}
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("config: %w", err)
+	}
+	source := "preset:" + name
+	if c.file != "" {
+		source = c.file
+	}
+	if text, err = model.Override(text, c.set); err != nil {
+		return nil, nil, "", fmt.Errorf("%w: -set: %v", errUsage, err)
+	}
+	cfg, err := model.ParseConfig(source, text)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -71,12 +88,12 @@ func (c *configFlags) load() (*model.Config, []byte, string, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, "", err
 	}
-	text, err := cfg.TOML()
+	text, err = cfg.TOML()
 	return cfg, text, name, err
 }
 
 func runTrain(args []string, stdout io.Writer) error {
-	fs := newFlags("train", "train [-config FILE | -preset NAME] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-json]")
+	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-json]")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/NAME); an existing run is never overwritten")
@@ -91,7 +108,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	var cfg *model.Config
 	var text []byte
 	if *resume != "" {
-		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 ||
+		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 || len(cf.set) > 0 ||
 			*out != "" && filepath.Clean(*out) != filepath.Clean(*resume) {
 			return fmt.Errorf("%w: -resume takes the run's own configuration and folder; only -steps may change", errUsage)
 		}
