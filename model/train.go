@@ -41,7 +41,6 @@ type Run struct {
 	Net     *Net
 	Out     string
 	State   State
-	Level   int // the V-cycle level it trains (1 = the full model)
 
 	// The phase in progress: its learning-rate schedule, sched.Steps steps from global step
 	// phaseStart (a plain run is one phase).
@@ -150,7 +149,7 @@ func newRun(o *ops.Ops, cfg *Config, cfgText []byte, out string, ck *Checkpoint)
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, Level: 1, sched: cfg.Train,
+	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, State: State{Level: 1}, sched: cfg.Train,
 		batcher: batcher, masker: masker, evalSet: evalSet}
 	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
 		net.Free()
@@ -178,7 +177,6 @@ func (r *Run) restore(ck *Checkpoint) error {
 		if r.State.Phase >= len(v.Phases()) {
 			return fmt.Errorf("checkpoint %s: V-cycle phase %d of %d", ck.Dir, r.State.Phase, len(v.Phases()))
 		}
-		r.Level = max(1, r.State.Level)
 		r.sched = r.Cfg.Schedule(v.Phases()[r.State.Phase].PhaseConfig)
 		r.phaseStart = v.PhaseStart(r.State.Phase)
 	}
@@ -221,7 +219,7 @@ func (r *Run) BeginPhase(phase, level int, net *Net, sched TrainConfig) error {
 	if err := net.SetGradClip(r.Cfg.Train.GradClip); err != nil {
 		return err
 	}
-	r.Net, r.Level, r.sched, r.phaseStart = net, level, sched, r.State.Step
+	r.Net, r.sched, r.phaseStart = net, sched, r.State.Step
 	r.State.Phase, r.State.Level = phase, level
 	return nil
 }
@@ -235,12 +233,15 @@ func (r *Run) AddMapsWork(flops, wallS float64) {
 	r.State.Maps.WallS += wallS
 }
 
+// Level is the V-cycle level the run trains (1, the full model, for a plain run).
+func (r *Run) Level() int { return max(1, r.State.Level) }
+
 // addLevelWork counts one training step's work for the level in training.
 func (r *Run) addLevelWork(flops, wallS float64) {
-	for len(r.State.Levels) < r.Level {
+	for len(r.State.Levels) < r.Level() {
 		r.State.Levels = append(r.State.Levels, LevelWork{Level: len(r.State.Levels) + 1})
 	}
-	l := &r.State.Levels[r.Level-1]
+	l := &r.State.Levels[r.Level()-1]
 	l.Steps++
 	l.FLOPs += flops
 	l.WallS += wallS
@@ -289,10 +290,10 @@ func (r *Run) Validate() (float64, error) { return r.Net.MeanLoss(r.evalSet) }
 
 // Train runs the remaining steps of the phase (the whole schedule of a plain run), logging to
 // OUT/metrics.jsonl (and to onLog, if not nil), evaluating every train.eval_every steps and at
-// the phase's end, and checkpointing every train.checkpoint_every steps and at the end. A cancelled ctx writes a checkpoint and returns
-// ErrInterrupted; a non-finite loss, gradient norm or validation loss stops the run and names
-// the step and the last good checkpoint, which is kept (a model that is not finite is never
-// checkpointed).
+// the phase's end, and checkpointing every train.checkpoint_every steps and at the end. A
+// cancelled ctx writes a checkpoint and returns ErrInterrupted; a non-finite loss, gradient
+// norm or validation loss stops the run and names the step and the last good checkpoint, which
+// is kept (a model that is not finite is never checkpointed).
 func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 	tc, sched := r.Cfg.Train, r.sched
 	end := r.phaseStart + sched.Steps
@@ -351,7 +352,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			val = &v
 		}
 		if val != nil || done || r.State.Step%tc.LogEvery == 0 || r.State.Step == 1 {
-			m := Metrics{Step: r.State.Step, Level: r.Level, Tokens: r.State.Tokens, FLOPs: r.State.FLOPs,
+			m := Metrics{Step: r.State.Step, Level: r.Level(), Tokens: r.State.Tokens, FLOPs: r.State.FLOPs,
 				WallS: r.State.WallS, Loss: res.Loss, ValLoss: val, LR: lr, GradNorm: res.GradNorm}
 			if dt := r.State.WallS - lastLogWall; dt > 0 {
 				m.TokensPerS = float64(r.State.Tokens-lastLogTokens) / dt

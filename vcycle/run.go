@@ -56,7 +56,7 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) error {
 	phases := v.Phases()
 	vocab, b, t := r.Net.Vocab, r.Net.B, r.Net.T
 	nets := make([]*model.Net, len(models)) // by level - 1
-	nets[r.Level-1] = r.Net
+	nets[r.Level()-1] = r.Net
 	// retired nets are freed once r trains another; r frees the Net it trains last.
 	var retired []*model.Net
 	retire := func(k int) {
