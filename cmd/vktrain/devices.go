@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
@@ -16,13 +14,17 @@ import (
 type deviceReport struct {
 	vk.DeviceInfo
 	Tuning      []tuningEntry `json:"tuning,omitempty"`
+	TuningNotes []string      `json:"tuning_notes,omitempty"` // profiles ignored, and why
 	TuningError string        `json:"tuning_error,omitempty"`
 }
 
+// tuningEntry is one op's parameters in force; origin is the step of the loading order it
+// came from (override, tuned, vendor, default), source the file and profile name.
 type tuningEntry struct {
 	Op      string         `json:"op"`
 	Variant string         `json:"variant"`
 	Params  map[string]int `json:"params"`
+	Origin  string         `json:"origin"`
 	Source  string         `json:"source"`
 }
 
@@ -48,13 +50,14 @@ func runDevices(args []string, stdout io.Writer) error {
 	for i, d := range devs {
 		d.Selected = i == sel
 		reports[i].DeviceInfo = d
-		set, err := profile.Load(ops.DeviceOf(d), ops.LimitsOf(d), df.profile)
+		set, err := profile.Load(ops.DeviceOf(d), ops.LimitsOf(d), ops.SourcesOf(d, df.profile))
 		if err != nil {
 			reports[i].TuningError = err.Error()
 			continue
 		}
+		reports[i].TuningNotes = set.Notes()
 		for _, e := range set.Entries() {
-			reports[i].Tuning = append(reports[i].Tuning, tuningEntry{e.Op, e.Variant, e.Params, e.Source})
+			reports[i].Tuning = append(reports[i].Tuning, tuningEntry{e.Op, e.Variant, e.Params, e.Origin, e.Source})
 		}
 	}
 	if *asJSON {
@@ -95,17 +98,11 @@ func printDevice(w io.Writer, r deviceReport) {
 	if r.TuningError != "" {
 		row("tuning", "ERROR %s", r.TuningError)
 	}
+	for _, n := range r.TuningNotes {
+		row("tuning", "%s", n)
+	}
 	for _, e := range r.Tuning {
-		keys := make([]string, 0, len(e.Params))
-		for k := range e.Params {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var ps []string
-		for _, k := range keys {
-			ps = append(ps, fmt.Sprintf("%s=%d", k, e.Params[k]))
-		}
-		row("op "+e.Op, "%s %s (%s)", e.Variant, strings.Join(ps, " "), e.Source)
+		row("op "+e.Op, "%-8s %-32s %-8s %s", e.Variant, paramString(e.Params), e.Origin, e.Source)
 	}
 }
 

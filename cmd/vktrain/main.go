@@ -23,6 +23,7 @@ var commands = []command{
 	{"eval", "validation loss of a checkpoint", runEval},
 	{"devices", "list the Vulkan devices, their limits and the tuning parameters in force", runDevices},
 	{"bench", "time a kernel (bench matmul ...)", runBench},
+	{"tune", "time kernel parameters on this device and write its tuned profile", runTune},
 	{"config", "list the preset configurations, or print one (config show NAME)", runConfig},
 	{"version", "print the version", runVersion},
 }

@@ -4,7 +4,9 @@ package ops
 
 import (
 	"fmt"
+	"os"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/profile"
 )
@@ -15,19 +17,44 @@ type Ops struct {
 	prof *profile.Set
 }
 
-// New resolves the tuning profile for ctx's device (overridePath, if not empty, wins) and checks
-// every entry in force against the device's limits.
+// New resolves the tuning profile for ctx's device (SourcesOf: overridePath, if not empty, wins,
+// then the device's tuned profile, then the shipped ones) and checks every entry in force
+// against the device's limits. The profiles it ignores are reported on stderr.
 func New(ctx *vk.Context, overridePath string) (*Ops, error) {
-	set, err := profile.Load(DeviceOf(ctx.Info), LimitsOf(ctx.Info), overridePath)
+	return NewFrom(ctx, SourcesOf(ctx.Info, overridePath))
+}
+
+// NewFrom is New with the profile files given.
+func NewFrom(ctx *vk.Context, src profile.Sources) (*Ops, error) {
+	set, err := profile.Load(DeviceOf(ctx.Info), LimitsOf(ctx.Info), src)
 	if err != nil {
 		return nil, err
+	}
+	for _, note := range set.Notes() {
+		fmt.Fprintf(os.Stderr, "vktrain: %s\n", note)
 	}
 	return &Ops{ctx: ctx, prof: set}, nil
 }
 
+// SourcesOf are the profile files for a device: overridePath ("" for none), the device's tuned
+// profile in the user cache folder, and the kernel set they must have been measured with.
+func SourcesOf(d vk.DeviceInfo, overridePath string) profile.Sources {
+	return profile.Sources{Override: overridePath, Tuned: profile.TunedPath(profile.CacheDir(), DeviceOf(d)),
+		Kernels: shaders.KernelSetHash()}
+}
+
+// With returns ops that run e instead of the profile's entry for e.Op, after checking e against
+// the device's limits.
+func (o *Ops) With(e profile.Entry) (*Ops, error) {
+	if err := profile.Validate(e, LimitsOf(o.ctx.Info)); err != nil {
+		return nil, fmt.Errorf("ops.%s %s %v: %w", e.Op, e.Variant, e.Params, err)
+	}
+	return &Ops{ctx: o.ctx, prof: o.prof.With(e)}, nil
+}
+
 // DeviceOf is the profile-matching identity of a device.
 func DeviceOf(d vk.DeviceInfo) profile.Device {
-	return profile.Device{VendorID: d.VendorID, DeviceID: d.DeviceID, Driver: d.Driver, Name: d.Name}
+	return profile.Device{VendorID: d.VendorID, DeviceID: d.DeviceID, Driver: d.Driver, DriverVersion: d.DriverVersion, Name: d.Name}
 }
 
 // LimitsOf is what profile entries are checked against.

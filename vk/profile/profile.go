@@ -1,9 +1,9 @@
 // Package profile reads tuning profiles: TOML files that give, per device, the kernel
 // variant and integer parameters (workgroup sizes, tiles) of each compute op.
 //
-// Profiles are embedded from profiles/*.toml; an override file may be given as well.
-// For each op, the matching profile with the highest specificity wins, the override
-// above all. See Load for the rules and Parse for the file format checks.
+// Profiles are embedded from profiles/*.toml (the shipped vendor profiles and the generic
+// default); a device's tuned profile (written by vktrain tune to the user cache) and an
+// override file may be given as well. See Load for the order and Parse for the file checks.
 package profile
 
 import (
@@ -30,15 +30,18 @@ type Limits struct {
 type Device struct {
 	VendorID, DeviceID uint32
 	Driver             string // driver name, e.g. "llvmpipe", "NVIDIA"
+	DriverVersion      uint32 // as the driver reports it (vendor-specific encoding)
 	Name               string // device name
 }
 
 // Entry is one op's setting in force: the variant, its integer parameters, and where it
 // came from.
 type Entry struct {
-	Op, Variant string
-	Params      map[string]int
-	Source      string // the file, then the profile name in parentheses
+	Op      string         `json:"op"`
+	Variant string         `json:"variant"`
+	Params  map[string]int `json:"params"`
+	Source  string         `json:"source,omitempty"` // the file, then the profile name in parentheses
+	Origin  string         `json:"origin,omitempty"` // the step of Load's order it won at (the From* constants)
 }
 
 // Get returns the value of parameter name, or 0 if the entry has no such parameter.
@@ -47,15 +50,18 @@ func (e Entry) Get(name string) int { return e.Params[name] }
 
 // Match holds the [match] fields of a profile; nil or empty fields are not given.
 type Match struct {
-	VendorID *uint32
-	DeviceID *uint32 // only given together with VendorID
-	Driver   string  // case-insensitive substring of Device.Driver
+	VendorID      *uint32
+	DeviceID      *uint32     // only given together with VendorID
+	DeviceIDs     [][2]uint32 // inclusive ranges of device IDs; only with VendorID, not with DeviceID
+	Driver        string      // case-insensitive substring of Device.Driver
+	DriverVersion *uint32     // exact, as tuned profiles record it
 }
 
 // Profile is one parsed profile file.
 type Profile struct {
 	Name        string
 	Description string
+	Kernels     string // the kernel-set hash a tuned profile was measured with; "" for hand-written ones
 	Match       Match
 	Entries     map[string]Entry // by op
 	Source      string           // the file name given to Parse
@@ -80,8 +86,20 @@ func (p *Profile) Matches(dev Device) (specificity int, ok bool) {
 		}
 		specificity++
 	}
+	if m.DeviceIDs != nil {
+		if !slices.ContainsFunc(m.DeviceIDs, func(r [2]uint32) bool { return r[0] <= dev.DeviceID && dev.DeviceID <= r[1] }) {
+			return 0, false
+		}
+		specificity++
+	}
 	if m.Driver != "" {
 		if !strings.Contains(strings.ToLower(dev.Driver), strings.ToLower(m.Driver)) {
+			return 0, false
+		}
+		specificity++
+	}
+	if m.DriverVersion != nil {
+		if *m.DriverVersion != dev.DriverVersion {
 			return 0, false
 		}
 		specificity++
@@ -136,9 +154,9 @@ func (f *file) checkKey(k toml.Key) error {
 	known := false
 	switch {
 	case len(k) == 1:
-		known = slices.Contains([]string{"name", "description", "match", "ops"}, k[0])
+		known = slices.Contains([]string{"name", "description", "kernels", "match", "ops"}, k[0])
 	case k[0] == "match":
-		known = len(k) == 2 && slices.Contains([]string{"vendor_id", "device_id", "driver"}, k[1])
+		known = len(k) == 2 && slices.Contains([]string{"vendor_id", "device_id", "device_ids", "driver", "driver_version"}, k[1])
 	case k[0] == "ops" && len(k) <= 3:
 		if _, err := lookupOp(k[1]); err != nil {
 			return f.errorf(k[:2], "%v", err)
@@ -240,6 +258,9 @@ func (f *file) profile() (*Profile, error) {
 	if p.Description, _, err = f.str(f.raw, "description"); err != nil {
 		return nil, err
 	}
+	if p.Kernels, _, err = f.str(f.raw, "kernels"); err != nil {
+		return nil, err
+	}
 	if p.Match, err = f.match(); err != nil {
 		return nil, err
 	}
@@ -283,7 +304,7 @@ func (f *file) match() (Match, error) {
 	for _, field := range []struct {
 		key string
 		dst **uint32
-	}{{"vendor_id", &m.VendorID}, {"device_id", &m.DeviceID}} {
+	}{{"vendor_id", &m.VendorID}, {"device_id", &m.DeviceID}, {"driver_version", &m.DriverVersion}} {
 		n, ok, err := f.integer(t, 0, math.MaxUint32, "match", field.key)
 		if err != nil {
 			return m, err
@@ -296,6 +317,12 @@ func (f *file) match() (Match, error) {
 	if m.DeviceID != nil && m.VendorID == nil {
 		return m, f.errorf(toml.Key{"match", "device_id"}, "match.device_id needs match.vendor_id")
 	}
+	if m.DeviceIDs, err = f.ranges(t, "match", "device_ids"); err != nil {
+		return m, err
+	}
+	if m.DeviceIDs != nil && (m.VendorID == nil || m.DeviceID != nil) {
+		return m, f.errorf(toml.Key{"match", "device_ids"}, "match.device_ids needs match.vendor_id and excludes match.device_id")
+	}
 	driver, ok, err := f.str(t, "match", "driver")
 	if err != nil {
 		return m, err
@@ -305,4 +332,35 @@ func (f *file) match() (Match, error) {
 	}
 	m.Driver = driver
 	return m, nil
+}
+
+// ranges reads an array of inclusive [first, last] ranges of uint32 at key in t; nil if absent.
+func (f *file) ranges(t map[string]any, key ...string) ([][2]uint32, error) {
+	v, ok := t[key[len(key)-1]]
+	if !ok {
+		return nil, nil
+	}
+	bad := f.errorf(key, "%s must be an array of [first, last] ranges of integers", toml.Key(key))
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil, bad
+	}
+	out := make([][2]uint32, len(list))
+	for i, item := range list {
+		pair, ok := item.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, bad
+		}
+		for j, x := range pair {
+			n, ok := x.(int64)
+			if !ok || n < 0 || n > math.MaxUint32 {
+				return nil, bad
+			}
+			out[i][j] = uint32(n)
+		}
+		if out[i][0] > out[i][1] {
+			return nil, f.errorf(key, "%s: range [%#x, %#x] is empty", toml.Key(key), out[i][0], out[i][1])
+		}
+	}
+	return out, nil
 }

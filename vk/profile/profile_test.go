@@ -17,6 +17,9 @@ var (
 	nvidiaLimits   = Limits{SharedMemory: 49152, MaxInvocations: 1024, MaxWorkgroupSize: [3]uint32{1024, 1024, 64}, SubgroupSize: 32}
 	amdLimits      = Limits{SharedMemory: 65536, MaxInvocations: 1024, MaxWorkgroupSize: [3]uint32{1024, 1024, 1024}, SubgroupSize: 64}
 	intelLimits    = Limits{SharedMemory: 32768, MaxInvocations: 512, MaxWorkgroupSize: [3]uint32{512, 512, 512}, SubgroupSize: 32}
+
+	amdWave32Limits       = Limits{SharedMemory: 65536, MaxInvocations: 1024, MaxWorkgroupSize: [3]uint32{1024, 1024, 1024}, SubgroupSize: 32}
+	intelSubgroup16Limits = Limits{SharedMemory: 65536, MaxInvocations: 1024, MaxWorkgroupSize: [3]uint32{1024, 1024, 64}, SubgroupSize: 16}
 )
 
 // writeFile writes body to a file name in a fresh temporary directory and returns its path.
@@ -236,7 +239,7 @@ tn = 4
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeFile(t, "override.toml", tt.body)
-			_, err := Load(llvmpipeDev, llvmpipeLimits, path)
+			_, err := Load(llvmpipeDev, llvmpipeLimits, Sources{Override: path})
 			if err == nil {
 				t.Fatalf("no error, want %q", tt.want)
 			}
@@ -249,7 +252,7 @@ tn = 4
 
 func TestLoadMissingOverride(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.toml")
-	if _, err := Load(nvidiaDev, nvidiaLimits, path); err == nil || !strings.Contains(err.Error(), path) {
+	if _, err := Load(nvidiaDev, nvidiaLimits, Sources{Override: path}); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("got error %v, want one naming %s", err, path)
 	}
 }
@@ -264,12 +267,18 @@ func TestLoadSpecificity(t *testing.T) {
 	}{
 		{"llvmpipe", llvmpipeDev, llvmpipeLimits, "regblock", "embedded:llvmpipe.toml (llvmpipe)"},
 		{"llvmpipe driver in other case", Device{VendorID: 0x10005, Driver: "LLVMpipe"}, llvmpipeLimits, "regblock", "embedded:llvmpipe.toml (llvmpipe)"},
-		{"unknown device", nvidiaDev, nvidiaLimits, "tiled", "embedded:default.toml (default)"},
+		{"nvidia", nvidiaDev, nvidiaLimits, "tiled", "embedded:nvidia.toml (nvidia)"},
+		{"amd gcn (polaris 10)", Device{VendorID: 0x1002, DeviceID: 0x67df, Driver: "radv"}, amdLimits, "tiled", "embedded:amd-gcn.toml (amd-gcn)"},
+		{"amd cdna (mi300x)", Device{VendorID: 0x1002, DeviceID: 0x74a1}, amdLimits, "tiled", "embedded:amd-gcn.toml (amd-gcn)"},
+		{"amd rdna 2 (navi 21)", Device{VendorID: 0x1002, DeviceID: 0x73bf, Driver: "radv"}, amdLimits, "tiled", "embedded:amd-rdna.toml (amd-rdna)"},
+		{"amd, unknown chip", Device{VendorID: 0x1002, DeviceID: 0xffff}, amdLimits, "tiled", "embedded:amd-rdna.toml (amd-rdna)"},
+		{"intel", Device{VendorID: 0x8086, DeviceID: 0x56a0, Driver: "Intel open-source Mesa driver"}, intelLimits, "tiled", "embedded:intel.toml (intel)"},
+		{"unknown vendor", Device{VendorID: 0x1234}, amdLimits, "tiled", "embedded:default.toml (default)"},
 		{"llvmpipe driver, other vendor", Device{VendorID: 0x1234, Driver: "llvmpipe"}, amdLimits, "tiled", "embedded:default.toml (default)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, err := Load(tt.dev, tt.lim, "")
+			set, err := Load(tt.dev, tt.lim, Sources{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -361,7 +370,7 @@ wg_x = 16
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, err := resolve(tt.profiles, nil, tt.dev, llvmpipeLimits)
+			set, err := resolve(tt.profiles, nil, nil, tt.dev, llvmpipeLimits)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)
@@ -396,7 +405,7 @@ tm = 8
 tn = 8
 `)
 	for _, dev := range []Device{llvmpipeDev, nvidiaDev} {
-		set, err := Load(dev, llvmpipeLimits, path)
+		set, err := Load(dev, llvmpipeLimits, Sources{Override: path})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,7 +434,11 @@ tn = 8
 
 // targets lists, for each embedded profile, the limits of devices it is meant for.
 var targets = map[string][]Limits{
-	"embedded:default.toml": {nvidiaLimits, amdLimits, intelLimits},
+	"embedded:default.toml":  {nvidiaLimits, amdLimits, intelLimits},
+	"embedded:nvidia.toml":   {nvidiaLimits},
+	"embedded:amd-gcn.toml":  {amdLimits, amdWave32Limits},
+	"embedded:amd-rdna.toml": {amdLimits, amdWave32Limits},
+	"embedded:intel.toml":    {intelLimits, intelSubgroup16Limits},
 	"embedded:llvmpipe.toml": {llvmpipeLimits, func() Limits {
 		l := llvmpipeLimits
 		l.SubgroupSize = 4
@@ -458,7 +471,7 @@ func TestEmbedded(t *testing.T) {
 		}
 	}
 	// The generic default must cover every known op, so Load always resolves them all.
-	set, err := Load(Device{}, amdLimits, "")
+	set, err := Load(Device{}, amdLimits, Sources{})
 	if err != nil {
 		t.Fatal(err)
 	}
