@@ -1,8 +1,9 @@
 # vktrain: `make run` trains the default model, `make test` runs the whole suite on lavapipe.
 GO ?= go
 BIN := bin/vktrain
-# The test suite runs on Mesa's lavapipe so that it is the same on every machine.
-TEST_ENV := VKTRAIN_DEVICE=llvmpipe VKTRAIN_VALIDATE=1
+# The test suite runs on Mesa's lavapipe so that it is the same on every machine, with a cache
+# folder of its own, so that a profile `vktrain tune` wrote for this machine does not change it.
+TEST_ENV := VKTRAIN_DEVICE=llvmpipe VKTRAIN_VALIDATE=1 VKTRAIN_CACHE_DIR=$(CURDIR)/bin/testcache
 
 .PHONY: all build run test vet shaders check-shaders data deps-run deps-test clean
 

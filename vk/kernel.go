@@ -4,12 +4,30 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"strings"
+	"sync"
 
 	vkapi "github.com/vulkan-go/vulkan"
 
 	"github.com/vktrain/vktrain/shaders"
 )
+
+// gcOff serialises withoutGC, which changes a process-wide setting.
+var gcOff sync.Mutex
+
+// withoutGC runs call with the garbage collector off. vulkan-go frees its C copies of a call's
+// struct arguments from a finalizer that a collection may run while the call is still in the
+// driver; compiling a pipeline takes long enough for that to happen (the tuner, compiling
+// hundreds among large allocations, crashed lavapipe that way about one run in two).
+// SetGCPercent(-1) waits for a running cycle to end, and objects allocated since it began are
+// live for that cycle.
+func withoutGC(call func() vkapi.Result) vkapi.Result {
+	gcOff.Lock()
+	defer gcOff.Unlock()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	return call()
+}
 
 // Kernel is a compute pipeline: an embedded SPIR-V shader with its specialization constants.
 // Constants 0, 1 and 2 are always the workgroup size x, y, z; op-specific ones follow.
@@ -86,7 +104,10 @@ func (c *Context) Kernel(shader string, spec ...uint32) (*Kernel, error) {
 		Layout: c.layouts.pipeline,
 	}}
 	pipelines := make([]vkapi.Pipeline, 1)
-	if err := check("vkCreateComputePipelines", vkapi.CreateComputePipelines(c.device, c.cache.handle, 1, info, nil, pipelines)); err != nil {
+	created := withoutGC(func() vkapi.Result {
+		return vkapi.CreateComputePipelines(c.device, c.cache.handle, 1, info, nil, pipelines)
+	})
+	if err := check("vkCreateComputePipelines", created); err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", shader, err)
 	}
 	k := &Kernel{Shader: shader, Spec: append([]uint32(nil), spec...), ctx: c, pipeline: pipelines[0],

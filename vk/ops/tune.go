@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math"
 	"math/bits"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -398,21 +397,11 @@ func (s *search) record(o *Ops, w *work) (*vk.Sequence, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := recordPinned(w, o, seq); err != nil {
+	if err := w.record(o, seq); err != nil {
 		seq.Release()
 		return nil, err
 	}
 	return seq, nil
-}
-
-// recordPinned records w's dispatches with the garbage collector off. Recording compiles the
-// pipelines, and vulkan-go's CreateComputePipelines hands the driver create-info memory that a
-// finalizer frees once the collector finds it unreferenced, which it may do while the driver is
-// still compiling: the tuner, compiling hundreds of pipelines among large allocations, crashed
-// lavapipe that way about one run in two. SetGCPercent(-1) waits for a running cycle to end.
-func recordPinned(w *work, o *Ops, seq *vk.Sequence) error {
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	return w.record(o, seq)
 }
 
 // runTimed runs seq once and returns its time in milliseconds: the sum of its dispatches' GPU
@@ -473,7 +462,7 @@ func (o *Ops) Check(c TuneCase) error {
 		return err
 	}
 	defer seq.Release()
-	if err := recordPinned(w, o, seq); err != nil {
+	if err := w.record(o, seq); err != nil {
 		return err
 	}
 	if err := seq.Run(); err != nil {
