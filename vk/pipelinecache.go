@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	vkapi "github.com/vulkan-go/vulkan"
+
+	"github.com/vktrain/vktrain/internal/cachedir"
 )
 
 // pipelineCache is a VkPipelineCache kept on disk between runs, one file per pipelineCacheUUID
@@ -22,15 +24,12 @@ type pipelineCache struct {
 func openPipelineCache(dev vkapi.Device, uuid [16]byte, dir string) (*pipelineCache, error) {
 	pc := &pipelineCache{dev: dev}
 	if dir == "" {
-		dir = os.Getenv("VKTRAIN_CACHE_DIR")
-	}
-	if dir == "" {
-		if base, err := os.UserCacheDir(); err == nil {
-			dir = filepath.Join(base, "vktrain")
+		if dir = cachedir.Dir(); dir == "" {
+			dir = "-"
 		}
 	}
 	var data []byte
-	if dir != "" && dir != "-" {
+	if dir != "-" {
 		pc.path = filepath.Join(dir, "pipelines-"+hex.EncodeToString(uuid[:])+".bin")
 		data, _ = os.ReadFile(pc.path) // a missing cache just means a cold start
 	}

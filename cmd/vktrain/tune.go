@@ -13,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/vktrain/vktrain/internal/cachedir"
 	"github.com/vktrain/vktrain/model"
 	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
@@ -77,7 +78,7 @@ func runTune(args []string, stdout io.Writer) error {
 	defer ctx.Close()
 	path := *out
 	if path == "" {
-		if path = profile.TunedPath(profile.CacheDir(), ops.DeviceOf(ctx.Info)); path == "" {
+		if path = profile.TunedPath(cachedir.Dir(), ops.DeviceOf(ctx.Info)); path == "" {
 			return fmt.Errorf("no user cache folder to write the tuned profile to: give -out FILE")
 		}
 	}

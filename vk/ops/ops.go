@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/vktrain/vktrain/internal/cachedir"
 	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/profile"
@@ -39,7 +40,7 @@ func NewFrom(ctx *vk.Context, src profile.Sources) (*Ops, error) {
 // SourcesOf are the profile files for a device: overridePath ("" for none), the device's tuned
 // profile in the user cache folder, and the kernel set they must have been measured with.
 func SourcesOf(d vk.DeviceInfo, overridePath string) profile.Sources {
-	return profile.Sources{Override: overridePath, Tuned: profile.TunedPath(profile.CacheDir(), DeviceOf(d)),
+	return profile.Sources{Override: overridePath, Tuned: profile.TunedPath(cachedir.Dir(), DeviceOf(d)),
 		Kernels: shaders.KernelSetHash()}
 }
 

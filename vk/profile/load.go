@@ -236,21 +236,3 @@ func TunedPath(dir string, dev Device) string {
 	}, strings.ToLower(dev.Driver))
 	return filepath.Join(dir, fmt.Sprintf("tuned-%04x-%04x-%s-%d.toml", dev.VendorID, dev.DeviceID, driver, dev.DriverVersion))
 }
-
-// CacheDir is the user cache folder that holds tuned profiles, the pipeline cache's folder:
-// $VKTRAIN_CACHE_DIR, else vktrain/ in the user cache directory; "" when there is none or
-// VKTRAIN_CACHE_DIR is "-".
-func CacheDir() string {
-	dir := os.Getenv("VKTRAIN_CACHE_DIR")
-	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(base, "vktrain")
-	}
-	if dir == "-" {
-		return ""
-	}
-	return dir
-}

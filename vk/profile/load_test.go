@@ -189,14 +189,6 @@ func TestTunedPath(t *testing.T) {
 	if got := TunedPath("", dev); got != "" {
 		t.Errorf("TunedPath without a folder = %q, want \"\"", got)
 	}
-	t.Setenv("VKTRAIN_CACHE_DIR", "-")
-	if got := CacheDir(); got != "" {
-		t.Errorf("CacheDir with VKTRAIN_CACHE_DIR=- is %q, want \"\"", got)
-	}
-	t.Setenv("VKTRAIN_CACHE_DIR", "/somewhere")
-	if got := CacheDir(); got != "/somewhere" {
-		t.Errorf("CacheDir = %q, want /somewhere", got)
-	}
 }
 
 func TestSetWith(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/ops/ref"
 )
 
 // Open returns a context that closes when the test ends.
@@ -33,19 +34,9 @@ const Sentinel = float32(-1234.5)
 // Pad is how many sentinel elements follow each output.
 const Pad = 37
 
-// NSE is the normalised squared error sum((got-want)^2) / sum(want^2) (or the plain sum when want is 0).
-func NSE(got []float32, want []float64) float64 {
-	var num, den float64
-	for i, w := range want {
-		d := float64(got[i]) - w
-		num += d * d
-		den += w * w
-	}
-	if den == 0 {
-		return num
-	}
-	return num / den
-}
+// NSE is ref.NSE: the normalised squared error sum((got-want)^2) / sum(want^2) (or the plain
+// sum when want is 0).
+func NSE(got []float32, want []float64) float64 { return ref.NSE(got, want) }
 
 // CheckSentinels fails the test if any element after n is not the sentinel.
 func CheckSentinels(t testing.TB, name string, data []float32, n int) {
