@@ -44,11 +44,14 @@ func (n *Net) bertBlock(l int) bertBlock {
 }
 
 // bertTransform is the MLM head's transform; bertDecoder its decoder, tied to the word
-// embeddings, with the bias cls.predictions.bias.
-const bertTransform = "cls.predictions.transform."
+// embeddings, with the bias bertDecoderBias, over the padded vocabulary (vocabStride).
+const (
+	bertTransform   = "cls.predictions.transform."
+	bertDecoderBias = "cls.predictions.bias"
+)
 
 func (n *Net) bertDecoder() linear {
-	return linear{w: bertWord, b: "cls.predictions.bias", in: n.Cfg.Width, out: n.Vocab, outIn: true}
+	return linear{w: bertWord, b: bertDecoderBias, in: n.Cfg.Width, out: n.vocabStride(), outIn: true}
 }
 
 // qkvCols is where q (part 0), k (1) or v (2) lie in the packed (B, T, 3, H, Dh) layout.
@@ -57,8 +60,8 @@ func (n *Net) qkvCols(t *vk.Tensor, part int) cols {
 	return cols{t: t, off: part * d, ld: 3 * d}
 }
 
-// bertForward records the forward pass up to the logits.
-func (n *Net) bertForward(s *vk.Sequence) error {
+// bertForward records the forward pass up to the logits; train applies dropout.
+func (n *Net) bertForward(s *vk.Sequence, train bool) error {
 	c, o, act := n.Cfg, n.o, n.act
 	bt, d, f, e := n.rows(), c.Width, c.FFN, bertEmbeddings
 	if err := record(
@@ -70,6 +73,7 @@ func (n *Net) bertForward(s *vk.Sequence) error {
 			return o.EmbeddingForward(s, n.in.types, n.p(e+"token_type_embeddings.weight"), act.emb.x, bt, d, true)
 		},
 		func() error { return n.layerNormForward(s, e+"LayerNorm", act.emb) },
+		func() error { return n.dropoutForward(s, train, 0, act.res[0]) },
 	); err != nil {
 		return err
 	}
@@ -81,11 +85,13 @@ func (n *Net) bertForward(s *vk.Sequence) error {
 			func() error { return n.linearForward(s, b.v, x, n.qkvCols(a.qkv, 2)) },
 			func() error { return o.AttentionForward(s, n.attention(l)) },
 			func() error { return n.linearForward(s, b.proj, a.att, cols{t: act.tmp}) },
+			func() error { return n.dropoutForward(s, train, dropSite(l, false), act.tmp) },
 			func() error { return o.Add(s, x, act.tmp, a.ln1.x, bt*d) },
 			func() error { return n.layerNormForward(s, b.ln1, a.ln1) },
 			func() error { return n.linearForward(s, b.fc, a.ln1.y, cols{t: a.fch}) },
 			func() error { return o.GeluForward(s, a.fch, a.fcg, bt*f) },
 			func() error { return n.linearForward(s, b.fcProj, a.fcg, cols{t: act.tmp}) },
+			func() error { return n.dropoutForward(s, train, dropSite(l, true), act.tmp) },
 			func() error { return o.Add(s, a.ln1.y, act.tmp, a.ln2.x, bt*d) },
 			func() error { return n.layerNormForward(s, b.ln2, a.ln2) }, // into act.res[l+1]
 		); err != nil {
@@ -122,17 +128,20 @@ func (n *Net) bertBackward(s *vk.Sequence) error {
 	); err != nil {
 		return err
 	}
+	dmlp, dattn := n.dropoutGrad(g.dtmp), n.dropoutGrad(g.dres) // the branches' gradients through their dropout
 	for l := c.Layers - 1; l >= 0; l-- {
 		a, b, x := act.layers[l], n.bertBlock(l), act.res[l]
 		if err := record(
 			// g.dtmp: the gradient of ln1.y, through the residual and then the MLP.
 			func() error { return n.layerNormBackward(s, b.ln2, a.ln2, g.dres, g.dtmp, false) },
-			func() error { return n.linearBackward(s, b.fcProj, a.fcg, cols{t: g.dtmp}, g.dfc, false) },
+			func() error { return n.dropoutBackward(s, dropSite(l, true), g.dtmp, dmlp) },
+			func() error { return n.linearBackward(s, b.fcProj, a.fcg, cols{t: dmlp}, g.dfc, false) },
 			func() error { return o.GeluBackward(s, a.fch, g.dfc, g.dfc, bt*f, false) },
 			func() error { return n.linearBackward(s, b.fc, a.ln1.y, cols{t: g.dfc}, g.dtmp, true) },
 			// g.dres: the gradient of x, through the residual and then the attention.
 			func() error { return n.layerNormBackward(s, b.ln1, a.ln1, g.dtmp, g.dres, false) },
-			func() error { return n.linearBackward(s, b.proj, a.att, cols{t: g.dres}, g.dtmp, false) },
+			func() error { return n.dropoutBackward(s, dropSite(l, false), g.dres, dattn) },
+			func() error { return n.linearBackward(s, b.proj, a.att, cols{t: dattn}, g.dtmp, false) },
 			func() error { return o.AttentionBackward(s, n.attention(l), g.dtmp, g.dqkv) },
 			func() error { return n.linearBackward(s, b.q, x, n.qkvCols(g.dqkv, 0), g.dres, true) },
 			func() error { return n.linearBackward(s, b.k, x, n.qkvCols(g.dqkv, 1), g.dres, true) },
@@ -142,6 +151,7 @@ func (n *Net) bertBackward(s *vk.Sequence) error {
 		}
 	}
 	return record(
+		func() error { return n.dropoutBackward(s, 0, g.dres, g.dres) },
 		func() error { return n.layerNormBackward(s, e+"LayerNorm", act.emb, g.dres, g.dtmp, false) },
 		func() error { return o.EmbeddingBackward(s, n.in.ids, g.dtmp, n.g(bertWord), bt, d) },
 		func() error {

@@ -13,18 +13,20 @@ func (n *Net) gptBlock(l int) (h string, attn, proj, fc, fcProj linear) {
 	return h, conv1D(h+"attn.c_attn", d, 3*d), conv1D(h+"attn.c_proj", d, d), conv1D(h+"mlp.c_fc", d, f), conv1D(h+"mlp.c_proj", f, d)
 }
 
-// gptHead is the output projection, tied to the token embedding (no bias).
+// gptHead is the output projection, tied to the token embedding (no bias), over the padded
+// vocabulary (vocabStride).
 func (n *Net) gptHead() linear {
-	return linear{w: "wte.weight", in: n.Cfg.Width, out: n.Vocab, outIn: true}
+	return linear{w: "wte.weight", in: n.Cfg.Width, out: n.vocabStride(), outIn: true}
 }
 
-// gptForward records the forward pass up to the logits.
-func (n *Net) gptForward(s *vk.Sequence) error {
+// gptForward records the forward pass up to the logits; train applies dropout.
+func (n *Net) gptForward(s *vk.Sequence, train bool) error {
 	c, o, act := n.Cfg, n.o, n.act
 	bt, d, f := n.rows(), c.Width, c.FFN
 	if err := record(
 		func() error { return o.EmbeddingForward(s, n.in.ids, n.p("wte.weight"), act.res[0], bt, d, false) },
 		func() error { return o.EmbeddingForward(s, n.in.pos, n.p("wpe.weight"), act.res[0], bt, d, true) },
+		func() error { return n.dropoutForward(s, train, 0, act.res[0]) },
 	); err != nil {
 		return err
 	}
@@ -36,11 +38,13 @@ func (n *Net) gptForward(s *vk.Sequence) error {
 			func() error { return n.linearForward(s, attn, a.ln1.y, cols{t: a.qkv}) },
 			func() error { return o.AttentionForward(s, n.attention(l)) },
 			func() error { return n.linearForward(s, proj, a.att, cols{t: act.tmp}) },
+			func() error { return n.dropoutForward(s, train, dropSite(l, false), act.tmp) },
 			func() error { return o.Add(s, act.res[l], act.tmp, a.ln2.x, bt*d) },
 			func() error { return n.layerNormForward(s, h+"ln_2", a.ln2) },
 			func() error { return n.linearForward(s, fc, a.ln2.y, cols{t: a.fch}) },
 			func() error { return o.GeluForward(s, a.fch, a.fcg, bt*f) },
 			func() error { return n.linearForward(s, fcProj, a.fcg, cols{t: act.tmp}) },
+			func() error { return n.dropoutForward(s, train, dropSite(l, true), act.tmp) },
 			func() error { return o.Add(s, a.ln2.x, act.tmp, act.res[l+1], bt*d) },
 		); err != nil {
 			return err
@@ -63,16 +67,20 @@ func (n *Net) gptBackward(s *vk.Sequence) error {
 	); err != nil {
 		return err
 	}
-	// The blocks, last first: each branch's gradient is added to the residual's.
+	// The blocks, last first: each branch's gradient (through its dropout, into dbranch) is added
+	// to the residual's.
+	dbranch := n.dropoutGrad(g.dres)
 	for l := c.Layers - 1; l >= 0; l-- {
 		a := act.layers[l]
 		h, attn, proj, fc, fcProj := n.gptBlock(l)
 		if err := record(
-			func() error { return n.linearBackward(s, fcProj, a.fcg, cols{t: g.dres}, g.dfc, false) },
+			func() error { return n.dropoutBackward(s, dropSite(l, true), g.dres, dbranch) },
+			func() error { return n.linearBackward(s, fcProj, a.fcg, cols{t: dbranch}, g.dfc, false) },
 			func() error { return o.GeluBackward(s, a.fch, g.dfc, g.dfc, bt*f, false) },
 			func() error { return n.linearBackward(s, fc, a.ln2.y, cols{t: g.dfc}, g.dtmp, false) },
 			func() error { return n.layerNormBackward(s, h+"ln_2", a.ln2, g.dtmp, g.dres, true) },
-			func() error { return n.linearBackward(s, proj, a.att, cols{t: g.dres}, g.dtmp, false) },
+			func() error { return n.dropoutBackward(s, dropSite(l, false), g.dres, dbranch) },
+			func() error { return n.linearBackward(s, proj, a.att, cols{t: dbranch}, g.dtmp, false) },
 			func() error { return o.AttentionBackward(s, n.attention(l), g.dtmp, g.dqkv) },
 			func() error { return n.linearBackward(s, attn, a.ln1.y, cols{t: g.dqkv}, g.dtmp, false) },
 			func() error { return n.layerNormBackward(s, h+"ln_1", a.ln1, g.dtmp, g.dres, true) },
@@ -81,6 +89,7 @@ func (n *Net) gptBackward(s *vk.Sequence) error {
 		}
 	}
 	return record(
+		func() error { return n.dropoutBackward(s, 0, g.dres, g.dres) },
 		func() error { return o.EmbeddingBackward(s, n.in.ids, g.dres, n.g("wte.weight"), bt, d) },
 		func() error { return o.EmbeddingBackward(s, n.in.pos, g.dres, n.g("wpe.weight"), bt, d) },
 	)

@@ -33,8 +33,10 @@ type Net struct {
 	in    inputs
 	act   activations
 	grad  scratch
+	drop  dropout
 	step  *vk.Tensor // ops.StepParams
 	parts *vk.Tensor // GradNorm partial sums
+	clip  float32    // the update's gradient-norm clip (0: none)
 
 	micro, eval, update, zero *vk.Sequence
 }
@@ -77,12 +79,13 @@ type activations struct {
 // scratch holds the backward pass's running gradients.
 type scratch struct {
 	dres, dtmp, dqkv, dfc *vk.Tensor
+	ddrop                 *vk.Tensor // the gradient of a dropout site's input (with dropout only)
 	ones                  *vk.Tensor // B*T ones: bias gradients of strided outputs (1ᵀ·dy)
 }
 
 // NewNet allocates a model for micro-batches of b x t tokens and initialises its parameters
 // from seed (normal with the configured std; GPT-2's residual projections scaled by
-// 1/sqrt(2·layers)).
+// 1/sqrt(2·layers)). Training's dropout masks derive from seed too (dropoutKey).
 func NewNet(o *ops.Ops, cfg ModelConfig, vocab, b, t int, seed uint64) (*Net, error) {
 	if cfg.Arch != "gpt" && cfg.Arch != "bert" {
 		return nil, fmt.Errorf("model.arch %q: the GPU runs \"gpt\" and \"bert\"", cfg.Arch)
@@ -98,7 +101,7 @@ func NewNet(o *ops.Ops, cfg ModelConfig, vocab, b, t int, seed uint64) (*Net, er
 		}
 		n.pad = data.BERTSpecials(tok.VocabSize()).Pad
 	}
-	if err := n.allocate(); err != nil {
+	if err := n.allocate(seed); err != nil {
 		n.Free()
 		return nil, err
 	}
@@ -150,15 +153,16 @@ func (a *alloc) layerNorm(name string, rows, width int, x, y *vk.Tensor) lnActs 
 	return lnActs{x: x, y: y, mean: a.tensor(name+" mean", rows), rstd: a.tensor(name+" rstd", rows)}
 }
 
-func (n *Net) allocate() error {
+func (n *Net) allocate(seed uint64) error {
 	a := &alloc{ctx: n.ctx}
 	defer func() { n.tensors = a.all }()
 	for i, p := range n.Specs {
 		n.index[p.Name] = i
-		n.params = append(n.params, a.tensor(p.Name, p.Size()))
-		n.grads = append(n.grads, a.tensor("grad "+p.Name, p.Size()))
-		n.m = append(n.m, a.tensor("adam m "+p.Name, p.Size()))
-		n.v = append(n.v, a.tensor("adam v "+p.Name, p.Size()))
+		size := n.stored(p)
+		n.params = append(n.params, a.tensor(p.Name, size))
+		n.grads = append(n.grads, a.tensor("grad "+p.Name, size))
+		n.m = append(n.m, a.tensor("adam m "+p.Name, size))
+		n.v = append(n.v, a.tensor("adam v "+p.Name, size))
 	}
 	c, bert := n.Cfg, n.bert()
 	bt, d, f := n.rows(), c.Width, c.FFN
@@ -188,12 +192,12 @@ func (n *Net) allocate() error {
 	} else {
 		n.act.final = a.layerNorm("ln_f", bt, d, n.act.res[c.Layers], nil)
 	}
-	n.act.logits, n.act.losses, n.act.tmp = a.tensor("logits", bt*n.Vocab), a.tensor("losses", bt), a.tensor("projection", bt*d)
+	n.act.logits, n.act.losses, n.act.tmp = a.tensor("logits", bt*n.vocabStride()), a.tensor("losses", bt), a.tensor("projection", bt*d)
 	n.grad.dres, n.grad.dtmp = a.tensor("d residual", bt*d), a.tensor("d tmp", bt*d)
 	n.grad.dqkv, n.grad.dfc = a.tensor("d qkv", bt*3*d), a.tensor("d fc", bt*f)
 	n.step = a.tensor("step parameters", ops.StepParamsLen)
-	if a.err != nil {
-		return a.err
+	if err := n.newDropout(a, c.Dropout, seed); err != nil {
+		return err
 	}
 	parts, err := n.o.SumSquaresPartialsLen(n.grads)
 	if err != nil {
@@ -222,22 +226,39 @@ func (n *Net) allocate() error {
 	return n.grad.ones.WriteFloat32(0, ones)
 }
 
+// vocabStride is the vocabulary rounded up to a multiple of 4: the rows of the token table on
+// the GPU and the row stride of the logits, so that the vocabulary matmuls (the logits, and
+// their two backward products) take the vec4 path of ops.Gemm. The pad rows of the token table
+// (and the pad of BERT's decoder bias) are zero and stay zero: their logits are 0 and the loss
+// never reads them, so their gradient is 0 and AdamW never moves them.
+func (n *Net) vocabStride() int { return (n.Vocab + 3) &^ 3 }
+
+// stored is the number of elements of parameter p's GPU tensors (and of its gradient and
+// moments): the tensors indexed by token hold vocabStride rows, the others p.Size().
+func (n *Net) stored(p ParamSpec) int {
+	switch p.Name {
+	case "wte.weight", bertWord, bertDecoderBias:
+		return p.Size() / n.Vocab * n.vocabStride()
+	}
+	return p.Size()
+}
+
 func (n *Net) initParams(seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	std := n.Cfg.InitStd
 	for i, p := range n.Specs {
-		vals := make([]float32, p.Size())
+		vals := make([]float32, n.stored(p)) // the pad past p.Size() stays zero
 		switch p.Init {
 		case InitNormal, InitNormalScaled:
 			s := std
 			if p.Init == InitNormalScaled {
 				s /= math.Sqrt(2 * float64(n.Cfg.Layers))
 			}
-			for j := range vals {
+			for j := range p.Size() {
 				vals[j] = float32(rng.NormFloat64() * s)
 			}
 		case InitOnes:
-			for j := range vals {
+			for j := range p.Size() {
 				vals[j] = 1
 			}
 		}
@@ -251,7 +272,7 @@ func (n *Net) initParams(seed uint64) error {
 // ResetMoments zeroes AdamW's first and second moments (a fresh optimizer).
 func (n *Net) ResetMoments() error {
 	for i, p := range n.Specs {
-		zeros := make([]float32, p.Size())
+		zeros := make([]float32, n.stored(p))
 		if err := n.m[i].WriteFloat32(0, zeros); err != nil {
 			return err
 		}
@@ -397,28 +418,118 @@ func (n *Net) attention(l int) ops.Attention {
 		Causal: !n.bert(), KeyValid: n.in.keyValid}
 }
 
-// recordForward records the forward pass up to the per-token losses.
-func (n *Net) recordForward(s *vk.Sequence) error {
-	var err error
+// recordForward records the forward pass up to the logits; train applies dropout.
+func (n *Net) recordForward(s *vk.Sequence, train bool) error {
 	if n.bert() {
-		err = n.bertForward(s)
-	} else {
-		err = n.gptForward(s)
+		return n.bertForward(s, train)
 	}
-	if err != nil {
-		return err
-	}
-	return n.o.CrossEntropyForward(s, n.act.logits, n.in.targets, n.act.losses, n.rows(), n.Vocab, IgnoreIndex)
+	return n.gptForward(s, train)
 }
 
-// recordBackward records the backward pass, adding every parameter's gradient to n.grads. The
-// gradient of the logits overwrites them.
+// recordLoss records the per-token losses of the logits (an evaluation pass).
+func (n *Net) recordLoss(s *vk.Sequence) error {
+	return n.o.CrossEntropyForwardStrided(s, n.act.logits, n.in.targets, n.act.losses, n.rows(), n.Vocab, n.vocabStride(), IgnoreIndex)
+}
+
+// recordBackward records the per-token losses and the gradient of the logits, which overwrites
+// them (one kernel, one pass over the logits for both), then the backward pass, adding every
+// parameter's gradient to n.grads.
 func (n *Net) recordBackward(s *vk.Sequence) error {
-	if err := n.o.CrossEntropyBackward(s, n.act.logits, n.in.targets, n.act.logits, n.step, n.rows(), n.Vocab, IgnoreIndex); err != nil {
+	if err := n.o.CrossEntropyBackwardStrided(s, n.act.logits, n.in.targets, n.act.logits, n.act.losses, n.step,
+		n.rows(), n.Vocab, n.vocabStride(), IgnoreIndex); err != nil {
 		return err
 	}
 	if n.bert() {
 		return n.bertBackward(s)
 	}
 	return n.gptBackward(s)
+}
+
+// Dropout, as Hugging Face's GPT-2 (embd_pdrop, resid_pdrop) and BERT (hidden_dropout_prob)
+// apply it in training: on the embeddings' output and on each block's two branch outputs (the
+// attention's output projection and the MLP's) before they join the residual stream. Each site
+// draws its own mask in every micro-step (ops.DropoutForward): its rng tensor holds the
+// micro-step's Philox key (dropoutKey) and the site's counter offset (dropoutOffset), so that
+// no two sites or micro-steps share random numbers. Evaluation and sampling run without
+// dropout, and with model.dropout = 0 nothing is recorded.
+
+// dropout is the training's dropout state: the probability, the key the run's seed gives the
+// first micro-step, and the rng tensor of every site (nil when p = 0).
+type dropout struct {
+	p    float32
+	seed uint32
+	rng  []*vk.Tensor
+}
+
+// dropSite is the index of a dropout site: 0 for the embeddings, 1+2l and 2+2l for block l's
+// attention and MLP outputs.
+func dropSite(l int, mlp bool) int {
+	if mlp {
+		return 2 + 2*l
+	}
+	return 1 + 2*l
+}
+
+// dropoutOffset is the first Philox counter of site's mask over n elements: the sites of a
+// micro-step use disjoint counter ranges.
+func dropoutOffset(site, n int) uint32 { return uint32(site * n) }
+
+// dropoutKey is the Philox key of micro-batch micro of optimizer step step (from 1), for a step
+// of micros micro-batches: consecutive keys from the seed's, one per micro-step of the run.
+func (n *Net) dropoutKey(step, micro, micros int) uint32 {
+	return n.drop.seed + uint32((step-1)*micros+micro)
+}
+
+// newDropout allocates the dropout state of a model trained with dropout p from seed.
+func (n *Net) newDropout(a *alloc, p float64, seed uint64) error {
+	if p == 0 || a.err != nil {
+		return a.err
+	}
+	sites, size := dropSite(n.Cfg.Layers-1, true)+1, n.rows()*n.Cfg.Width
+	if uint64(sites-1)*uint64(size) > math.MaxUint32 {
+		return fmt.Errorf("model.dropout: %d dropout sites of %d x %d activations exceed the 2^32 counters of a micro-step's masks",
+			sites, n.rows(), n.Cfg.Width)
+	}
+	n.drop = dropout{p: float32(p), seed: rand.New(rand.NewPCG(seed, 0xd209)).Uint32()}
+	for site := range sites {
+		n.drop.rng = append(n.drop.rng, a.tensor(fmt.Sprintf("dropout rng %d", site), 2))
+	}
+	n.grad.ddrop = a.tensor("d dropout", size)
+	return a.err
+}
+
+// setDropout writes the rng tensors of micro-batch micro of step step (of micros micro-batches).
+func (n *Net) setDropout(step, micro, micros int) error {
+	key, size := n.dropoutKey(step, micro, micros), n.rows()*n.Cfg.Width
+	for site, t := range n.drop.rng {
+		if err := t.WriteUint32(0, []uint32{key, dropoutOffset(site, size)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropoutForward records site's dropout of x (B*T x width) in place, when training with dropout.
+func (n *Net) dropoutForward(s *vk.Sequence, train bool, site int, x *vk.Tensor) error {
+	if !train || n.drop.p == 0 {
+		return nil
+	}
+	return n.o.DropoutForward(s, x, x, n.drop.rng[site], n.rows()*n.Cfg.Width, n.drop.p)
+}
+
+// dropoutGrad is where dropoutBackward leaves the gradient of a site's input, given dy, the
+// gradient of its output: dy itself without dropout, else the scratch tensor.
+func (n *Net) dropoutGrad(dy *vk.Tensor) *vk.Tensor {
+	if n.drop.p == 0 {
+		return dy
+	}
+	return n.grad.ddrop
+}
+
+// dropoutBackward records dx = site's dropout of dy (dx may be dy); nothing without dropout.
+func (n *Net) dropoutBackward(s *vk.Sequence, site int, dy, dx *vk.Tensor) error {
+	if n.drop.p == 0 {
+		return nil
+	}
+	return n.o.DropoutBackward(s, dy, dx, n.drop.rng[site], n.rows()*n.Cfg.Width, n.drop.p, false)
 }

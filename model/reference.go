@@ -11,7 +11,8 @@ import (
 // forward saves what its backward needs, and the two sit side by side as in llm.c.
 //
 // GELU is the tanh approximation (ref.GeluForward) in both models: BERT's exact erf GELU is
-// replaced by it, as in the GPU model. There is no dropout.
+// replaced by it, as in the GPU model. A training batch (RefBatch.Train) applies dropout where
+// the GPU model does, with the masks it draws (ref.Dropout at the same Philox key and offsets).
 
 // RefBatch is one micro-batch for the reference model: B sequences of T tokens, row-major.
 type RefBatch struct {
@@ -23,6 +24,10 @@ type RefBatch struct {
 	// KeyValid is BERT's padding mask (B*T, 0 = padding that no query attends to, nil = all
 	// valid); GPT takes none.
 	KeyValid []uint32
+	// Train applies dropout of probability Cfg.Dropout with the masks of Philox key DropoutKey
+	// (the GPU model's key for a micro-step, Net.dropoutKey).
+	Train      bool
+	DropoutKey uint32
 }
 
 // RefModel is a GPT-2 or BERT with float64 parameters, keyed by their Hugging Face names and
@@ -249,6 +254,7 @@ func (m *RefModel) gptForward(p *refPass) []float64 {
 	c, b := m.Cfg, p.b
 	n, d, f := b.B*b.T, c.Width, c.FFN
 	x := ref.Add(ref.EmbeddingForward(b.Input, m.P["wte.weight"], d), ref.EmbeddingForward(p.pos, m.P["wpe.weight"], d))
+	x = m.dropout(p, 0, x)
 	p.blocks = make([]refBlock, c.Layers)
 	for l := range p.blocks {
 		blk, h := &p.blocks[l], gptLayer(l)
@@ -256,10 +262,10 @@ func (m *RefModel) gptForward(p *refPass) []float64 {
 		a := blk.ln1.forward(m, h+"ln_1", x, n, d)
 		qkv := blk.qkv.forward(m, h+"attn.c_attn.weight", h+"attn.c_attn.bias", false, a, n, d, 3*d)
 		y := blk.attn.forward(m.attention(b, true), qkv)
-		x = ref.Add(x, blk.proj.forward(m, h+"attn.c_proj.weight", h+"attn.c_proj.bias", false, y, n, d, d))
+		x = ref.Add(x, m.dropout(p, dropSite(l, false), blk.proj.forward(m, h+"attn.c_proj.weight", h+"attn.c_proj.bias", false, y, n, d, d)))
 		a = blk.ln2.forward(m, h+"ln_2", x, n, d)
 		u := blk.gelu.forward(blk.fc.forward(m, h+"mlp.c_fc.weight", h+"mlp.c_fc.bias", false, a, n, d, f))
-		x = ref.Add(x, blk.fcProj.forward(m, h+"mlp.c_proj.weight", h+"mlp.c_proj.bias", false, u, n, f, d))
+		x = ref.Add(x, m.dropout(p, dropSite(l, true), blk.fcProj.forward(m, h+"mlp.c_proj.weight", h+"mlp.c_proj.bias", false, u, n, f, d)))
 	}
 	p.out.Residual = append(p.out.Residual, x)
 	a := p.head.ln.forward(m, "ln_f", x, n, d)
@@ -273,11 +279,12 @@ func (m *RefModel) gptBackward(p *refPass, dlogits []float64, g map[string][]flo
 	dx := p.head.ln.backward(m, p.head.decoder.backward(m, dlogits, g), g)
 	for l := c.Layers - 1; l >= 0; l-- {
 		blk := &p.blocks[l]
-		da := blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, dx, g)), g)
+		da := blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, m.dropout(p, dropSite(l, true), dx), g)), g)
 		dx = ref.Add(dx, blk.ln2.backward(m, da, g))
-		dqkv := blk.attn.backward(blk.proj.backward(m, dx, g))
+		dqkv := blk.attn.backward(blk.proj.backward(m, m.dropout(p, dropSite(l, false), dx), g))
 		dx = ref.Add(dx, blk.ln1.backward(m, blk.qkv.backward(m, dqkv, g), g))
 	}
+	dx = m.dropout(p, 0, dx)
 	accumulate(g["wte.weight"], ref.EmbeddingBackward(b.Input, dx, m.Vocab, d))
 	accumulate(g["wpe.weight"], ref.EmbeddingBackward(p.pos, dx, c.Context, d))
 }
@@ -293,7 +300,7 @@ func (m *RefModel) bertForward(p *refPass) []float64 {
 	e := "bert.embeddings."
 	x := ref.Add(ref.EmbeddingForward(b.Input, m.P[e+"word_embeddings.weight"], d), ref.EmbeddingForward(p.pos, m.P[e+"position_embeddings.weight"], d))
 	x = ref.Add(x, ref.EmbeddingForward(p.types, m.P[e+"token_type_embeddings.weight"], d))
-	x = p.embLN.forward(m, e+"LayerNorm", x, n, d)
+	x = m.dropout(p, 0, p.embLN.forward(m, e+"LayerNorm", x, n, d))
 	p.blocks = make([]refBlock, c.Layers)
 	for l := range p.blocks {
 		blk, h := &p.blocks[l], bertLayer(l)
@@ -304,15 +311,17 @@ func (m *RefModel) bertForward(p *refPass) []float64 {
 		v := blk.v.forward(m, s+"value.weight", s+"value.bias", true, x, n, d, d)
 		y := blk.attn.forward(m.attention(b, false), packQKV(q, k, v, n, d))
 		o := h + "attention.output."
-		x = blk.ln1.forward(m, o+"LayerNorm", ref.Add(x, blk.proj.forward(m, o+"dense.weight", o+"dense.bias", true, y, n, d, d)), n, d)
+		y = m.dropout(p, dropSite(l, false), blk.proj.forward(m, o+"dense.weight", o+"dense.bias", true, y, n, d, d))
+		x = blk.ln1.forward(m, o+"LayerNorm", ref.Add(x, y), n, d)
 		u := blk.gelu.forward(blk.fc.forward(m, h+"intermediate.dense.weight", h+"intermediate.dense.bias", true, x, n, d, f))
-		x = blk.ln2.forward(m, h+"output.LayerNorm", ref.Add(x, blk.fcProj.forward(m, h+"output.dense.weight", h+"output.dense.bias", true, u, n, f, d)), n, d)
+		u = m.dropout(p, dropSite(l, true), blk.fcProj.forward(m, h+"output.dense.weight", h+"output.dense.bias", true, u, n, f, d))
+		x = blk.ln2.forward(m, h+"output.LayerNorm", ref.Add(x, u), n, d)
 	}
 	p.out.Residual = append(p.out.Residual, x)
 	t := "cls.predictions.transform."
 	u := p.head.gelu.forward(p.head.dense.forward(m, t+"dense.weight", t+"dense.bias", true, x, n, d, d))
 	u = p.head.ln.forward(m, t+"LayerNorm", u, n, d)
-	return p.head.decoder.forward(m, e+"word_embeddings.weight", "cls.predictions.bias", true, u, n, d, m.Vocab)
+	return p.head.decoder.forward(m, e+"word_embeddings.weight", bertDecoderBias, true, u, n, d, m.Vocab)
 }
 
 // bertBackward adds the gradients of the loss, given dlogits, to g.
@@ -324,18 +333,28 @@ func (m *RefModel) bertBackward(p *refPass, dlogits []float64, g map[string][]fl
 	for l := c.Layers - 1; l >= 0; l-- {
 		blk := &p.blocks[l]
 		dr := blk.ln2.backward(m, dx, g) // gradient of x + output.dense(...)
-		dx = ref.Add(dr, blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, dr, g)), g))
+		dx = ref.Add(dr, blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, m.dropout(p, dropSite(l, true), dr), g)), g))
 		dr = blk.ln1.backward(m, dx, g) // gradient of x + attention.output.dense(...)
-		dq, dk, dv := unpackQKV(blk.attn.backward(blk.proj.backward(m, dr, g)), n, d)
+		dq, dk, dv := unpackQKV(blk.attn.backward(blk.proj.backward(m, m.dropout(p, dropSite(l, false), dr), g)), n, d)
 		dx = ref.Add(dr, blk.q.backward(m, dq, g))
 		dx = ref.Add(dx, blk.k.backward(m, dk, g))
 		dx = ref.Add(dx, blk.v.backward(m, dv, g))
 	}
 	e := "bert.embeddings."
-	dx = p.embLN.backward(m, dx, g)
+	dx = p.embLN.backward(m, m.dropout(p, 0, dx), g)
 	accumulate(g[e+"word_embeddings.weight"], ref.EmbeddingBackward(b.Input, dx, m.Vocab, d))
 	accumulate(g[e+"position_embeddings.weight"], ref.EmbeddingBackward(p.pos, dx, c.Context, d))
 	accumulate(g[e+"token_type_embeddings.weight"], ref.EmbeddingBackward(p.types, dx, c.TypeVocab, d))
+}
+
+// dropout applies dropout site's mask to x (an activation, or in the backward the gradient of
+// the site's output) when the pass trains with dropout, and returns x itself otherwise. The
+// probability is rounded to float32, as the GPU model uses it.
+func (m *RefModel) dropout(p *refPass, site int, x []float64) []float64 {
+	if !p.b.Train || m.Cfg.Dropout == 0 {
+		return x
+	}
+	return ref.Dropout(x, p.b.DropoutKey, dropoutOffset(site, len(x)), float64(float32(m.Cfg.Dropout)))
 }
 
 // attention is the shape of the batch's attention: causal for GPT, padded for BERT.

@@ -44,7 +44,8 @@ func (n *Net) Generate(prompt []uint32, count int, s Sampling) ([]uint32, error)
 	return tokens[len(prompt):], nil
 }
 
-// Logits runs the forward pass on B x T input tokens and returns the B*T x vocab logits.
+// Logits runs the forward pass on B x T input tokens and returns the B*T x vocab logits (the
+// pad columns of the GPU's rows left out).
 func (n *Net) Logits(input []uint32) ([]float32, error) {
 	if err := n.load(data.Batch{B: n.B, T: n.T, Input: input, Target: make([]uint32, len(input))}); err != nil {
 		return nil, err
@@ -56,7 +57,11 @@ func (n *Net) Logits(input []uint32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	return all[:n.B*n.T*n.Vocab], nil
+	out, stride := make([]float32, 0, n.rows()*n.Vocab), n.vocabStride()
+	for r := range n.rows() {
+		out = append(out, all[r*stride:][:n.Vocab]...)
+	}
+	return out, nil
 }
 
 // pick draws a token from logits with temperature and top-k.

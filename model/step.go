@@ -10,36 +10,70 @@ import (
 )
 
 // record records the four sequences the host replays: zeroing the gradients, a micro-step
-// (forward and backward), an evaluation pass (forward only) and the optimizer update.
+// (forward with dropout, loss and backward), an evaluation pass (forward without dropout and
+// loss) and the optimizer update.
 func (n *Net) record() error {
 	var err error
 	if n.zero, err = n.ctx.NewSequence(); err != nil {
 		return err
 	}
-	for i, g := range n.grads {
-		if err := n.o.Fill(n.zero, g, n.Specs[i].Size(), 0); err != nil {
-			return err
-		}
+	if err := n.recordZero(n.zero); err != nil {
+		return err
 	}
 	if n.micro, err = n.ctx.NewSequence(); err != nil {
 		return err
 	}
-	if err := n.recordForward(n.micro); err != nil {
-		return err
-	}
-	if err := n.recordBackward(n.micro); err != nil {
+	if err := n.recordMicro(n.micro); err != nil {
 		return err
 	}
 	if n.eval, err = n.ctx.NewSequence(); err != nil {
 		return err
 	}
-	if err := n.recordForward(n.eval); err != nil {
+	if err := n.recordForward(n.eval, false); err != nil {
+		return err
+	}
+	if err := n.recordLoss(n.eval); err != nil {
 		return err
 	}
 	if n.update, err = n.ctx.NewSequence(); err != nil {
 		return err
 	}
-	return n.recordUpdate(n.update, 0)
+	return n.recordUpdate(n.update, n.clip)
+}
+
+// recordZero records zeroing every gradient (pads included: the gradient norm reads them).
+func (n *Net) recordZero(s *vk.Sequence) error {
+	for _, g := range n.grads {
+		if err := n.o.Fill(s, g, g.Len(), 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordMicro records a micro-step: the forward pass with dropout, the loss and the backward.
+func (n *Net) recordMicro(s *vk.Sequence) error {
+	if err := n.recordForward(s, true); err != nil {
+		return err
+	}
+	return n.recordBackward(s)
+}
+
+// TimedStep records a whole training step with one micro-batch (zeroing the gradients, the
+// micro-step, clipping and AdamW) into a new timed sequence, for a breakdown of where a step's
+// time goes (vk.Sequence.Times). Running it repeats a step on the inputs and step parameters
+// the last Step wrote.
+func (n *Net) TimedStep() (*vk.Sequence, error) {
+	s, err := n.ctx.NewTimedSequence(n.zero.Dispatches() + n.micro.Dispatches() + n.update.Dispatches())
+	if err != nil {
+		return nil, err
+	}
+	if err := record(func() error { return n.recordZero(s) }, func() error { return n.recordMicro(s) },
+		func() error { return n.recordUpdate(s, n.clip) }); err != nil {
+		s.Release()
+		return nil, err
+	}
+	return s, nil
 }
 
 // recordUpdate records the global gradient norm, clipping to maxNorm (0: none) and AdamW.
@@ -60,7 +94,8 @@ func (n *Net) SetGradClip(maxNorm float64) error {
 	if err := n.update.Reset(); err != nil {
 		return err
 	}
-	return n.recordUpdate(n.update, float32(maxNorm))
+	n.clip = float32(maxNorm)
+	return n.recordUpdate(n.update, n.clip)
 }
 
 // counted is the number of targets of b the loss counts (not IgnoreIndex).
@@ -117,6 +152,7 @@ type StepResult struct {
 
 // Gradients runs the forward and backward passes of every micro-batch, leaving the gradient of
 // the mean loss (over all their counted targets) in the gradient tensors. It returns that loss.
+// Dropout masks depend on the seed, sp.Step and the micro-batch's index only.
 func (n *Net) Gradients(batches []data.Batch, sp ops.StepParams) (float64, error) {
 	count := 0
 	for _, b := range batches {
@@ -130,8 +166,11 @@ func (n *Net) Gradients(batches []data.Batch, sp ops.StepParams) (float64, error
 		return 0, err
 	}
 	var total float64
-	for _, b := range batches {
+	for i, b := range batches {
 		if err := n.load(b); err != nil {
+			return 0, err
+		}
+		if err := n.setDropout(sp.Step, i, len(batches)); err != nil {
 			return 0, err
 		}
 		if err := n.micro.Run(); err != nil {

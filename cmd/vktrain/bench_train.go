@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/vktrain/vktrain/model"
 	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 )
 
@@ -25,15 +27,26 @@ type trainResult struct {
 	GFLOPS     float64 `json:"gflops"`
 	FLOPsStep  float64 `json:"flops_per_step"`
 	Device     string  `json:"device"`
+	// Breakdown (-breakdown) is the GPU time of one step per kernel, the largest first.
+	Breakdown []kernelTime `json:"breakdown,omitempty"`
+}
+
+// kernelTime is the GPU time a step spends in one kernel (shader and specialization constants).
+type kernelTime struct {
+	Kernel     string  `json:"kernel"`
+	Dispatches int     `json:"dispatches"`
+	Ms         float64 `json:"ms"`
+	Share      float64 `json:"share"` // of the step's summed kernel time
 }
 
 // benchTrain times whole optimizer steps (forward, backward, clipping, AdamW) of a preset's
-// model on random tokens, after two warm-up steps.
+// model on random tokens, after two warm-up steps; -breakdown then times each kernel of a step.
 func benchTrain(args []string, stdout io.Writer) error {
-	fs := newFlags("bench train", "bench train [-preset NAME | -config FILE] [-steps N] [-json]")
+	fs := newFlags("bench train", "bench train [-preset NAME | -config FILE] [-steps N] [-breakdown] [-json]")
 	var cf configFlags
 	cf.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON line")
+	breakdown := fs.Bool("breakdown", false, "also time each kernel of a step with GPU timestamps (best of -steps runs)")
 	var df deviceFlags
 	df.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -92,15 +105,69 @@ func benchTrain(args []string, stdout io.Writer) error {
 			flops = r.FLOPs
 		}
 	}
+	var kernels []kernelTime
+	if *breakdown {
+		if kernels, err = stepBreakdown(net, steps); err != nil {
+			return err
+		}
+	}
 	secs := elapsed.Seconds()
 	tokens := float64(steps * cfg.Train.MicroBatches * b * t)
 	res := trainResult{Op: "train", Preset: name, Params: model.CountParams(net.Specs), Batch: b, Context: t, Steps: steps,
 		MsPerStep: round(1000*secs/float64(steps), 2), TokensPerS: round(tokens/secs, 1),
-		GFLOPS: round(flops*float64(steps)/secs/1e9, 2), FLOPsStep: flops, Device: ctx.Info.Name}
+		GFLOPS: round(flops*float64(steps)/secs/1e9, 2), FLOPsStep: flops, Device: ctx.Info.Name, Breakdown: kernels}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
 	fmt.Fprintf(stdout, "train %s (%d parameters, %d x %d tokens) on %s: %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s\n",
 		name, res.Params, b, t, res.Device, res.MsPerStep, res.TokensPerS, res.GFLOPS)
+	for _, k := range kernels {
+		fmt.Fprintf(stdout, "%10.2f ms %5.1f%% %4d x %s\n", k.Ms, 100*k.Share, k.Dispatches, k.Kernel)
+	}
 	return nil
+}
+
+// stepBreakdown runs a timed training step (Net.TimedStep) runs times and sums each dispatch's
+// best time per kernel.
+func stepBreakdown(net *model.Net, runs int) ([]kernelTime, error) {
+	s, err := net.TimedStep()
+	if err != nil {
+		return nil, err
+	}
+	defer s.Release()
+	var best []vk.DispatchTime
+	for range runs {
+		if err := s.Run(); err != nil {
+			return nil, err
+		}
+		times, err := s.Times()
+		if err != nil {
+			return nil, err
+		}
+		if best == nil {
+			best = times
+		}
+		for i, d := range times {
+			best[i].Ms = min(best[i].Ms, d.Ms)
+		}
+	}
+	index := map[string]int{} // kernel -> its place in out
+	var out []kernelTime
+	total := 0.0
+	for _, d := range best {
+		i, ok := index[d.Label]
+		if !ok {
+			i, index[d.Label] = len(out), len(out)
+			out = append(out, kernelTime{Kernel: d.Label})
+		}
+		out[i].Dispatches++
+		out[i].Ms += d.Ms
+		total += d.Ms
+	}
+	for i := range out {
+		out[i].Share = round(out[i].Ms/total, 4)
+		out[i].Ms = round(out[i].Ms, 2)
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Ms > out[b].Ms })
+	return out, nil
 }

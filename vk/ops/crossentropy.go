@@ -1,17 +1,30 @@
 package ops
 
-import "github.com/vktrain/vktrain/vk"
+import (
+	"fmt"
+
+	"github.com/vktrain/vktrain/vk"
+)
 
 // CrossEntropyForward records losses[r] = logsumexp(logits[r]) - logits[r][targets[r]] for each
-// of rows rows of vocab logits (row-major), fused with the softmax. targets holds uint32 token
-// ids; a row whose target is ignoreIndex gets loss 0, and a target >= vocab (other than
+// of rows rows of vocab logits (row-major, dense), fused with the softmax. targets holds uint32
+// token ids; a row whose target is ignoreIndex gets loss 0, and a target >= vocab (other than
 // ignoreIndex) gets NaN.
 func (o *Ops) CrossEntropyForward(s *vk.Sequence, logits, targets, losses *vk.Tensor, rows, vocab int, ignoreIndex uint32) error {
-	if err := checkShapes("cross-entropy", shaped{"logits", logits, []int{rows, vocab}}, shaped{"targets", targets, []int{rows}},
-		shaped{"losses", losses, []int{rows}}); err != nil {
+	return o.CrossEntropyForwardStrided(s, logits, targets, losses, rows, vocab, vocab, ignoreIndex)
+}
+
+// CrossEntropyForwardStrided is CrossEntropyForward over rows that start every stride >= vocab
+// elements: the loss covers the first vocab columns of each row and never reads the others (a
+// padded row keeps the vocabulary matmuls on their vec4 path).
+func (o *Ops) CrossEntropyForwardStrided(s *vk.Sequence, logits, targets, losses *vk.Tensor, rows, vocab, stride int, ignoreIndex uint32) error {
+	if err := checkCrossEntropy("cross-entropy", vocab, stride, shaped{"logits", logits, []int{rows, stride}},
+		shaped{"targets", targets, []int{rows}}, shaped{"losses", losses, []int{rows}}); err != nil {
 		return err
 	}
-	return counted(s, 3*float64(rows*vocab), o.crossEntropy(s, 0, rows, vocab, ignoreIndex, vk.In(logits), vk.In(targets), vk.Out(losses)))
+	// The shader's gradient output (binding 2) is bound to the losses, which it does not write.
+	return counted(s, 3*float64(rows*vocab), o.crossEntropy(s, 0, false, rows, vocab, stride, ignoreIndex,
+		vk.In(logits), vk.In(targets), vk.Out(losses), vk.Out(losses)))
 }
 
 // CrossEntropyBackward records the gradient of the mean loss over the step's counted targets:
@@ -20,23 +33,46 @@ func (o *Ops) CrossEntropyForward(s *vk.Sequence, logits, targets, losses *vk.Te
 // all micro-batches). Rows whose target is ignoreIndex get zeros; a count of 0 makes every
 // gradient zero (not NaN). dlogits may be logits itself (in place).
 func (o *Ops) CrossEntropyBackward(s *vk.Sequence, logits, targets, dlogits, stepParams *vk.Tensor, rows, vocab int, ignoreIndex uint32) error {
-	if err := checkShapes("cross-entropy backward", shaped{"logits", logits, []int{rows, vocab}},
-		shaped{"targets", targets, []int{rows}}, shaped{"dlogits", dlogits, []int{rows, vocab}}, stepShape(stepParams)); err != nil {
-		return err
-	}
-	return counted(s, 5*float64(rows*vocab), o.crossEntropy(s, 1, rows, vocab, ignoreIndex, vk.In(logits), vk.In(targets), vk.Out(dlogits), vk.In(stepParams)))
+	return o.CrossEntropyBackwardStrided(s, logits, targets, dlogits, nil, stepParams, rows, vocab, vocab, ignoreIndex)
 }
 
-// crossEntropy records the crossentropy shader, one row per invocation.
-func (o *Ops) crossEntropy(s *vk.Sequence, backward uint32, rows, vocab int, ignoreIndex uint32, args ...vk.Arg) error {
+// CrossEntropyBackwardStrided is CrossEntropyBackward over rows that start every stride >= vocab
+// elements (see CrossEntropyForwardStrided); the columns from vocab to stride of dlogits get 0.
+// When losses is not nil it also gets the forward's losses, from the same passes over the
+// logits (training needs no separate forward).
+func (o *Ops) CrossEntropyBackwardStrided(s *vk.Sequence, logits, targets, dlogits, losses, stepParams *vk.Tensor, rows, vocab, stride int, ignoreIndex uint32) error {
+	args := []shaped{{"logits", logits, []int{rows, stride}}, {"targets", targets, []int{rows}},
+		{"dlogits", dlogits, []int{rows, stride}}, stepShape(stepParams)}
+	lossOut := dlogits // the shader's loss output (binding 3), not written without losses
+	if losses != nil {
+		args, lossOut = append(args, shaped{"losses", losses, []int{rows}}), losses
+	}
+	if err := checkCrossEntropy("cross-entropy backward", vocab, stride, args...); err != nil {
+		return err
+	}
+	return counted(s, 5*float64(rows*vocab), o.crossEntropy(s, 1, losses != nil, rows, vocab, stride, ignoreIndex,
+		vk.In(logits), vk.In(targets), vk.Out(dlogits), vk.Out(lossOut), vk.In(stepParams)))
+}
+
+// checkCrossEntropy checks the shapes and that the vocabulary fits in the row stride.
+func checkCrossEntropy(op string, vocab, stride int, args ...shaped) error {
+	if vocab < 1 || stride < vocab {
+		return fmt.Errorf("%s: vocabulary %d must be positive and fit in the row stride %d", op, vocab, stride)
+	}
+	return checkShapes(op, args...)
+}
+
+// crossEntropy records the crossentropy shader, one row per invocation, with vec4 access when
+// the row stride allows it; losses makes the backward write the losses too.
+func (o *Ops) crossEntropy(s *vk.Sequence, backward uint32, losses bool, rows, vocab, stride int, ignoreIndex uint32, args ...vk.Arg) error {
 	e, err := o.entry("softmax", "default")
 	if err != nil {
 		return err
 	}
 	wg := e.Get("wg_x")
-	k, err := o.ctx.Kernel("crossentropy", uint32(wg), 1, 1, backward, StepLossScale)
+	k, err := o.ctx.Kernel("crossentropy", uint32(wg), 1, 1, backward, StepLossScale, boolU32(stride%4 == 0), boolU32(losses))
 	if err != nil {
 		return err
 	}
-	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(rows, wg)), vk.Push(uint32(rows), uint32(vocab), ignoreIndex, uint32(vocab)), args...)
+	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(rows, wg)), vk.Push(uint32(rows), uint32(vocab), ignoreIndex, uint32(stride)), args...)
 }

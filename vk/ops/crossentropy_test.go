@@ -46,6 +46,7 @@ func TestCrossEntropy(t *testing.T) {
 		ignored     []int // rows whose target is ignore
 		extra       int   // targets counted in other micro-batches of the step
 		fd          bool  // also check the gradient by finite differences
+		stride      int   // row stride of the logits; 0: dense (the vocabulary)
 	}{
 		{rows: 1, vocab: 1, ignore: ignoreMinus100, fd: true},
 		{rows: 1, vocab: 7, ignore: ignoreMinus100, fd: true},
@@ -54,10 +55,17 @@ func TestCrossEntropy(t *testing.T) {
 		{rows: 3, vocab: 1000, ignore: ignoreMinus100, extra: 4},
 		{rows: 67, vocab: 33, ignore: 5, ignored: []int{2, 64, 66}, extra: 11},
 		{rows: 3, vocab: 7, ignore: ignoreMinus100, ignored: []int{0, 1, 2}}, // count 0: zero gradient
+		{rows: 3, vocab: 7, ignore: ignoreMinus100, ignored: []int{1}, stride: 8, fd: true},
+		{rows: 5, vocab: 1001, ignore: ignoreMinus100, ignored: []int{4}, extra: 3, stride: 1004},
+		{rows: 2, vocab: 1, ignore: ignoreMinus100, stride: 9},
+		{rows: 4, vocab: 9, ignore: 0, ignored: []int{2}, stride: 16, fd: true},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("%dx%d_ignore%d_of%d", c.rows, c.vocab, len(c.ignored), c.rows), func(t *testing.T) {
-			rows, vocab := c.rows, c.vocab
+		t.Run(fmt.Sprintf("%dx%d_stride%d_ignore%d_of%d", c.rows, c.vocab, c.stride, len(c.ignored), c.rows), func(t *testing.T) {
+			rows, vocab, stride := c.rows, c.vocab, c.stride
+			if stride == 0 {
+				stride = vocab
+			}
 			xs := randoms(rng, rows*vocab)
 			for i := range xs {
 				xs[i] *= 4 // a peaked softmax
@@ -77,22 +85,46 @@ func TestCrossEntropy(t *testing.T) {
 			}
 			count := rows - len(c.ignored)
 			tokens := count + c.extra
-			logits := vktest.NewPadded(t, ctx, "logits", rows*vocab, xs)
+			logits := vktest.NewPadded(t, ctx, "logits", rows*stride, strided(xs, vocab, stride, float32(math.NaN())))
 			tg := newUint32s(t, ctx, "targets", targets)
 			losses := vktest.NewPadded(t, ctx, "losses", rows, nil)
-			dlogits := vktest.NewPadded(t, ctx, "dlogits", rows*vocab, nil)
+			dlogits := vktest.NewPadded(t, ctx, "dlogits", rows*stride, nil)
+			bwdLosses := vktest.NewPadded(t, ctx, "backward's losses", rows, nil) // strided cases
 			step := newStepParams(t, ctx, ops.StepParams{Beta1: 0.9, Beta2: 0.999, Step: 1, Tokens: tokens})
 
+			backward := func(s *vk.Sequence, out *vk.Tensor) error {
+				if c.stride == 0 {
+					return o.CrossEntropyBackward(s, logits, tg, out, step, rows, vocab, c.ignore)
+				}
+				return o.CrossEntropyBackwardStrided(s, logits, tg, out, bwdLosses, step, rows, vocab, stride, c.ignore)
+			}
 			record := func(s *vk.Sequence) error {
-				if err := o.CrossEntropyForward(s, logits, tg, losses, rows, vocab, c.ignore); err != nil {
+				var err error
+				if c.stride == 0 {
+					err = o.CrossEntropyForward(s, logits, tg, losses, rows, vocab, c.ignore)
+				} else {
+					err = o.CrossEntropyForwardStrided(s, logits, tg, losses, rows, vocab, stride, c.ignore)
+				}
+				if err != nil {
 					return err
 				}
-				return o.CrossEntropyBackward(s, logits, tg, dlogits, step, rows, vocab, c.ignore)
+				return backward(s, dlogits)
 			}
 			run(t, ctx, record)
-			gotL, gotD := read(t, losses), read(t, dlogits)
+			gotL, gotStrided := read(t, losses), read(t, dlogits)
 			vktest.CheckSentinels(t, "losses", gotL, rows)
-			vktest.CheckSentinels(t, "dlogits", gotD, rows*vocab)
+			vktest.CheckSentinels(t, "dlogits", gotStrided, rows*stride)
+			// The pad columns (NaN in the logits, so a read would show) get a zero gradient.
+			gotD := make([]float32, 0, rows*vocab)
+			for r := range rows {
+				row := gotStrided[r*stride : (r+1)*stride]
+				gotD = append(gotD, row[:vocab]...)
+				for j, v := range row[vocab:] {
+					if v != 0 {
+						t.Fatalf("row %d: pad column %d has gradient %v", r, vocab+j, v)
+					}
+				}
+			}
 
 			x64 := ref.F64(xs)
 			wantL := ref.CrossEntropy(x64, targets, rows, vocab, c.ignore)
@@ -103,6 +135,13 @@ func TestCrossEntropy(t *testing.T) {
 			wantD := ref.CrossEntropyBackward(x64, targets, rows, vocab, c.ignore, scale)
 			if e := vktest.NSE(gotL[:rows], wantL); e > 1e-6 {
 				t.Errorf("forward: normalised squared error %g", e)
+			}
+			if c.stride != 0 {
+				got := read(t, bwdLosses)
+				vktest.CheckSentinels(t, "backward's losses", got, rows)
+				if e := vktest.NSE(got[:rows], wantL); e > 1e-6 {
+					t.Errorf("backward's losses: normalised squared error %g", e)
+				}
 			}
 			if e := vktest.NSE(gotD[:rows*vocab], wantD); e > 1e-6 {
 				t.Errorf("backward: normalised squared error %g", e)
@@ -141,19 +180,29 @@ func TestCrossEntropy(t *testing.T) {
 			if again := read(t, losses); !slices.Equal(again, gotL) {
 				t.Error("forward: a second run gave different bits")
 			}
-			if again := read(t, dlogits); !slices.Equal(again, gotD) {
+			if again := read(t, dlogits); !slices.Equal(again, gotStrided) {
 				t.Error("backward: a second run gave different bits")
 			}
-			run(t, ctx, func(s *vk.Sequence) error {
-				return o.CrossEntropyBackward(s, logits, tg, logits, step, rows, vocab, c.ignore)
-			})
+			run(t, ctx, func(s *vk.Sequence) error { return backward(s, logits) })
 			inPlace := read(t, logits)
-			vktest.CheckSentinels(t, "in-place dlogits", inPlace, rows*vocab)
-			if !slices.Equal(inPlace[:rows*vocab], gotD[:rows*vocab]) {
+			vktest.CheckSentinels(t, "in-place dlogits", inPlace, rows*stride)
+			if !slices.Equal(inPlace[:rows*stride], gotStrided[:rows*stride]) {
 				t.Error("in-place backward differs from out-of-place")
 			}
 		})
 	}
+}
+
+// strided lays rows of vocab values out every stride elements, pad in the gaps.
+func strided(xs []float32, vocab, stride int, pad float32) []float32 {
+	out := make([]float32, 0, len(xs)/vocab*stride)
+	for r := 0; r < len(xs); r += vocab {
+		out = append(out, xs[r:r+vocab]...)
+		for len(out)%stride != 0 {
+			out = append(out, pad)
+		}
+	}
+	return out
 }
 
 func TestCrossEntropyBadTarget(t *testing.T) {
@@ -201,6 +250,9 @@ func TestCrossEntropyShapeErrors(t *testing.T) {
 		"dlogits too short":  func() error { return o.CrossEntropyBackward(s, x, x, short, x, 2, 5, 0) },
 		"step params short":  func() error { return o.CrossEntropyBackward(s, x, x, x, short, 2, 5, 0) },
 		"step params absent": func() error { return o.CrossEntropyBackward(s, x, x, x, nil, 2, 5, 0) },
+		"stride < vocab":     func() error { return o.CrossEntropyForwardStrided(s, x, x, x, 2, 5, 4, 0) },
+		"strided too short":  func() error { return o.CrossEntropyBackwardStrided(s, x, x, x, nil, x, 2, 5, 60, 0) },
+		"losses too short":   func() error { return o.CrossEntropyBackwardStrided(s, x, x, x, short, x, 2, 5, 8, 0) },
 	} {
 		if err := f(); err == nil {
 			t.Errorf("%s: accepted", name)
