@@ -181,12 +181,13 @@ func vcycleRun(t *testing.T, o *ops.Ops, replace ...string) (*model.Run, *model.
 
 // The saved level waits on disk while the level below trains, and with keep = "disk" only
 // there: the level is rebuilt from the file for the interpolation. Either way the run is
-// bitwise the same, and the files are gone at the end.
+// bitwise the same (dropout masks included), and the files are gone at the end.
 func TestKeepOnDisk(t *testing.T) {
 	o := openOps(t)
 	var losses [2][]float64
 	for i, keep := range []string{"gpu", "disk"} {
-		run, _ := vcycleRun(t, o, "alpha = 0.25", "alpha = 0.25\nkeep = \""+keep+"\"")
+		// With dropout, so that a level rebuilt from disk must draw the same masks.
+		run, _ := vcycleRun(t, o, "alpha = 0.25", "alpha = 0.25\nkeep = \""+keep+"\"", "heads = 2", "heads = 2\ndropout = 0.1")
 		level1 := run.Net
 		opt := Options{
 			OnLog: func(m model.Metrics) { losses[i] = append(losses[i], m.Loss) },

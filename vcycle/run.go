@@ -118,7 +118,7 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) error {
 			}
 			if nets[k] == nil {
 				start := time.Now()
-				if nets[k], err = loadLevel(o, r.Out, k+1, models[k], vocab, b, t); err != nil {
+				if nets[k], err = loadLevel(o, r.Out, k+1, models[k], vocab, b, t, r.Cfg.Train.Seed); err != nil {
 					return err
 				}
 				r.AddMapsWork(0, time.Since(start).Seconds())
@@ -202,14 +202,15 @@ func saveLevel(out string, level int, net *model.Net) error {
 	return safetensors.Write(path, ts, nil)
 }
 
-// loadLevel rebuilds level level's model from the parameters saveLevel wrote.
-func loadLevel(o *ops.Ops, out string, level int, cfg model.ModelConfig, vocab, b, t int) (*model.Net, error) {
+// loadLevel rebuilds level level's model from the parameters saveLevel wrote, with the run's
+// seed (its dropout masks are then those of the model kept on the GPU).
+func loadLevel(o *ops.Ops, out string, level int, cfg model.ModelConfig, vocab, b, t int, seed uint64) (*model.Net, error) {
 	path := savedPath(out, level)
 	f, err := safetensors.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("level %d's saved parameters: %w", level, err)
 	}
-	net, err := model.NewNet(o, cfg, vocab, b, t, 0)
+	net, err := model.NewNet(o, cfg, vocab, b, t, seed)
 	if err != nil {
 		return nil, err
 	}
