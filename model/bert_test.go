@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -73,13 +72,7 @@ func TestBERTStepDeterministic(t *testing.T) {
 			first = p
 			continue
 		}
-		for name, v := range p {
-			for i := range v {
-				if math.Float32bits(v[i]) != math.Float32bits(first[name][i]) {
-					t.Fatalf("%s[%d] differs between runs", name, i)
-				}
-			}
-		}
+		sameParams(t, first, p)
 	}
 }
 

@@ -143,6 +143,18 @@ func compareGrads(t *testing.T, specs []ParamSpec, grads map[string][]float32, w
 }
 
 // The same inputs give bitwise the same loss and gradients, run after run.
+// sameParams fails unless two runs' parameters are bitwise equal.
+func sameParams(t *testing.T, want, got map[string][]float32) {
+	t.Helper()
+	for name, v := range want {
+		for i := range v {
+			if math.Float32bits(v[i]) != math.Float32bits(got[name][i]) {
+				t.Fatalf("%s[%d] differs between runs", name, i)
+			}
+		}
+	}
+}
+
 func TestGPTStepDeterministic(t *testing.T) {
 	cfg := tinyGPT()
 	var losses []float64
@@ -167,13 +179,7 @@ func TestGPTStepDeterministic(t *testing.T) {
 			first = p
 			continue
 		}
-		for name, v := range p {
-			for i := range v {
-				if math.Float32bits(v[i]) != math.Float32bits(first[name][i]) {
-					t.Fatalf("%s[%d] differs between runs", name, i)
-				}
-			}
-		}
+		sameParams(t, first, p)
 	}
 	if math.Float64bits(losses[0]) != math.Float64bits(losses[1]) {
 		t.Fatalf("losses differ: %v", losses)
@@ -370,13 +376,7 @@ func TestDropoutDeterministic(t *testing.T) {
 					t.Fatalf("step %d: losses %v and %v", i+1, losses[0][i], losses[1][i])
 				}
 			}
-			for name, v := range params[0] {
-				for i := range v {
-					if math.Float32bits(v[i]) != math.Float32bits(params[1][name][i]) {
-						t.Fatalf("%s[%d] differs between runs", name, i)
-					}
-				}
-			}
+			sameParams(t, params[0], params[1])
 		})
 	}
 }
