@@ -16,7 +16,6 @@ import (
 // coalesced from it.
 type Maps struct {
 	Fine, Coarse []model.ParamSpec
-	Width, Depth bool
 	links        []link // one per coarse parameter, in Coarse's order
 }
 
@@ -39,7 +38,7 @@ func NewMaps(fine model.ModelConfig, vocab int, width, depth bool, pairing, rule
 	if err != nil {
 		return nil, err
 	}
-	m := &Maps{Fine: fine.Params(vocab), Coarse: coarse.Params(vocab), Width: width, Depth: depth}
+	m := &Maps{Fine: fine.Params(vocab), Coarse: coarse.Params(vocab)}
 	byKey := map[string]int{}
 	for i, p := range m.Fine {
 		byKey[key(p.Layer, p.Local)] = i

@@ -150,10 +150,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), ctx.Info.Name, total, run.State.Step, run.Out)
 	p := newProgress(total, run.State.Step, *asJSON, stdout)
 	if run.Cfg.VCycle != nil {
-		if err = vcycle.Train(sigCtx, o, run, p.vcycleOptions()); err == nil {
-			p.finish()
-			printLevels(os.Stderr, run.State)
-		}
+		err = vcycle.Train(sigCtx, o, run, p.vcycleOptions())
 	} else {
 		err = run.Train(sigCtx, p.log)
 	}
@@ -164,6 +161,9 @@ func runTrain(args []string, stdout io.Writer) error {
 		return nil
 	case err != nil:
 		return err
+	}
+	if run.Cfg.VCycle != nil {
+		printLevels(os.Stderr, run.State)
 	}
 	if err := writeCurves(run.Out); err != nil {
 		return fmt.Errorf("drawing the loss curves: %w", err)
@@ -178,7 +178,6 @@ func runTrain(args []string, stdout io.Writer) error {
 type progress struct {
 	bar  *progressbar.ProgressBar
 	json *json.Encoder
-	done bool
 }
 
 func newProgress(total, start int, asJSON bool, stdout io.Writer) *progress {
@@ -223,11 +222,10 @@ func (p *progress) vcycleOptions() vcycle.Options {
 }
 
 func (p *progress) finish() {
-	if p.bar != nil && !p.done {
+	if p.bar != nil {
 		p.bar.Finish()
 		fmt.Fprintln(os.Stderr)
 	}
-	p.done = true
 }
 
 // printLevels prints a V-cycle's work per level.
