@@ -15,7 +15,9 @@
 //    before any code: glslang folds gl_WorkGroupSize that is used above the declaration to the
 //    default 1x1x1, silently (the SPIR-V validates, the kernel is wrong).
 // 3. Descriptor set 0 only. Bindings 0..7 are storage buffers (std430); the host binds each one
-//    to exactly one tensor, with the buffer offset at the tensor's first element. Several
+//    to exactly one tensor, with the buffer offset at the tensor's first element. Bindings 8..11
+//    are read-only RGBA32F texel views (`uniform samplerBuffer`) of the tensor passed in position
+//    binding - 8, which then leaves that storage binding to a placeholder (vk.InTexels). Several
 //    bindings may be bound to the same tensor (so never declare them `restrict`). Element
 //    offsets, strides and shapes travel in one push-constant block of at most 128 bytes, made
 //    of 4-byte uint/int/float members in the order the host packs them (vk.Push).

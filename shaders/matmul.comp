@@ -16,6 +16,9 @@
 //
 // VEC = 1 (host-checked: K, N, the row strides, offsets and batch strides multiples of 4, and M
 // too with TRANS_A) loads and stores vec4s; VEC = 0 steps one k at a time with scalar loads.
+// TEXELS = 1 (with VEC = 1) reads A and B as texels of the vec4 views at bindings 8 and 9, which
+// lavapipe fetches with one vector load per lane instead of a per-lane loop over 4 scalar loads
+// with bounds checks: about 1.5x faster overall there.
 // Edge tiles clamp their loads to the last row/column and drop those results at the store. The
 // lanes of a group never exit early: their shuffles need every lane.
 #extension GL_EXT_control_flow_attributes : require
@@ -28,6 +31,7 @@ layout(constant_id = 5) const uint TRANS_A = 0; // 1: op(A) = A^T, A stored K x 
 layout(constant_id = 6) const uint TRANS_B = 0; // 1: op(B) = B^T, B stored N x K
 layout(constant_id = 7) const uint SG = 8;      // lanes sharing rows: a power of two dividing wg_x and the subgroup size
 layout(constant_id = 8) const uint VEC = 1;     // 1: vec4 memory access (see above)
+layout(constant_id = 9) const uint TEXELS = 0;  // 1: A and B through texel views (see above)
 
 const uint TN4 = TN / 4;
 const uint RA = (TM + SG - 1) / SG;           // vec4s of A per lane and step, A not transposed
@@ -39,6 +43,8 @@ layout(std430, binding = 1) readonly buffer B1 { float b[]; };
 layout(std430, binding = 1) readonly buffer B4 { vec4 b4[]; };
 layout(std430, binding = 2) buffer C1 { float c[]; };
 layout(std430, binding = 2) buffer C4 { vec4 c4[]; };
+layout(binding = 8) uniform samplerBuffer A4t;
+layout(binding = 9) uniform samplerBuffer B4t;
 layout(std430, binding = 3) readonly buffer Bias1 { float bias[]; };
 layout(std430, binding = 3) readonly buffer Bias4 { vec4 bias4[]; };
 
@@ -50,6 +56,21 @@ layout(push_constant) uniform Push {
 	float alpha, beta;
 	uint hasBias;
 } p;
+
+// loadA4 and loadB4 read vec4 number i of A or B, from the storage buffer or the texel view.
+vec4 loadA4(uint i) {
+	if (TEXELS == 1) {
+		return texelFetch(A4t, int(i));
+	}
+	return a4[i];
+}
+
+vec4 loadB4(uint i) {
+	if (TEXELS == 1) {
+		return texelFetch(B4t, int(i));
+	}
+	return b4[i];
+}
 
 void main() {
 	const uint lane = gl_SubgroupInvocationID % SG;
@@ -94,7 +115,7 @@ void main() {
 			if (TRANS_A == 0) {
 				vec4 mine[RA];
 				[[unroll]] for (uint r = 0; r < RA; r++) {
-					mine[r] = a4[aAt[r] + k / 4];
+					mine[r] = loadA4(aAt[r] + k / 4);
 				}
 				[[unroll]] for (uint i = 0; i < TM; i++) {
 					av[i] = subgroupShuffle(mine[i / SG], first + i % SG);
@@ -103,7 +124,7 @@ void main() {
 				vec4 mine[4][RT]; // mine[kk][r]: columns row0 + 4 * (lane + SG * r) + 0..3 of stored row k + kk
 				[[unroll]] for (uint kk = 0; kk < 4; kk++) {
 					[[unroll]] for (uint r = 0; r < RT; r++) {
-						mine[kk][r] = a4[aAt[r] + (k + kk) * lda4];
+						mine[kk][r] = loadA4(aAt[r] + (k + kk) * lda4);
 					}
 				}
 				[[unroll]] for (uint q = 0; q < TM / 4; q++) {
@@ -120,12 +141,12 @@ void main() {
 				vec4 bv[4]; // bv[kk] = op(B)[k + kk][col[j] .. col[j]+3]
 				if (TRANS_B == 0) {
 					[[unroll]] for (uint kk = 0; kk < 4; kk++) {
-						bv[kk] = b4[bAt[4 * j] + (k + kk) * ldb4];
+						bv[kk] = loadB4(bAt[4 * j] + (k + kk) * ldb4);
 					}
 				} else {
 					vec4 w[4]; // w[e] = stored B[col[j] + e][k .. k+3]
 					[[unroll]] for (uint e = 0; e < 4; e++) {
-						w[e] = b4[bAt[4 * j + e] + k / 4];
+						w[e] = loadB4(bAt[4 * j + e] + k / 4);
 					}
 					[[unroll]] for (uint kk = 0; kk < 4; kk++) {
 						bv[kk] = vec4(w[0][kk], w[1][kk], w[2][kk], w[3][kk]);

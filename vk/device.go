@@ -80,6 +80,8 @@ type DeviceInfo struct {
 	MaxAllocation       uint64      `json:"max_memory_allocation_size"`
 	MaxPushConstants    uint32      `json:"max_push_constants"`
 	MinStorageAlignment uint64      `json:"min_storage_buffer_offset_alignment"`
+	MaxTexelElements    uint32      `json:"max_texel_buffer_elements"`
+	MinTexelAlignment   uint64      `json:"min_texel_buffer_offset_alignment"`
 	TimestampPeriodNs   float32     `json:"timestamp_period_ns"`
 	Heaps               []Heap      `json:"heaps"`
 	Selected            bool        `json:"selected"`

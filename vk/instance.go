@@ -152,6 +152,8 @@ func describe(inst vkapi.Instance, pd vkapi.PhysicalDevice) (DeviceInfo, error) 
 		MaxStorageBuffer:    uint64(l.MaxStorageBufferRange),
 		MaxPushConstants:    l.MaxPushConstantsSize,
 		MinStorageAlignment: uint64(l.MinStorageBufferOffsetAlignment),
+		MaxTexelElements:    l.MaxTexelBufferElements,
+		MinTexelAlignment:   uint64(l.MinTexelBufferOffsetAlignment),
 		TimestampPeriodNs:   l.TimestampPeriod,
 		MaxAllocation:       1 << 30, // the Vulkan 1.1 minimum, replaced below when the device reports more
 		pipelineCacheUUID:   p.PipelineCacheUUID,

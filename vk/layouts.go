@@ -7,6 +7,16 @@ import (
 // MaxBindings is the number of storage buffers a kernel can bind (set 0, bindings 0..7).
 const MaxBindings = 8
 
+// MaxTexelBindings is the number of vec4 texel views a kernel can bind: the uniform texel buffers
+// at bindings MaxBindings.., format R32G32B32A32_SFLOAT (see InTexels).
+const MaxTexelBindings = 4
+
+// allBindings is the length of the shared layout: storage buffers, then texel views.
+const allBindings = MaxBindings + MaxTexelBindings
+
+// texelBytes is the size of one RGBA32F texel.
+const texelBytes = 16
+
 // PushConstantSize is the size of every kernel's push-constant block: the Vulkan minimum.
 const PushConstantSize = 128
 
@@ -20,7 +30,8 @@ type layouts struct {
 	pipeline vkapi.PipelineLayout
 	pools    []vkapi.DescriptorPool
 	left     int // sets left in the last pool
-	sets     map[[MaxBindings]bindingKey]vkapi.DescriptorSet
+	sets     map[[allBindings]bindingKey]vkapi.DescriptorSet
+	views    map[bindingKey]vkapi.BufferView
 }
 
 // bindingKey is one buffer range bound to one binding.
@@ -30,12 +41,12 @@ type bindingKey struct {
 }
 
 func newLayouts(dev vkapi.Device) (*layouts, error) {
-	l := &layouts{sets: map[[MaxBindings]bindingKey]vkapi.DescriptorSet{}}
-	bindings := make([]vkapi.DescriptorSetLayoutBinding, MaxBindings)
+	l := &layouts{sets: map[[allBindings]bindingKey]vkapi.DescriptorSet{}, views: map[bindingKey]vkapi.BufferView{}}
+	bindings := make([]vkapi.DescriptorSetLayoutBinding, allBindings)
 	for i := range bindings {
 		bindings[i] = vkapi.DescriptorSetLayoutBinding{
 			Binding:         uint32(i),
-			DescriptorType:  vkapi.DescriptorTypeStorageBuffer,
+			DescriptorType:  bindingType(i),
 			DescriptorCount: 1,
 			StageFlags:      vkapi.ShaderStageFlags(vkapi.ShaderStageComputeBit),
 		}
@@ -43,7 +54,7 @@ func newLayouts(dev vkapi.Device) (*layouts, error) {
 	var set vkapi.DescriptorSetLayout
 	if err := check("vkCreateDescriptorSetLayout", vkapi.CreateDescriptorSetLayout(dev, &vkapi.DescriptorSetLayoutCreateInfo{
 		SType:        vkapi.StructureTypeDescriptorSetLayoutCreateInfo,
-		BindingCount: MaxBindings,
+		BindingCount: allBindings,
 		PBindings:    bindings,
 	}, nil, &set)); err != nil {
 		return nil, err
@@ -67,9 +78,17 @@ func newLayouts(dev vkapi.Device) (*layouts, error) {
 	return l, nil
 }
 
+// bindingType is the descriptor type of binding i of the shared layout.
+func bindingType(i int) vkapi.DescriptorType {
+	if i < MaxBindings {
+		return vkapi.DescriptorTypeStorageBuffer
+	}
+	return vkapi.DescriptorTypeUniformTexelBuffer
+}
+
 // descriptorSet returns the set binding these ranges, writing a new one the first time. Sets are
 // never freed before the context: arena buffers outlive every tensor, so a cached set stays valid.
-func (l *layouts) descriptorSet(dev vkapi.Device, key [MaxBindings]bindingKey) (vkapi.DescriptorSet, error) {
+func (l *layouts) descriptorSet(dev vkapi.Device, key [allBindings]bindingKey) (vkapi.DescriptorSet, error) {
 	if s, ok := l.sets[key]; ok {
 		return s, nil
 	}
@@ -78,11 +97,11 @@ func (l *layouts) descriptorSet(dev vkapi.Device, key [MaxBindings]bindingKey) (
 		if err := check("vkCreateDescriptorPool", vkapi.CreateDescriptorPool(dev, &vkapi.DescriptorPoolCreateInfo{
 			SType:         vkapi.StructureTypeDescriptorPoolCreateInfo,
 			MaxSets:       setsPerPool,
-			PoolSizeCount: 1,
-			PPoolSizes: []vkapi.DescriptorPoolSize{{
-				Type:            vkapi.DescriptorTypeStorageBuffer,
-				DescriptorCount: setsPerPool * MaxBindings,
-			}},
+			PoolSizeCount: 2,
+			PPoolSizes: []vkapi.DescriptorPoolSize{
+				{Type: vkapi.DescriptorTypeStorageBuffer, DescriptorCount: setsPerPool * MaxBindings},
+				{Type: vkapi.DescriptorTypeUniformTexelBuffer, DescriptorCount: setsPerPool * MaxTexelBindings},
+			},
 		}, nil, &pool)); err != nil {
 			return nil, err
 		}
@@ -99,23 +118,58 @@ func (l *layouts) descriptorSet(dev vkapi.Device, key [MaxBindings]bindingKey) (
 		return nil, err
 	}
 	l.left--
-	writes := make([]vkapi.WriteDescriptorSet, MaxBindings)
+	writes := make([]vkapi.WriteDescriptorSet, allBindings)
 	for i, b := range key {
 		writes[i] = vkapi.WriteDescriptorSet{
 			SType:           vkapi.StructureTypeWriteDescriptorSet,
 			DstSet:          set,
 			DstBinding:      uint32(i),
 			DescriptorCount: 1,
-			DescriptorType:  vkapi.DescriptorTypeStorageBuffer,
-			PBufferInfo:     []vkapi.DescriptorBufferInfo{{Buffer: b.buffer, Offset: vkapi.DeviceSize(b.offset), Range: vkapi.DeviceSize(b.size)}},
+			DescriptorType:  bindingType(i),
 		}
+		if i < MaxBindings {
+			writes[i].PBufferInfo = []vkapi.DescriptorBufferInfo{{Buffer: b.buffer, Offset: vkapi.DeviceSize(b.offset), Range: vkapi.DeviceSize(b.size)}}
+			continue
+		}
+		view, err := l.texelView(dev, b)
+		if err != nil {
+			return nil, err
+		}
+		writes[i].PTexelBufferView = []vkapi.BufferView{view}
 	}
-	vkapi.UpdateDescriptorSets(dev, MaxBindings, writes, 0, nil)
+	vkapi.UpdateDescriptorSets(dev, allBindings, writes, 0, nil)
 	l.sets[key] = set
 	return set, nil
 }
 
+// texelView returns the RGBA32F view of a range, creating it the first time; like the sets, views
+// live as long as the context. The view ends at the range's end rounded up to a whole texel,
+// which stays inside the tensor's allocation (allocations are rounded to the arena alignment).
+func (l *layouts) texelView(dev vkapi.Device, b bindingKey) (vkapi.BufferView, error) {
+	if v, ok := l.views[b]; ok {
+		return v, nil
+	}
+	var view vkapi.BufferView
+	if err := check("vkCreateBufferView", vkapi.CreateBufferView(dev, &vkapi.BufferViewCreateInfo{
+		SType:  vkapi.StructureTypeBufferViewCreateInfo,
+		Buffer: b.buffer,
+		Format: vkapi.FormatR32g32b32a32Sfloat,
+		Offset: vkapi.DeviceSize(b.offset),
+		Range:  vkapi.DeviceSize(texels(b.size) * texelBytes),
+	}, nil, &view)); err != nil {
+		return nil, err
+	}
+	l.views[b] = view
+	return view, nil
+}
+
+// texels is the number of whole texels that cover size bytes.
+func texels(size uint64) uint64 { return (size + texelBytes - 1) / texelBytes }
+
 func (l *layouts) destroy(dev vkapi.Device) {
+	for _, v := range l.views {
+		vkapi.DestroyBufferView(dev, v, nil)
+	}
 	for _, p := range l.pools {
 		vkapi.DestroyDescriptorPool(dev, p, nil)
 	}

@@ -44,14 +44,14 @@ const (
 	hostCached   = vkapi.MemoryPropertyFlags(vkapi.MemoryPropertyHostCachedBit)
 )
 
+// storageUsage is how arena buffers are used: as storage buffers, as vec4 texel views (InTexels)
+// and in copies.
 const storageUsage = vkapi.BufferUsageFlags(vkapi.BufferUsageStorageBufferBit |
-	vkapi.BufferUsageTransferSrcBit | vkapi.BufferUsageTransferDstBit)
+	vkapi.BufferUsageUniformTexelBufferBit | vkapi.BufferUsageTransferSrcBit | vkapi.BufferUsageTransferDstBit)
 
 func newMemory(c *Context) (*memory, error) {
 	m := &memory{c: c, align: 256}
-	if a := c.Info.MinStorageAlignment; a > m.align {
-		m.align = a
-	}
+	m.align = max(m.align, c.Info.MinStorageAlignment, c.Info.MinTexelAlignment)
 	vkapi.GetPhysicalDeviceMemoryProperties(c.physical, &m.props)
 	m.props.Deref()
 	for i := range m.props.MemoryTypes[:m.props.MemoryTypeCount] {

@@ -222,6 +222,18 @@ func TestDispatchErrors(t *testing.T) {
 	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, make([]byte, vk.PushConstantSize+4), vk.Out(x)); err == nil {
 		t.Error("oversized push constants were accepted")
 	}
+	push := vk.Push(uint32(16), float32(0))
+	late := make([]vk.Arg, vk.MaxTexelBindings+1)
+	for i := range late {
+		late[i] = vk.In(x)
+	}
+	late[vk.MaxTexelBindings] = vk.InTexels(x)
+	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, push, late...); err == nil || !strings.Contains(err.Error(), "texel") {
+		t.Errorf("a texel view past the texel bindings: %v", err)
+	}
+	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, push, vk.Arg{T: x, Access: vk.Write, Texels: true}); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a written texel view: %v", err)
+	}
 	if _, err := ctx.Kernel("fill", ctx.Info.MaxInvocations+1, 1, 1); err == nil {
 		t.Error("a workgroup over maxComputeWorkGroupInvocations was accepted")
 	}

@@ -20,12 +20,26 @@ const (
 type Arg struct {
 	T      *Tensor
 	Access Access
+	Texels bool // bound as a read-only vec4 texel view (see InTexels)
 }
 
 // In, Out and InOut bind a tensor that the dispatch reads, writes, or both.
-func In(t *Tensor) Arg    { return Arg{t, Read} }
-func Out(t *Tensor) Arg   { return Arg{t, Write} }
-func InOut(t *Tensor) Arg { return Arg{t, ReadWrite} }
+func In(t *Tensor) Arg    { return Arg{T: t, Access: Read} }
+func Out(t *Tensor) Arg   { return Arg{T: t, Access: Write} }
+func InOut(t *Tensor) Arg { return Arg{T: t, Access: ReadWrite} }
+
+// InTexels binds a tensor that the dispatch reads through an RGBA32F uniform texel buffer view:
+// the arg in position i goes to binding MaxBindings+i (a `uniform samplerBuffer`, texel j holding
+// elements 4j..4j+3), and storage binding i holds a placeholder. lavapipe fetches a texel with one
+// vector load per lane, where a storage-buffer load loops over the lanes with a bounds check per
+// component. Only the first MaxTexelBindings args can be texel views, of tensors whose texel count
+// fits Info.MaxTexelElements (FitsTexels).
+func InTexels(t *Tensor) Arg { return Arg{T: t, Access: Read, Texels: true} }
+
+// FitsTexels reports whether the device can view t as texels (InTexels).
+func (c *Context) FitsTexels(t *Tensor) bool {
+	return texels(t.Bytes()) <= uint64(c.Info.MaxTexelElements)
+}
 
 // Sequence is a command buffer of many dispatches, recorded once and run (submitted and waited
 // for) as often as wanted. A barrier is recorded only before a dispatch that touches a range an
@@ -157,23 +171,33 @@ func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, pu
 	if s.timed && s.dispatches >= s.capac {
 		return fmt.Errorf("timed sequence holds at most %d dispatches", s.capac)
 	}
-	var key [MaxBindings]bindingKey
+	if s.dummy == nil {
+		d, err := c.dummyTensor()
+		if err != nil {
+			return err
+		}
+		s.dummy = d
+	}
+	var key [allBindings]bindingKey
 	for i := range key {
-		if i < len(args) {
-			if args[i].T == nil || args[i].T.arena == nil {
-				return fmt.Errorf("dispatch of %s: binding %d has no tensor", k, i)
-			}
-			key[i] = args[i].T.binding()
+		key[i] = s.dummy.binding()
+	}
+	for i, a := range args {
+		if a.T == nil || a.T.arena == nil {
+			return fmt.Errorf("dispatch of %s: binding %d has no tensor", k, i)
+		}
+		if !a.Texels {
+			key[i] = a.T.binding()
 			continue
 		}
-		if s.dummy == nil {
-			d, err := c.dummyTensor()
-			if err != nil {
-				return err
-			}
-			s.dummy = d
+		if i >= MaxTexelBindings || a.Access != Read {
+			return fmt.Errorf("dispatch of %s: arg %d: only the first %d args can be texel views, read-only", k, i, MaxTexelBindings)
 		}
-		key[i] = s.dummy.binding()
+		if !c.FitsTexels(a.T) {
+			return fmt.Errorf("dispatch of %s: tensor %q has %d texels, the device's maxTexelBufferElements is %d",
+				k, a.T.Name, texels(a.T.Bytes()), c.Info.MaxTexelElements)
+		}
+		key[MaxBindings+i] = a.T.binding()
 	}
 	set, err := c.layouts.descriptorSet(c.device, key)
 	if err != nil {

@@ -57,7 +57,8 @@ func TestConventionViolations(t *testing.T) {
 		want string
 	}{
 		{"set 1", patchDecoration(t, spv, decorationDescriptorSet, 0, 1), "only descriptor set 0"},
-		{"binding 8", patchDecoration(t, spv, decorationBinding, 1, 8), "bindings are 0..7"},
+		{"binding 12", patchDecoration(t, spv, decorationBinding, 1, 12), "bindings are 0..11"},
+		{"storage buffer at 8", patchDecoration(t, spv, decorationBinding, 1, 8), "binding 8 is not a texel buffer"},
 		{"workgroup spec id", patchDecoration(t, spv, decorationSpecID, 0, 7), "local_size_x_id = 0"},
 		{"not SPIR-V", []byte("#version 450\nvoid main() {}\n\n\n\n\n"), "magic"},
 	} {

@@ -16,6 +16,8 @@ const (
 	opTypeFloat               = 22
 	opTypeVector              = 23
 	opTypeMatrix              = 24
+	opTypeImage               = 25
+	opTypeSampledImage        = 27
 	opTypeArray               = 28
 	opTypeStruct              = 30
 	opTypePointer             = 32
@@ -26,6 +28,7 @@ const (
 	opDecorate                = 71
 	opMemberDecorate          = 72
 	execModelGLCompute        = 5
+	storageUniformConstant    = 0
 	storageUniform            = 2
 	storagePushConstant       = 9
 	storageStorageBuffer      = 12
@@ -38,7 +41,9 @@ const (
 	decorationDescriptorSet   = 34
 	decorationOffset          = 35
 	builtInWorkgroupSize      = 25
-	maxBindings               = 8
+	maxBindings               = 8 // storage buffers 0..7
+	maxTexelBindings          = 4 // then texel buffers 8..11
+	dimBuffer                 = 5
 	maxPushConstantBlockBytes = 128
 )
 
@@ -105,7 +110,7 @@ func parse(spv []byte) (*module, error) {
 				}
 				m.memberOff[ins[1]][ins[2]] = ins[4]
 			}
-		case opTypeInt, opTypeFloat, opTypeVector, opTypeMatrix, opTypeArray, opTypeStruct, opTypePointer:
+		case opTypeInt, opTypeFloat, opTypeVector, opTypeMatrix, opTypeImage, opTypeSampledImage, opTypeArray, opTypeStruct, opTypePointer:
 			if n >= 2 {
 				m.types[ins[1]] = append([]uint32{op}, ins[2:]...)
 			}
@@ -132,7 +137,8 @@ func parse(spv []byte) (*module, error) {
 
 // checkConventions enforces the machine-checkable rules of shaders/common.glsl: one GLCompute
 // entry point; the workgroup size is the specialization constants 0, 1, 2; resources are storage
-// buffers in set 0, bindings 0..7; the push-constant block fits in 128 bytes.
+// buffers in set 0, bindings 0..7, or texel buffers (samplerBuffer) at bindings 8..11; the
+// push-constant block fits in 128 bytes.
 func checkConventions(spv []byte) error {
 	m, err := parse(spv)
 	if err != nil {
@@ -184,10 +190,12 @@ func (m *module) checkResources() []error {
 				errs = append(errs, fmt.Errorf("resource %%%d lacks a set or binding", v.id))
 			case set[0] != 0:
 				errs = append(errs, fmt.Errorf("resource at set %d binding %d: only descriptor set 0 is used", set[0], binding[0]))
-			case binding[0] >= maxBindings:
-				errs = append(errs, fmt.Errorf("binding %d: bindings are 0..%d", binding[0], maxBindings-1))
-			case !m.isStorageBuffer(v):
+			case binding[0] >= maxBindings+maxTexelBindings:
+				errs = append(errs, fmt.Errorf("binding %d: bindings are 0..%d", binding[0], maxBindings+maxTexelBindings-1))
+			case binding[0] < maxBindings && !m.isStorageBuffer(v):
 				errs = append(errs, fmt.Errorf("binding %d is not a storage buffer (std430 buffer block)", binding[0]))
+			case binding[0] >= maxBindings && !m.isTexelBuffer(v):
+				errs = append(errs, fmt.Errorf("binding %d is not a texel buffer (uniform samplerBuffer)", binding[0]))
 			}
 		}
 		if v.storage == storagePushConstant {
@@ -218,6 +226,19 @@ func (m *module) isStorageBuffer(v variable) bool {
 		return ok
 	}
 	return false
+}
+
+// isTexelBuffer reports whether v is a `uniform samplerBuffer`: a sampled image of dimension Buffer.
+func (m *module) isTexelBuffer(v variable) bool {
+	if v.storage != storageUniformConstant {
+		return false
+	}
+	s := m.types[m.pointee(v)]
+	if len(s) != 2 || s[0] != opTypeSampledImage {
+		return false
+	}
+	img := m.types[s[1]]
+	return len(img) >= 3 && img[0] == opTypeImage && img[2] == dimBuffer
 }
 
 // size is the byte size of a type in an explicitly laid-out block (struct end = last member's

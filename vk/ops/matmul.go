@@ -25,14 +25,15 @@ type Gemm struct {
 }
 
 // Gemm records one (batched) matrix product with the variant and tiles of the profile:
-// "regblock" (registers and subgroup shuffles, no shared memory or barriers: CPUs and lavapipe)
-// or "tiled" (shared memory: GPUs). Both read every operand along its contiguous dimension, so
-// the transposed forms that a linear layer's backward pass needs cost what the plain one does.
+// "regblock" (registers and subgroup shuffles, no shared memory or barriers: CPUs and lavapipe),
+// "texel" (regblock reading A and B through texel views when the product is vec4-aligned) or
+// "tiled" (shared memory: GPUs). All read every operand along its contiguous dimension, so the
+// transposed forms that a linear layer's backward pass needs cost what the plain one does.
 func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 	if err := g.normalize(); err != nil {
 		return err
 	}
-	e, err := o.entry("matmul", "regblock", "tiled")
+	e, err := o.entry("matmul", "regblock", "texel", "tiled")
 	if err != nil {
 		return err
 	}
@@ -45,15 +46,13 @@ func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 	if g.TransB {
 		spec[6] = 1
 	}
-	shader := "matmul"
+	shader, texels := "matmul", false
 	if e.Variant == "tiled" {
 		shader, spec = "matmul_tiled", append(spec, uint32(e.Get("bk")))
 	} else {
-		vec := uint32(0)
-		if g.aligned() {
-			vec = 1
-		}
-		spec = append(spec, shareLanes(wgX, o.ctx.Info.SubgroupSize), vec)
+		vec := g.aligned()
+		texels = e.Variant == "texel" && vec && o.ctx.FitsTexels(g.A) && o.ctx.FitsTexels(g.B)
+		spec = append(spec, shareLanes(wgX, o.ctx.Info.SubgroupSize), boolU32(vec), boolU32(texels))
 	}
 	k, err := o.ctx.Kernel(shader, spec...)
 	if err != nil {
@@ -62,6 +61,9 @@ func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 	groups := [3]uint32{vk.Groups(g.N, wgX*tn), vk.Groups(g.M, wgY*tm), uint32(g.Batch)}
 	hasBias := uint32(0)
 	args := []vk.Arg{vk.In(g.A), vk.In(g.B), vk.Out(g.C)}
+	if texels {
+		args[0], args[1] = vk.InTexels(g.A), vk.InTexels(g.B)
+	}
 	if g.Beta != 0 {
 		args[2] = vk.InOut(g.C)
 	}

@@ -131,12 +131,25 @@ var transposes = [][2]bool{{false, false}, {true, false}, {false, true}, {true, 
 // (llvmpipe takes a second or two per matmul pipeline).
 func TestMatmul(t *testing.T) {
 	ctx, o := newOps(t)
+	// The device's profile, then each register-blocked variant with small tiles (more edge tiles).
+	variants := map[string]*ops.Ops{"profile": o}
+	for _, v := range []string{"regblock", "texel"} {
+		e := profile.Entry{Op: "matmul", Variant: v, Params: map[string]int{
+			"wg_x": max(int(ctx.Info.SubgroupSize), 1), "wg_y": 1, "tm": 16, "tn": 8}}
+		vo, err := withEntry(t, ctx, e)
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		variants[v] = vo
+	}
+	for _, name := range []string{"profile", "regblock", "texel"} {
+		t.Run(name+"/AgainstReference", func(t *testing.T) { testGemmAgainstReference(t, ctx, variants[name]) })
+		t.Run(name+"/StridesBatchOffsets", func(t *testing.T) { testGemmStridesBatchOffsets(t, ctx, variants[name]) })
+	}
 	for _, tt := range []struct {
 		name string
 		test func(*testing.T, *vk.Context, *ops.Ops)
 	}{
-		{"AgainstReference", testGemmAgainstReference},
-		{"StridesBatchOffsets", testGemmStridesBatchOffsets},
 		{"ExactEveryProfile", testGemmExactEveryProfile},
 		{"Deterministic", testGemmDeterministic},
 		{"LinearBackwardFiniteDifferences", testLinearBackwardFiniteDifferences},

@@ -152,3 +152,11 @@ func fits(op string, t *vk.Tensor, n int) error {
 	}
 	return nil
 }
+
+// boolU32 is a boolean specialization constant.
+func boolU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -101,10 +101,3 @@ func (o *Ops) remap(s *vk.Sequence, src, dst *vk.Tensor, rows, cols Axis, decoal
 // splitFLOPs is the work of one split element: Philox's ten rounds (two multiplies and four
 // xors each), Box-Muller (log, sqrt, cos and four multiplies) and the signed add.
 const splitFLOPs = 10*6 + 8 + 2
-
-func boolU32(b bool) uint32 {
-	if b {
-		return 1
-	}
-	return 0
-}

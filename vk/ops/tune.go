@@ -516,7 +516,7 @@ func (o *Ops) grid(op, variant string, quick bool) [][]int {
 			return product(pow(sg, 256, 4), []int{1, 2, 4})
 		}
 		return product(pow(sg, 256, 2), []int{1, 2, 4, 8})
-	case variant == "regblock": // wg_x, wg_y, tm, tn
+	case variant == "regblock" || variant == "texel": // wg_x, wg_y, tm, tn
 		var out [][]int
 		wgX, wgY, minTile := pow(sg, 4*sg, 2), []int{1, 2, 4}, 16
 		if quick {

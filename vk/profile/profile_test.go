@@ -112,7 +112,7 @@ func TestParseErrors(t *testing.T) {
 		{"nested too deep", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\nwg_x = 64\n[ops.fill.sub]\na = 1\n", `5: unknown key "ops.fill.sub"`},
 		{"unknown key after multi-line string", "name = \"x\"\ndescription = \"\"\"\nfoo = 1\n[ops.fill]\n\"\"\"\nfoo = 2\n", `6: unknown key "foo"`},
 		{"unknown op", "name = \"x\"\n\n[ops.conv]\nvariant = \"default\"\n", `3: unknown op "conv" (known: adamw, add, `},
-		{"unknown variant", "name = \"x\"\n[ops.matmul]\n\nvariant = \"naive\"\n", `4: unknown variant "naive" for op matmul (known: regblock, tiled)`},
+		{"unknown variant", "name = \"x\"\n[ops.matmul]\n\nvariant = \"naive\"\n", `4: unknown variant "naive" for op matmul (known: regblock, texel, tiled)`},
 		{"missing variant", "name = \"x\"\n[ops.fill]\nwg_x = 64\n", `2: ops.fill has no variant`},
 		{"missing param", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\n", `2: ops.fill: variant default needs param "wg_x"`},
 		{"float param", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\nwg_x = 64.0\n", `4: ops.fill.wg_x must be an integer, not Float`},
@@ -265,8 +265,8 @@ func TestLoadSpecificity(t *testing.T) {
 		wantVariant string
 		wantSource  string
 	}{
-		{"llvmpipe", llvmpipeDev, llvmpipeLimits, "regblock", "embedded:llvmpipe.toml (llvmpipe)"},
-		{"llvmpipe driver in other case", Device{VendorID: 0x10005, Driver: "LLVMpipe"}, llvmpipeLimits, "regblock", "embedded:llvmpipe.toml (llvmpipe)"},
+		{"llvmpipe", llvmpipeDev, llvmpipeLimits, "texel", "embedded:llvmpipe.toml (llvmpipe)"},
+		{"llvmpipe driver in other case", Device{VendorID: 0x10005, Driver: "LLVMpipe"}, llvmpipeLimits, "texel", "embedded:llvmpipe.toml (llvmpipe)"},
 		{"nvidia", nvidiaDev, nvidiaLimits, "tiled", "embedded:nvidia.toml (nvidia)"},
 		{"amd gcn (polaris 10)", Device{VendorID: 0x1002, DeviceID: 0x67df, Driver: "radv"}, amdLimits, "tiled", "embedded:amd-gcn.toml (amd-gcn)"},
 		{"amd cdna (mi300x)", Device{VendorID: 0x1002, DeviceID: 0x74a1}, amdLimits, "tiled", "embedded:amd-gcn.toml (amd-gcn)"},

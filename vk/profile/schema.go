@@ -69,6 +69,14 @@ func Variants() map[string][]VariantSpec {
 				check: checkRegblock,
 			},
 			{
+				Name:   "texel",
+				Params: []string{"wg_x", "wg_y", "tm", "tn"},
+				Doc: "regblock reading A and B through vec4 texel-buffer views, which lavapipe " +
+					"loads with one vector load per lane (storage-buffer loads loop over the lanes); " +
+					"products that are not vec4-aligned, or too large for a view, run regblock",
+				check: checkRegblock,
+			},
+			{
 				Name:   "tiled",
 				Params: []string{"wg_x", "wg_y", "bm", "bn", "bk", "tm", "tn"},
 				Doc: "shared-memory tiling: a workgroup computes a bm x bn tile of C, staging " +
