@@ -1,8 +1,9 @@
 #version 450
-// adamw: one AdamW step (torch.optim.AdamW) on n parameters. Workgroup g updates the WG*PER
-// parameters from g*WG*PER, its invocation l those at g*WG*PER + k*WG + l for k < PER (several
-// per invocation amortise the per-invocation cost on lavapipe; adjacent lanes touch adjacent
-// elements); 1-D grid over the workgroups (see common.glsl). Everything that changes from step
+// adamw: one AdamW step (torch.optim.AdamW) on n parameters, in vec4 blocks (lavapipe pays per
+// load instruction, not per float), the last block maybe partial. Workgroup g updates the WG*PER
+// blocks from g*WG*PER, its invocation l those at g*WG*PER + k*WG + l for k < PER (several per
+// invocation amortise the per-invocation cost on lavapipe; adjacent lanes touch adjacent
+// blocks); 1-D grid over the workgroups (see common.glsl). Everything that changes from step
 // to step comes from the step-parameters tensor (vk/ops.StepParams), whose slots the host passes
 // as constants 3..11, so a recorded sequence can be replayed every step:
 //   g = grad * clip
@@ -24,21 +25,26 @@ layout(constant_id = 10) const uint SLOT_INV_BIAS2_SQRT = 7;
 layout(constant_id = 11) const uint SLOT_CLIP_SCALE = 8;
 layout(constant_id = 12) const uint PER = 64; // parameters per invocation
 
-layout(std430, binding = 0) buffer P { float param[]; };
-layout(std430, binding = 1) readonly buffer G { float grad[]; };
-layout(std430, binding = 2) buffer M { float m1[]; };
-layout(std430, binding = 3) buffer V { float m2[]; };
+layout(std430, binding = 0) buffer P { vec4 param[]; };
+layout(std430, binding = 1) readonly buffer G { vec4 grad[]; };
+layout(std430, binding = 2) buffer M { vec4 m1[]; };
+layout(std430, binding = 3) buffer V { vec4 m2[]; };
+layout(std430, binding = 0) buffer P1 { float param1[]; };
+layout(std430, binding = 1) readonly buffer G1 { float grad1[]; };
+layout(std430, binding = 2) buffer M1 { float m11[]; };
+layout(std430, binding = 3) buffer V1 { float m21[]; };
 layout(std430, binding = 4) readonly buffer S { float step[]; };
 
 layout(push_constant) uniform Push {
-	uint n;
+	uint n;     // parameters
 	uint decay; // nonzero: apply the decoupled weight decay
 } p;
 
 void main() {
 	const uint wg = gl_WorkGroupSize.x;
 	const uint g = linearGroupID();
-	if (p.n == 0u || g > (p.n - 1u) / (wg * PER)) {
+	const uint n4 = (p.n + 3u) / 4u; // vec4 blocks, the last one maybe partial
+	if (p.n == 0u || g > (n4 - 1u) / (wg * PER)) {
 		return; // padding group of a 2-D grid
 	}
 	const float clip = step[SLOT_CLIP_SCALE];
@@ -48,15 +54,30 @@ void main() {
 	const float stepSize = step[SLOT_STEP_SIZE], invBias2Sqrt = step[SLOT_INV_BIAS2_SQRT], eps = step[SLOT_EPS];
 	const uint first = g * wg * PER + gl_LocalInvocationID.x;
 	for (uint k = 0; k < PER; k++) {
-		const uint i = first + k * wg;
-		if (i >= p.n) {
+		const uint i = first + k * wg; // vec4 block: parameters 4i .. 4i+3
+		if (i >= n4) {
 			return;
 		}
-		const float gr = grad[i] * clip;
-		const float m = beta1 * m1[i] + oneMinusBeta1 * gr;
-		const float v = beta2 * m2[i] + oneMinusBeta2 * (gr * gr);
-		m1[i] = m;
-		m2[i] = v;
-		param[i] = param[i] * decay - stepSize * m / (sqrt(v) * invBias2Sqrt + eps);
+		const bool whole = 4u * i + 3u < p.n;
+		vec4 gr, m, v, w;
+		if (whole) {
+			gr = grad[i], m = m1[i], v = m2[i], w = param[i];
+		} else { // the partial last block: its valid elements, zeros after them
+			gr = m = v = w = vec4(0.0);
+			for (uint e = 0; 4u * i + e < p.n; e++) {
+				gr[e] = grad1[4u * i + e], m[e] = m11[4u * i + e], v[e] = m21[4u * i + e], w[e] = param1[4u * i + e];
+			}
+		}
+		gr *= clip;
+		m = beta1 * m + oneMinusBeta1 * gr;
+		v = beta2 * v + oneMinusBeta2 * (gr * gr);
+		w = w * decay - stepSize * m / (sqrt(v) * invBias2Sqrt + eps);
+		if (whole) {
+			m1[i] = m, m2[i] = v, param[i] = w;
+		} else {
+			for (uint e = 0; 4u * i + e < p.n; e++) {
+				m11[4u * i + e] = m[e], m21[4u * i + e] = v[e], param1[4u * i + e] = w[e];
+			}
+		}
 	}
 }

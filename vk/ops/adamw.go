@@ -80,8 +80,8 @@ func (p StepParams) Write(t *vk.Tensor) error {
 // stepShape is a step-parameters tensor argument, for checkShapes.
 func stepShape(t *vk.Tensor) shaped { return shaped{"step parameters", t, []int{StepParamsLen}} }
 
-// adamwPer is how many parameters each invocation of the adamw shader updates: on lavapipe,
-// 64 take about half the time of 1.
+// adamwPer is how many vec4 blocks of parameters each invocation of the adamw shader updates:
+// on lavapipe, 64 take about half the time of 1.
 const adamwPer = 64
 
 // AdamW records one AdamW step (torch.optim.AdamW semantics) on the first n elements of param,
@@ -107,6 +107,6 @@ func (o *Ops) AdamW(s *vk.Sequence, param, grad, m, v, stepParams *vk.Tensor, n 
 	if decay {
 		flag = 1
 	}
-	return counted(s, adamwFLOPs*float64(n), s.Dispatch(k, grid1D(o.ctx, vk.Groups(n, wg*adamwPer)), vk.Push(uint32(n), flag),
+	return counted(s, adamwFLOPs*float64(n), s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg*adamwPer)), vk.Push(uint32(n), flag),
 		vk.InOut(param), vk.In(grad), vk.InOut(m), vk.InOut(v), vk.In(stepParams)))
 }

@@ -109,7 +109,11 @@ func (o *Ops) Fill(s *vk.Sequence, y *vk.Tensor, n int, value float32) error {
 	if err := fits("fill", y, n); err != nil {
 		return err
 	}
-	return o.elementwise(s, "fill", "fill", n, vk.Push(uint32(n), value), vk.Out(y))
+	k, wg, err := o.defaultKernel("fill", "fill")
+	if err != nil {
+		return err
+	}
+	return s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg)), vk.Push(uint32(n), value), vk.Out(y)) // vec4 blocks
 }
 
 // Axpy computes y = alpha*x + beta*y over the first n elements.
