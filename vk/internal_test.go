@@ -152,3 +152,28 @@ func TestPipelineCachePersists(t *testing.T) {
 		}
 	}
 }
+
+func TestWidenLavapipe(t *testing.T) {
+	old, had := os.LookupEnv(lavapipeWidth)
+	t.Cleanup(func() {
+		if had {
+			os.Setenv(lavapipeWidth, old)
+		} else {
+			os.Unsetenv(lavapipeWidth)
+		}
+	})
+	os.Unsetenv(lavapipeWidth)
+	widenLavapipe()
+	want := ""
+	if cpuHasAVX512() {
+		want = "512"
+	}
+	if got := os.Getenv(lavapipeWidth); got != want {
+		t.Errorf("unset: %s=%q after widenLavapipe, want %q", lavapipeWidth, got, want)
+	}
+	os.Setenv(lavapipeWidth, "128")
+	widenLavapipe()
+	if got := os.Getenv(lavapipeWidth); got != "128" {
+		t.Errorf("a width the user set was changed to %q", got)
+	}
+}

@@ -30,9 +30,27 @@ var loadOnce struct {
 	err error
 }
 
+// lavapipeWidth is the environment variable that sets lavapipe's vector width in bits (and with it
+// its subgroup size: width / 32 lanes). Mesa defaults to 256; vktrain asks for 512 on AVX-512 CPUs.
+const lavapipeWidth = "LP_NATIVE_VECTOR_WIDTH"
+
+// widenLavapipe asks lavapipe for 512-bit vectors (subgroups of 16) when the CPU has AVX-512 and
+// the user has not chosen a width: a gpt-l4-256 training step runs 1.2-1.45x faster than at
+// Mesa's default of 256 (BENCHMARKS.md). It must run before the driver loads, which reads the
+// variable once. LP_NATIVE_VECTOR_WIDTH=256 (or 128) keeps Mesa's choice.
+func widenLavapipe() {
+	if _, set := os.LookupEnv(lavapipeWidth); !set && cpuHasAVX512() {
+		os.Setenv(lavapipeWidth, "512")
+	}
+}
+
+// cpuHasAVX512 reports whether the CPU runs AVX-512F instructions.
+func cpuHasAVX512() bool { return C.vkt_cpu_has_avx512f() != 0 }
+
 // loadVulkan opens the Vulkan loader once per process and hands its vkGetInstanceProcAddr to the binding.
 func loadVulkan() error {
 	loadOnce.Do(func() {
+		widenLavapipe()
 		loader := os.Getenv("VKTRAIN_VULKAN_LOADER")
 		if loader == "" {
 			loader = defaultLoader

@@ -144,3 +144,12 @@ void vkt_destroy_messenger(void* instance, uint64_t messenger) {
 	destroy_fn f = (destroy_fn)vkt_gipa(instance, "vkDestroyDebugUtilsMessengerEXT");
 	if (f && messenger) f(instance, messenger, NULL);
 }
+
+int vkt_cpu_has_avx512f(void) {
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f") != 0;
+#else
+	return 0;
+#endif
+}

@@ -11,6 +11,8 @@
 const char* vkt_load(const char* soname);
 // vkt_get_instance_proc_addr is the loader's vkGetInstanceProcAddr (NULL before vkt_load).
 void* vkt_get_instance_proc_addr(void);
+// vkt_cpu_has_avx512f reports whether the CPU runs AVX-512F instructions (0 off x86).
+int vkt_cpu_has_avx512f(void);
 
 // vkt_device_extra holds what vkGetPhysicalDeviceProperties2 adds to the 1.0 properties.
 typedef struct {

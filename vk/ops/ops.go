@@ -55,7 +55,8 @@ func (o *Ops) With(e profile.Entry) (*Ops, error) {
 
 // DeviceOf is the profile-matching identity of a device.
 func DeviceOf(d vk.DeviceInfo) profile.Device {
-	return profile.Device{VendorID: d.VendorID, DeviceID: d.DeviceID, Driver: d.Driver, DriverVersion: d.DriverVersion, Name: d.Name}
+	return profile.Device{VendorID: d.VendorID, DeviceID: d.DeviceID, Driver: d.Driver, DriverVersion: d.DriverVersion,
+		SubgroupSize: d.SubgroupSize, Name: d.Name}
 }
 
 // LimitsOf is what profile entries are checked against.

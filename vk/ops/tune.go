@@ -187,13 +187,14 @@ func (o *Ops) Tune(cases []TuneCase, opt TuneOptions) ([]TuneResult, error) {
 	return out, nil
 }
 
-// TunedProfile is the profile of the results' winners, matched to this device, its driver and
-// driver version, and recording the kernel set they were measured with.
+// TunedProfile is the profile of the results' winners, matched to this device, its driver,
+// driver version and subgroup size, and recording the kernel set they were measured with.
 func (o *Ops) TunedProfile(results []TuneResult) *profile.Profile {
 	d := o.ctx.Info
-	vendor, device, version := d.VendorID, d.DeviceID, d.DriverVersion
+	vendor, device, version, subgroup := d.VendorID, d.DeviceID, d.DriverVersion, d.SubgroupSize
 	p := &profile.Profile{Name: "tuned", Description: "measured by vktrain tune on " + d.Name, Kernels: shaders.KernelSetHash(),
-		Match:   profile.Match{VendorID: &vendor, DeviceID: &device, Driver: d.Driver, DriverVersion: &version},
+		Match: profile.Match{VendorID: &vendor, DeviceID: &device, Driver: d.Driver, DriverVersion: &version,
+			SubgroupSize: &subgroup},
 		Entries: map[string]profile.Entry{}}
 	for _, r := range results {
 		p.Entries[r.Op] = r.Winner

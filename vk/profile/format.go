@@ -24,7 +24,7 @@ func (p *Profile) Format(header string, notes map[string]string) []byte {
 	if p.Kernels != "" {
 		fmt.Fprintf(&b, "kernels = %s\n", quote(p.Kernels))
 	}
-	if m := p.Match; m.VendorID != nil || m.Driver != "" || m.DriverVersion != nil {
+	if m := p.Match; m.VendorID != nil || m.Driver != "" || m.DriverVersion != nil || m.SubgroupSize != nil {
 		b.WriteString("\n[match]\n")
 		if m.VendorID != nil {
 			fmt.Fprintf(&b, "vendor_id = %#x\n", *m.VendorID)
@@ -44,6 +44,9 @@ func (p *Profile) Format(header string, notes map[string]string) []byte {
 		}
 		if m.DriverVersion != nil {
 			fmt.Fprintf(&b, "driver_version = %d\n", *m.DriverVersion)
+		}
+		if m.SubgroupSize != nil {
+			fmt.Fprintf(&b, "subgroup_size = %d\n", *m.SubgroupSize)
 		}
 	}
 	for _, op := range slices.Sorted(maps.Keys(p.Entries)) {

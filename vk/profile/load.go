@@ -223,7 +223,8 @@ func resolve(profiles []*Profile, override, tuned *Profile, dev Device, lim Limi
 }
 
 // TunedPath is where vktrain tune writes dev's profile in the cache folder dir ("" if dir is
-// ""): one file per vendor, device, driver and driver version.
+// ""): one file per vendor, device, driver, driver version and subgroup size (lavapipe's
+// changes with LP_NATIVE_VECTOR_WIDTH, and with it the best tiles).
 func TunedPath(dir string, dev Device) string {
 	if dir == "" {
 		return ""
@@ -234,5 +235,5 @@ func TunedPath(dir string, dev Device) string {
 		}
 		return '-'
 	}, strings.ToLower(dev.Driver))
-	return filepath.Join(dir, fmt.Sprintf("tuned-%04x-%04x-%s-%d.toml", dev.VendorID, dev.DeviceID, driver, dev.DriverVersion))
+	return filepath.Join(dir, fmt.Sprintf("tuned-%04x-%04x-%s-%d-sg%d.toml", dev.VendorID, dev.DeviceID, driver, dev.DriverVersion, dev.SubgroupSize))
 }

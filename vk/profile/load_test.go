@@ -11,9 +11,9 @@ const kernelsNow = "111111111111111111111111111111111111111111111111111111111111
 
 // tunedFor is a tuned profile for dev measured with kernels, defining matmul and fill.
 func tunedFor(dev Device, kernels string) *Profile {
-	vendor, driverVersion := dev.VendorID, dev.DriverVersion
+	vendor, driverVersion, subgroup := dev.VendorID, dev.DriverVersion, dev.SubgroupSize
 	return &Profile{Name: "tuned", Kernels: kernels,
-		Match: Match{VendorID: &vendor, Driver: dev.Driver, DriverVersion: &driverVersion},
+		Match: Match{VendorID: &vendor, Driver: dev.Driver, DriverVersion: &driverVersion, SubgroupSize: &subgroup},
 		Entries: map[string]Entry{
 			"matmul": {Op: "matmul", Variant: "regblock", Params: map[string]int{"wg_x": 8, "wg_y": 2, "tm": 16, "tn": 8}},
 			"fill":   {Op: "fill", Variant: "default", Params: map[string]int{"wg_x": 256}},
@@ -130,6 +130,8 @@ func TestLoadIgnoresUnusableTunedProfile(t *testing.T) {
 	dev.DriverVersion = 3
 	other := dev
 	other.DriverVersion = 4
+	wider := dev
+	wider.SubgroupSize = 16
 	invalid := tunedFor(dev, kernelsNow)
 	invalid.Entries["fill"] = Entry{Op: "fill", Variant: "default", Params: map[string]int{"wg_x": 12}}
 	tests := []struct {
@@ -138,6 +140,7 @@ func TestLoadIgnoresUnusableTunedProfile(t *testing.T) {
 		{"stale kernel set", writeProfile(t, "stale.toml", tunedFor(dev, strings.Repeat("2", 64))),
 			"it was measured with kernel set 222222222222, these shaders are 111111111111 (run vktrain tune again)"},
 		{"other driver version", writeProfile(t, "other.toml", tunedFor(other, kernelsNow)), "was tuned for another device or driver"},
+		{"other subgroup size", writeProfile(t, "wider.toml", tunedFor(wider, kernelsNow)), "was tuned for another device or driver"},
 		{"entry the device refuses", writeProfile(t, "invalid.toml", invalid), "ops.fill: workgroup of 12 invocations is not a multiple of the subgroup size 8"},
 		{"syntax error", writeFile(t, "broken.toml", "name = \n"), "broken.toml:1:"},
 		{"missing file", filepath.Join(t.TempDir(), "none.toml"), ""},
@@ -182,8 +185,8 @@ func TestLoadStaleOverride(t *testing.T) {
 }
 
 func TestTunedPath(t *testing.T) {
-	dev := Device{VendorID: 0x10de, DeviceID: 0x2330, Driver: "NVIDIA Proprietary/1", DriverVersion: 42}
-	if got, want := TunedPath("/c", dev), filepath.Join("/c", "tuned-10de-2330-nvidia-proprietary-1-42.toml"); got != want {
+	dev := Device{VendorID: 0x10de, DeviceID: 0x2330, Driver: "NVIDIA Proprietary/1", DriverVersion: 42, SubgroupSize: 32}
+	if got, want := TunedPath("/c", dev), filepath.Join("/c", "tuned-10de-2330-nvidia-proprietary-1-42-sg32.toml"); got != want {
 		t.Errorf("TunedPath = %q, want %q", got, want)
 	}
 	if got := TunedPath("", dev); got != "" {

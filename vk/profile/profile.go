@@ -31,6 +31,7 @@ type Device struct {
 	VendorID, DeviceID uint32
 	Driver             string // driver name, e.g. "llvmpipe", "NVIDIA"
 	DriverVersion      uint32 // as the driver reports it (vendor-specific encoding)
+	SubgroupSize       uint32 // lavapipe's follows LP_NATIVE_VECTOR_WIDTH: 4, 8 or 16
 	Name               string // device name
 }
 
@@ -55,6 +56,7 @@ type Match struct {
 	DeviceIDs     [][2]uint32 // inclusive ranges of device IDs; only with VendorID, not with DeviceID
 	Driver        string      // case-insensitive substring of Device.Driver
 	DriverVersion *uint32     // exact, as tuned profiles record it
+	SubgroupSize  *uint32     // exact
 }
 
 // Profile is one parsed profile file.
@@ -100,6 +102,12 @@ func (p *Profile) Matches(dev Device) (specificity int, ok bool) {
 	}
 	if m.DriverVersion != nil {
 		if *m.DriverVersion != dev.DriverVersion {
+			return 0, false
+		}
+		specificity++
+	}
+	if m.SubgroupSize != nil {
+		if *m.SubgroupSize != dev.SubgroupSize {
 			return 0, false
 		}
 		specificity++
@@ -156,7 +164,7 @@ func (f *file) checkKey(k toml.Key) error {
 	case len(k) == 1:
 		known = slices.Contains([]string{"name", "description", "kernels", "match", "ops"}, k[0])
 	case k[0] == "match":
-		known = len(k) == 2 && slices.Contains([]string{"vendor_id", "device_id", "device_ids", "driver", "driver_version"}, k[1])
+		known = len(k) == 2 && slices.Contains([]string{"vendor_id", "device_id", "device_ids", "driver", "driver_version", "subgroup_size"}, k[1])
 	case k[0] == "ops" && len(k) <= 3:
 		if _, err := lookupOp(k[1]); err != nil {
 			return f.errorf(k[:2], "%v", err)
@@ -304,7 +312,7 @@ func (f *file) match() (Match, error) {
 	for _, field := range []struct {
 		key string
 		dst **uint32
-	}{{"vendor_id", &m.VendorID}, {"device_id", &m.DeviceID}, {"driver_version", &m.DriverVersion}} {
+	}{{"vendor_id", &m.VendorID}, {"device_id", &m.DeviceID}, {"driver_version", &m.DriverVersion}, {"subgroup_size", &m.SubgroupSize}} {
 		n, ok, err := f.integer(t, 0, math.MaxUint32, "match", field.key)
 		if err != nil {
 			return m, err

@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	llvmpipeDev = Device{VendorID: 0x10005, Driver: "llvmpipe", Name: "llvmpipe (LLVM 15.0.7, 256 bits)"}
+	llvmpipeDev = Device{VendorID: 0x10005, Driver: "llvmpipe", SubgroupSize: 8, Name: "llvmpipe (LLVM 15.0.7, 256 bits)"}
 	nvidiaDev   = Device{VendorID: 0x10de, DeviceID: 0x2330, Driver: "NVIDIA", Name: "NVIDIA H100 80GB HBM3"}
 
 	llvmpipeLimits = Limits{SharedMemory: 32768, MaxInvocations: 1024, MaxWorkgroupSize: [3]uint32{1024, 1024, 1024}, SubgroupSize: 8}
@@ -267,6 +267,7 @@ func TestLoadSpecificity(t *testing.T) {
 	}{
 		{"llvmpipe", llvmpipeDev, llvmpipeLimits, "texel", "embedded:llvmpipe.toml (llvmpipe)"},
 		{"llvmpipe driver in other case", Device{VendorID: 0x10005, Driver: "LLVMpipe"}, llvmpipeLimits, "texel", "embedded:llvmpipe.toml (llvmpipe)"},
+		{"llvmpipe, 512-bit vectors", Device{VendorID: 0x10005, Driver: "llvmpipe", SubgroupSize: 16}, targets["embedded:llvmpipe-sg16.toml"][0], "texel", "embedded:llvmpipe-sg16.toml (llvmpipe-sg16)"},
 		{"nvidia", nvidiaDev, nvidiaLimits, "tiled", "embedded:nvidia.toml (nvidia)"},
 		{"amd gcn (polaris 10)", Device{VendorID: 0x1002, DeviceID: 0x67df, Driver: "radv"}, amdLimits, "tiled", "embedded:amd-gcn.toml (amd-gcn)"},
 		{"amd cdna (mi300x)", Device{VendorID: 0x1002, DeviceID: 0x74a1}, amdLimits, "tiled", "embedded:amd-gcn.toml (amd-gcn)"},
@@ -442,6 +443,11 @@ var targets = map[string][]Limits{
 	"embedded:llvmpipe.toml": {llvmpipeLimits, func() Limits {
 		l := llvmpipeLimits
 		l.SubgroupSize = 4
+		return l
+	}()},
+	"embedded:llvmpipe-sg16.toml": {func() Limits {
+		l := llvmpipeLimits
+		l.SubgroupSize = 16
 		return l
 	}()},
 }
