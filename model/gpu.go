@@ -459,6 +459,10 @@ type dropout struct {
 	p    float32
 	seed uint32
 	rng  []*vk.Tensor
+	// before is the number of steps a run trained before the current V-cycle phase, whose
+	// optimizer steps count from 1 again: masks are numbered by the run's step, so that a phase
+	// does not repeat an earlier one's masks.
+	before int
 }
 
 // dropSite is the index of a dropout site: 0 for the embeddings, 1+2l and 2+2l for block l's
@@ -474,10 +478,11 @@ func dropSite(l int, mlp bool) int {
 // micro-step use disjoint counter ranges.
 func dropoutOffset(site, n int) uint32 { return uint32(site * n) }
 
-// dropoutKey is the Philox key of micro-batch micro of optimizer step step (from 1), for a step
-// of micros micro-batches: consecutive keys from the seed's, one per micro-step of the run.
+// dropoutKey is the Philox key of micro-batch micro of optimizer step step (from 1) of the
+// phase, for a step of micros micro-batches: consecutive keys from the seed's, one per
+// micro-step of the run.
 func (n *Net) dropoutKey(step, micro, micros int) uint32 {
-	return n.drop.seed + uint32((step-1)*micros+micro)
+	return n.drop.seed + uint32((n.drop.before+step-1)*micros+micro)
 }
 
 // newDropout allocates the dropout state of a model trained with dropout p from seed.

@@ -370,6 +370,13 @@ func TestDropoutDeterministic(t *testing.T) {
 				if l4b := loss(4, append(batch, batch[0]))*2 - l4; l4b == l4 {
 					t.Errorf("run %d: micro-batches 0 and 1 of step 4 have the same loss: the mask did not change", run)
 				}
+				// A V-cycle phase after 3 steps counts its steps from 1 again; its masks are the
+				// run's steps 4 and on, not those of the phase before.
+				n.drop.before = 3
+				if l := loss(1, batch); math.Float64bits(l) != math.Float64bits(l4) {
+					t.Errorf("run %d: step 1 of a phase after 3 steps has loss %v, the run's step 4 %v", run, l, l4)
+				}
+				n.drop.before = 0
 			}
 			for i := range losses[0] {
 				if math.Float64bits(losses[0][i]) != math.Float64bits(losses[1][i]) {

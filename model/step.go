@@ -152,7 +152,8 @@ type StepResult struct {
 
 // Gradients runs the forward and backward passes of every micro-batch, leaving the gradient of
 // the mean loss (over all their counted targets) in the gradient tensors. It returns that loss.
-// Dropout masks depend on the seed, sp.Step and the micro-batch's index only.
+// Dropout masks depend on the seed, the run's step (sp.Step after the steps of earlier V-cycle
+// phases) and the micro-batch's index only.
 func (n *Net) Gradients(batches []data.Batch, sp ops.StepParams) (float64, error) {
 	count := 0
 	for _, b := range batches {

@@ -321,6 +321,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 				batches[i] = r.batcher.Next()
 			}
 		}
+		r.Net.drop.before = r.phaseStart
 		start := time.Now()
 		res, err := r.Net.Step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
 			WeightDecay: tc.WeightDecay, Step: step + 1})
