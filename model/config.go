@@ -178,7 +178,8 @@ func (c *Config) Validate() error {
 		bad("train.min_lr: %g is not in [0, train.lr]", t.MinLR)
 	}
 	if t.Warmup < 0 || t.Warmup > t.Steps {
-		bad("train.warmup: %d is not in [0, train.steps = %d]", t.Warmup, t.Steps)
+		bad("train.warmup: %d is not in [0, train.steps = %d] (a shorter run needs a shorter warmup, e.g. -set train.warmup=%d)",
+			t.Warmup, t.Steps, t.Steps/10)
 	}
 	oneOf(bad, "train.decay", t.Decay, decays...)
 	if t.Beta1 < 0 || t.Beta1 >= 1 || t.Beta2 < 0 || t.Beta2 >= 1 {
