@@ -35,7 +35,7 @@ var loadOnce struct {
 const lavapipeWidth = "LP_NATIVE_VECTOR_WIDTH"
 
 // widenLavapipe asks lavapipe for 512-bit vectors (subgroups of 16) when the CPU has AVX-512 and
-// the user has not chosen a width: a gpt-l4-256 training step runs 1.2-1.45x faster than at
+// the user has not chosen a width: a gpt-l4-256 training step runs about 1.5x faster than at
 // Mesa's default of 256 (BENCHMARKS.md). It must run before the driver loads, which reads the
 // variable once. LP_NATIVE_VECTOR_WIDTH=256 (or 128) keeps Mesa's choice.
 func widenLavapipe() {
