@@ -118,7 +118,7 @@ func (c *Context) createDevice() error {
 		}},
 	}
 	var dev vkapi.Device
-	if err := check("vkCreateDevice", vkapi.CreateDevice(c.physical, &info, nil, &dev)); err != nil {
+	if err := check("vkCreateDevice", withoutGC(func() vkapi.Result { return vkapi.CreateDevice(c.physical, &info, nil, &dev) })); err != nil {
 		return err
 	}
 	c.device = dev

@@ -56,7 +56,7 @@ func NewInstance(validate bool) (*Instance, error) {
 		info.EnabledExtensionCount = 1
 	}
 	var handle vkapi.Instance
-	err := check("vkCreateInstance", vkapi.CreateInstance(&info, nil, &handle))
+	err := check("vkCreateInstance", withoutGC(func() vkapi.Result { return vkapi.CreateInstance(&info, nil, &handle) }))
 	in.handle = handle
 	if err != nil {
 		in.release()

@@ -19,7 +19,8 @@ var gcOff sync.Mutex
 // withoutGC runs call with the garbage collector off. vulkan-go frees its C copies of a call's
 // struct arguments from a finalizer that a collection may run while the call is still in the
 // driver; compiling a pipeline takes long enough for that to happen (the tuner, compiling
-// hundreds among large allocations, crashed lavapipe that way about one run in two).
+// hundreds among large allocations, crashed lavapipe that way about one run in two), and so
+// did a descriptor-set update once in the test suite.
 // SetGCPercent(-1) waits for a running cycle to end, and objects allocated since it began are
 // live for that cycle.
 func withoutGC(call func() vkapi.Result) vkapi.Result {

@@ -52,25 +52,29 @@ func newLayouts(dev vkapi.Device) (*layouts, error) {
 		}
 	}
 	var set vkapi.DescriptorSetLayout
-	if err := check("vkCreateDescriptorSetLayout", vkapi.CreateDescriptorSetLayout(dev, &vkapi.DescriptorSetLayoutCreateInfo{
-		SType:        vkapi.StructureTypeDescriptorSetLayoutCreateInfo,
-		BindingCount: allBindings,
-		PBindings:    bindings,
-	}, nil, &set)); err != nil {
+	if err := check("vkCreateDescriptorSetLayout", withoutGC(func() vkapi.Result {
+		return vkapi.CreateDescriptorSetLayout(dev, &vkapi.DescriptorSetLayoutCreateInfo{
+			SType:        vkapi.StructureTypeDescriptorSetLayoutCreateInfo,
+			BindingCount: allBindings,
+			PBindings:    bindings,
+		}, nil, &set)
+	})); err != nil {
 		return nil, err
 	}
 	l.set = set
 	var pl vkapi.PipelineLayout
-	if err := check("vkCreatePipelineLayout", vkapi.CreatePipelineLayout(dev, &vkapi.PipelineLayoutCreateInfo{
-		SType:                  vkapi.StructureTypePipelineLayoutCreateInfo,
-		SetLayoutCount:         1,
-		PSetLayouts:            []vkapi.DescriptorSetLayout{set},
-		PushConstantRangeCount: 1,
-		PPushConstantRanges: []vkapi.PushConstantRange{{
-			StageFlags: vkapi.ShaderStageFlags(vkapi.ShaderStageComputeBit),
-			Size:       PushConstantSize,
-		}},
-	}, nil, &pl)); err != nil {
+	if err := check("vkCreatePipelineLayout", withoutGC(func() vkapi.Result {
+		return vkapi.CreatePipelineLayout(dev, &vkapi.PipelineLayoutCreateInfo{
+			SType:                  vkapi.StructureTypePipelineLayoutCreateInfo,
+			SetLayoutCount:         1,
+			PSetLayouts:            []vkapi.DescriptorSetLayout{set},
+			PushConstantRangeCount: 1,
+			PPushConstantRanges: []vkapi.PushConstantRange{{
+				StageFlags: vkapi.ShaderStageFlags(vkapi.ShaderStageComputeBit),
+				Size:       PushConstantSize,
+			}},
+		}, nil, &pl)
+	})); err != nil {
 		vkapi.DestroyDescriptorSetLayout(dev, set, nil)
 		return nil, err
 	}
@@ -94,27 +98,31 @@ func (l *layouts) descriptorSet(dev vkapi.Device, key [allBindings]bindingKey) (
 	}
 	if l.left == 0 {
 		var pool vkapi.DescriptorPool
-		if err := check("vkCreateDescriptorPool", vkapi.CreateDescriptorPool(dev, &vkapi.DescriptorPoolCreateInfo{
-			SType:         vkapi.StructureTypeDescriptorPoolCreateInfo,
-			MaxSets:       setsPerPool,
-			PoolSizeCount: 2,
-			PPoolSizes: []vkapi.DescriptorPoolSize{
-				{Type: vkapi.DescriptorTypeStorageBuffer, DescriptorCount: setsPerPool * MaxBindings},
-				{Type: vkapi.DescriptorTypeUniformTexelBuffer, DescriptorCount: setsPerPool * MaxTexelBindings},
-			},
-		}, nil, &pool)); err != nil {
+		if err := check("vkCreateDescriptorPool", withoutGC(func() vkapi.Result {
+			return vkapi.CreateDescriptorPool(dev, &vkapi.DescriptorPoolCreateInfo{
+				SType:         vkapi.StructureTypeDescriptorPoolCreateInfo,
+				MaxSets:       setsPerPool,
+				PoolSizeCount: 2,
+				PPoolSizes: []vkapi.DescriptorPoolSize{
+					{Type: vkapi.DescriptorTypeStorageBuffer, DescriptorCount: setsPerPool * MaxBindings},
+					{Type: vkapi.DescriptorTypeUniformTexelBuffer, DescriptorCount: setsPerPool * MaxTexelBindings},
+				},
+			}, nil, &pool)
+		})); err != nil {
 			return nil, err
 		}
 		l.pools = append(l.pools, pool)
 		l.left = setsPerPool
 	}
 	var set vkapi.DescriptorSet
-	if err := check("vkAllocateDescriptorSets", vkapi.AllocateDescriptorSets(dev, &vkapi.DescriptorSetAllocateInfo{
-		SType:              vkapi.StructureTypeDescriptorSetAllocateInfo,
-		DescriptorPool:     l.pools[len(l.pools)-1],
-		DescriptorSetCount: 1,
-		PSetLayouts:        []vkapi.DescriptorSetLayout{l.set},
-	}, &set)); err != nil {
+	if err := check("vkAllocateDescriptorSets", withoutGC(func() vkapi.Result {
+		return vkapi.AllocateDescriptorSets(dev, &vkapi.DescriptorSetAllocateInfo{
+			SType:              vkapi.StructureTypeDescriptorSetAllocateInfo,
+			DescriptorPool:     l.pools[len(l.pools)-1],
+			DescriptorSetCount: 1,
+			PSetLayouts:        []vkapi.DescriptorSetLayout{l.set},
+		}, &set)
+	})); err != nil {
 		return nil, err
 	}
 	l.left--
@@ -137,7 +145,12 @@ func (l *layouts) descriptorSet(dev vkapi.Device, key [allBindings]bindingKey) (
 		}
 		writes[i].PTexelBufferView = []vkapi.BufferView{view}
 	}
-	vkapi.UpdateDescriptorSets(dev, allBindings, writes, 0, nil)
+	// vulkan-go frees its C copy of the writes from a finalizer that a collection may run
+	// during the call (a test crashed lavapipe there): see withoutGC.
+	withoutGC(func() vkapi.Result {
+		vkapi.UpdateDescriptorSets(dev, allBindings, writes, 0, nil)
+		return vkapi.Success
+	})
 	l.sets[key] = set
 	return set, nil
 }

@@ -137,12 +137,15 @@ func (s *Sequence) Reset() error {
 }
 
 func (s *Sequence) memoryBarrier(src, dst vkapi.PipelineStageFlagBits, srcAccess, dstAccess vkapi.AccessFlagBits) {
-	vkapi.CmdPipelineBarrier(s.cmd, vkapi.PipelineStageFlags(src), vkapi.PipelineStageFlags(dst), 0,
-		1, []vkapi.MemoryBarrier{{
-			SType:         vkapi.StructureTypeMemoryBarrier,
-			SrcAccessMask: vkapi.AccessFlags(srcAccess),
-			DstAccessMask: vkapi.AccessFlags(dstAccess),
-		}}, 0, nil, 0, nil)
+	withoutGC(func() vkapi.Result {
+		vkapi.CmdPipelineBarrier(s.cmd, vkapi.PipelineStageFlags(src), vkapi.PipelineStageFlags(dst), 0,
+			1, []vkapi.MemoryBarrier{{
+				SType:         vkapi.StructureTypeMemoryBarrier,
+				SrcAccessMask: vkapi.AccessFlags(srcAccess),
+				DstAccessMask: vkapi.AccessFlags(dstAccess),
+			}}, 0, nil, 0, nil)
+		return vkapi.Success
+	})
 }
 
 // Dispatch records kernel k over groups workgroups with push constants push (see Push), binding
@@ -291,11 +294,14 @@ func (s *Sequence) Run() error {
 	if err := check("vkResetFences", vkapi.ResetFences(c.device, 1, []vkapi.Fence{c.fence})); err != nil {
 		return err
 	}
-	if err := check("vkQueueSubmit", vkapi.QueueSubmit(c.queue, 1, []vkapi.SubmitInfo{{
-		SType:              vkapi.StructureTypeSubmitInfo,
-		CommandBufferCount: 1,
-		PCommandBuffers:    []vkapi.CommandBuffer{s.cmd},
-	}}, c.fence)); err != nil {
+	submitted := withoutGC(func() vkapi.Result {
+		return vkapi.QueueSubmit(c.queue, 1, []vkapi.SubmitInfo{{
+			SType:              vkapi.StructureTypeSubmitInfo,
+			CommandBufferCount: 1,
+			PCommandBuffers:    []vkapi.CommandBuffer{s.cmd},
+		}}, c.fence)
+	})
+	if err := check("vkQueueSubmit", submitted); err != nil {
 		return err
 	}
 	if err := check("vkWaitForFences", vkapi.WaitForFences(c.device, 1, []vkapi.Fence{c.fence}, vkapi.True, ^uint64(0))); err != nil {

@@ -154,8 +154,11 @@ func (c *Context) copyBuffer(src vkapi.Buffer, srcOff uint64, dst vkapi.Buffer, 
 	if err := s.Reset(); err != nil {
 		return err
 	}
-	vkapi.CmdCopyBuffer(s.cmd, src, dst, 1, []vkapi.BufferCopy{{
-		SrcOffset: vkapi.DeviceSize(srcOff), DstOffset: vkapi.DeviceSize(dstOff), Size: vkapi.DeviceSize(n),
-	}})
+	withoutGC(func() vkapi.Result {
+		vkapi.CmdCopyBuffer(s.cmd, src, dst, 1, []vkapi.BufferCopy{{
+			SrcOffset: vkapi.DeviceSize(srcOff), DstOffset: vkapi.DeviceSize(dstOff), Size: vkapi.DeviceSize(n),
+		}})
+		return vkapi.Success
+	})
 	return s.Run()
 }
