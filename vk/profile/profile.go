@@ -76,38 +76,19 @@ type Profile struct {
 // device with specificity 0.
 func (p *Profile) Matches(dev Device) (specificity int, ok bool) {
 	m := p.Match
-	if m.VendorID != nil {
-		if *m.VendorID != dev.VendorID {
-			return 0, false
+	equal := func(want *uint32, got uint32) bool { return want != nil && *want == got }
+	for _, field := range []struct{ given, matches bool }{
+		{m.VendorID != nil, equal(m.VendorID, dev.VendorID)},
+		{m.DeviceID != nil, equal(m.DeviceID, dev.DeviceID)},
+		{m.DeviceIDs != nil, slices.ContainsFunc(m.DeviceIDs, func(r [2]uint32) bool { return r[0] <= dev.DeviceID && dev.DeviceID <= r[1] })},
+		{m.Driver != "", strings.Contains(strings.ToLower(dev.Driver), strings.ToLower(m.Driver))},
+		{m.DriverVersion != nil, equal(m.DriverVersion, dev.DriverVersion)},
+		{m.SubgroupSize != nil, equal(m.SubgroupSize, dev.SubgroupSize)},
+	} {
+		if !field.given {
+			continue
 		}
-		specificity++
-	}
-	if m.DeviceID != nil {
-		if *m.DeviceID != dev.DeviceID {
-			return 0, false
-		}
-		specificity++
-	}
-	if m.DeviceIDs != nil {
-		if !slices.ContainsFunc(m.DeviceIDs, func(r [2]uint32) bool { return r[0] <= dev.DeviceID && dev.DeviceID <= r[1] }) {
-			return 0, false
-		}
-		specificity++
-	}
-	if m.Driver != "" {
-		if !strings.Contains(strings.ToLower(dev.Driver), strings.ToLower(m.Driver)) {
-			return 0, false
-		}
-		specificity++
-	}
-	if m.DriverVersion != nil {
-		if *m.DriverVersion != dev.DriverVersion {
-			return 0, false
-		}
-		specificity++
-	}
-	if m.SubgroupSize != nil {
-		if *m.SubgroupSize != dev.SubgroupSize {
+		if !field.matches {
 			return 0, false
 		}
 		specificity++
