@@ -19,6 +19,10 @@
 // TEXELS = 1 (with VEC = 1) reads A and B as texels of the vec4 views at bindings 8 and 9, which
 // lavapipe fetches with one vector load per lane instead of a per-lane loop over 4 scalar loads
 // with bounds checks: 1.3x faster at 1024^3 there (BENCHMARKS.md).
+//
+// lavapipe runs workgroups in grid order, x fastest. With x over the column blocks, consecutive
+// groups share a panel of A and sweep B; the host sets rowsFast to sweep A instead when that
+// streams fewer bytes from memory (a wide B, such as the token table in the logits product).
 // Edge tiles clamp their loads to the last row/column and drop those results at the store. The
 // lanes of a group never exit early: their shuffles need every lane.
 #extension GL_EXT_control_flow_attributes : require
@@ -55,6 +59,7 @@ layout(push_constant) uniform Push {
 	uint strideA, strideB, strideC; // elements between batch entries
 	float alpha, beta;
 	uint hasBias;
+	uint rowsFast; // 1: gl_WorkGroupID.x walks the row blocks and .y the column blocks
 } p;
 
 // loadA4 and loadB4 read vec4 number i of A or B, from the storage buffer or the texel view.
@@ -76,8 +81,10 @@ void main() {
 	const uint lane = gl_SubgroupInvocationID % SG;
 	const uint first = gl_SubgroupInvocationID - lane; // the group's first lane in the subgroup
 	const uint groupsX = gl_WorkGroupSize.x / SG;
-	const uint row0 = (gl_WorkGroupID.y * gl_WorkGroupSize.y + gl_LocalInvocationID.y) * TM;
-	const uint col0 = (gl_WorkGroupID.x * groupsX + gl_LocalInvocationID.x / SG) * SG * TN;
+	const uint rowBlock = p.rowsFast != 0 ? gl_WorkGroupID.x : gl_WorkGroupID.y;
+	const uint colBlock = p.rowsFast != 0 ? gl_WorkGroupID.y : gl_WorkGroupID.x;
+	const uint row0 = (rowBlock * gl_WorkGroupSize.y + gl_LocalInvocationID.y) * TM;
+	const uint col0 = (colBlock * groupsX + gl_LocalInvocationID.x / SG) * SG * TN;
 	const uint batch = gl_WorkGroupID.z;
 	const uint aBase = p.offA + batch * p.strideA;
 	const uint bBase = p.offB + batch * p.strideB;

@@ -59,6 +59,10 @@ func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 		return err
 	}
 	groups := [3]uint32{vk.Groups(g.N, wgX*tn), vk.Groups(g.M, wgY*tm), uint32(g.Batch)}
+	rowsFast := e.Variant != "tiled" && g.sweepA(groups[1], groups[0])
+	if rowsFast {
+		groups[0], groups[1] = groups[1], groups[0]
+	}
 	hasBias := uint32(0)
 	args := []vk.Arg{vk.In(g.A), vk.In(g.B), vk.Out(g.C)}
 	if texels {
@@ -72,8 +76,29 @@ func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 		args = append(args, vk.In(g.Bias))
 	}
 	push := vk.Push(g.M, g.N, g.K, g.Lda, g.Ldb, g.Ldc, g.OffA, g.OffB, g.OffC, g.OffBias,
-		g.StrideA, g.StrideB, g.StrideC, g.Alpha, g.Beta, hasBias)
+		g.StrideA, g.StrideB, g.StrideC, g.Alpha, g.Beta, hasBias, boolU32(rowsFast))
 	return counted(s, g.flops(), s.Dispatch(k, groups, push, args...))
+}
+
+// cachedBytes is the operand size below which re-reading it is taken to come from cache: a CPU
+// core's share of L2 and L3.
+const cachedBytes = 4 << 20
+
+// sweepA reports whether the regblock kernel should order its gm x gn workgroups with the row
+// blocks fastest, so that consecutive groups share a panel of B and sweep A, because that
+// streams fewer bytes from memory than the other order: each order reads the operand whose
+// panel it shares once, and the one it sweeps once per block of the other, or once in all if it
+// fits in cache.
+func (g *Gemm) sweepA(gm, gn uint32) bool {
+	a := 4 * float64(g.M) * float64(g.K)
+	b := 4 * float64(g.K) * float64(g.N)
+	swept := func(bytes float64, times uint32) float64 {
+		if bytes <= cachedBytes {
+			return bytes
+		}
+		return bytes * float64(times)
+	}
+	return swept(a, gn)+b < a+swept(b, gm)
 }
 
 // shareLanes is how many consecutive invocations of the regblock kernel share rows through

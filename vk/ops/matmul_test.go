@@ -145,6 +145,7 @@ func TestMatmul(t *testing.T) {
 	for _, name := range []string{"profile", "regblock", "texel"} {
 		t.Run(name+"/AgainstReference", func(t *testing.T) { testGemmAgainstReference(t, ctx, variants[name]) })
 		t.Run(name+"/StridesBatchOffsets", func(t *testing.T) { testGemmStridesBatchOffsets(t, ctx, variants[name]) })
+		t.Run(name+"/WideB", func(t *testing.T) { testGemmWideB(t, ctx, variants[name]) })
 	}
 	for _, tt := range []struct {
 		name string
@@ -172,6 +173,20 @@ func testGemmAgainstReference(t *testing.T, ctx *vk.Context, o *ops.Ops) {
 			if (i+j/2)%2 == 1 {
 				c.g.Alpha, c.g.Beta = -0.5, 1
 			}
+			t.Run(c.String(), func(t *testing.T) { runGemm(t, ctx, o, c).check(t, 1e-6) })
+		}
+	}
+}
+
+// A B of more than 4 MiB (ops' cache bound) with a small A makes the regblock kernel run its
+// workgroups row blocks first (TestSweepA), in several row blocks; N = 65540 takes the vec4 path,
+// 65537 the scalar one.
+func testGemmWideB(t *testing.T, ctx *vk.Context, o *ops.Ops) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	uniform := func(n int) []float32 { return randoms(rng, n) }
+	for _, n := range []int{65540, 65537} {
+		for _, tb := range []bool{false, true} {
+			c := gemmCase{g: ops.Gemm{M: 130, N: n, K: 16, TransB: tb, Alpha: 1}, bias: tb, input: uniform}
 			t.Run(c.String(), func(t *testing.T) { runGemm(t, ctx, o, c).check(t, 1e-6) })
 		}
 	}
