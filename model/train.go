@@ -304,6 +304,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 	defer f.Close()
 	enc := json.NewEncoder(f)
 	lastLogTokens, lastLogWall := r.State.Tokens, r.State.WallS
+	r.Net.drop.before = r.phaseStart
 	for r.State.Step < end {
 		if ctx.Err() != nil {
 			if _, err := r.Checkpoint(); err != nil {
@@ -321,7 +322,6 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 				batches[i] = r.batcher.Next()
 			}
 		}
-		r.Net.drop.before = r.phaseStart
 		start := time.Now()
 		res, err := r.Net.Step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
 			WeightDecay: tc.WeightDecay, Step: step + 1})

@@ -30,6 +30,14 @@ func withoutGC(call func() vkapi.Result) vkapi.Result {
 	return call()
 }
 
+// withoutGCDo is withoutGC for a call without a result.
+func withoutGCDo(call func()) {
+	withoutGC(func() vkapi.Result {
+		call()
+		return vkapi.Success
+	})
+}
+
 // Kernel is a compute pipeline: an embedded SPIR-V shader with its specialization constants.
 // Constants 0, 1 and 2 are always the workgroup size x, y, z; op-specific ones follow.
 type Kernel struct {

@@ -147,9 +147,8 @@ func (l *layouts) descriptorSet(dev vkapi.Device, key [allBindings]bindingKey) (
 	}
 	// vulkan-go frees its C copy of the writes from a finalizer that a collection may run
 	// during the call (a test crashed lavapipe there): see withoutGC.
-	withoutGC(func() vkapi.Result {
+	withoutGCDo(func() {
 		vkapi.UpdateDescriptorSets(dev, allBindings, writes, 0, nil)
-		return vkapi.Success
 	})
 	l.sets[key] = set
 	return set, nil

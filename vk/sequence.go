@@ -137,14 +137,13 @@ func (s *Sequence) Reset() error {
 }
 
 func (s *Sequence) memoryBarrier(src, dst vkapi.PipelineStageFlagBits, srcAccess, dstAccess vkapi.AccessFlagBits) {
-	withoutGC(func() vkapi.Result {
+	withoutGCDo(func() {
 		vkapi.CmdPipelineBarrier(s.cmd, vkapi.PipelineStageFlags(src), vkapi.PipelineStageFlags(dst), 0,
 			1, []vkapi.MemoryBarrier{{
 				SType:         vkapi.StructureTypeMemoryBarrier,
 				SrcAccessMask: vkapi.AccessFlags(srcAccess),
 				DstAccessMask: vkapi.AccessFlags(dstAccess),
 			}}, 0, nil, 0, nil)
-		return vkapi.Success
 	})
 }
 

@@ -154,11 +154,10 @@ func (c *Context) copyBuffer(src vkapi.Buffer, srcOff uint64, dst vkapi.Buffer, 
 	if err := s.Reset(); err != nil {
 		return err
 	}
-	withoutGC(func() vkapi.Result {
+	withoutGCDo(func() {
 		vkapi.CmdCopyBuffer(s.cmd, src, dst, 1, []vkapi.BufferCopy{{
 			SrcOffset: vkapi.DeviceSize(srcOff), DstOffset: vkapi.DeviceSize(dstOff), Size: vkapi.DeviceSize(n),
 		}})
-		return vkapi.Success
 	})
 	return s.Run()
 }
