@@ -1,7 +1,7 @@
 package model
 
 import (
-	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -34,7 +34,7 @@ type bertBlock struct {
 }
 
 func (n *Net) bertBlock(l int) bertBlock {
-	d, f, h := n.Cfg.Width, n.Cfg.FFN, bertLayer(l)
+	d, f, h := n.Cfg.Width, n.Cfg.FFN, BERTLayer(l)
 	self := h + "attention.self."
 	return bertBlock{
 		q: dense(self+"query", d, d), k: dense(self+"key", d, d), v: dense(self+"value", d, d),
@@ -44,14 +44,14 @@ func (n *Net) bertBlock(l int) bertBlock {
 }
 
 // bertTransform is the MLM head's transform; bertDecoder its decoder, tied to the word
-// embeddings, with the bias bertDecoderBias, over the padded vocabulary (vocabStride).
+// embeddings, with the bias BERTDecoderBias, over the padded vocabulary (vocabStride).
 const (
 	bertTransform   = "cls.predictions.transform."
-	bertDecoderBias = "cls.predictions.bias"
+	BERTDecoderBias = "cls.predictions.bias"
 )
 
 func (n *Net) bertDecoder() linear {
-	return linear{w: bertWord, b: bertDecoderBias, in: n.Cfg.Width, out: n.vocabStride(), outIn: true}
+	return linear{w: bertWord, b: BERTDecoderBias, in: n.Cfg.Width, out: n.vocabStride(), outIn: true}
 }
 
 // qkvCols is where q (part 0), k (1) or v (2) lie in the packed (B, T, 3, H, Dh) layout.
@@ -85,13 +85,13 @@ func (n *Net) bertForward(s *vk.Sequence, train bool) error {
 			func() error { return n.linearForward(s, b.v, x, n.qkvCols(a.qkv, 2)) },
 			func() error { return o.AttentionForward(s, n.attention(l)) },
 			func() error { return n.linearForward(s, b.proj, a.att, cols{t: act.tmp}) },
-			func() error { return n.dropoutForward(s, train, dropSite(l, false), act.tmp) },
+			func() error { return n.dropoutForward(s, train, DropSite(l, false), act.tmp) },
 			func() error { return o.Add(s, x, act.tmp, a.ln1.x, bt*d) },
 			func() error { return n.layerNormForward(s, b.ln1, a.ln1) },
 			func() error { return n.linearForward(s, b.fc, a.ln1.y, cols{t: a.fch}) },
 			func() error { return o.GeluForward(s, a.fch, a.fcg, bt*f) },
 			func() error { return n.linearForward(s, b.fcProj, a.fcg, cols{t: act.tmp}) },
-			func() error { return n.dropoutForward(s, train, dropSite(l, true), act.tmp) },
+			func() error { return n.dropoutForward(s, train, DropSite(l, true), act.tmp) },
 			func() error { return o.Add(s, a.ln1.y, act.tmp, a.ln2.x, bt*d) },
 			func() error { return n.layerNormForward(s, b.ln2, a.ln2) }, // into act.res[l+1]
 		); err != nil {
@@ -134,13 +134,13 @@ func (n *Net) bertBackward(s *vk.Sequence) error {
 		if err := record(
 			// g.dtmp: the gradient of ln1.y, through the residual and then the MLP.
 			func() error { return n.layerNormBackward(s, b.ln2, a.ln2, g.dres, g.dtmp, false) },
-			func() error { return n.dropoutBackward(s, dropSite(l, true), g.dtmp, dmlp) },
+			func() error { return n.dropoutBackward(s, DropSite(l, true), g.dtmp, dmlp) },
 			func() error { return n.linearBackward(s, b.fcProj, a.fcg, cols{t: dmlp}, g.dfc, false) },
 			func() error { return o.GeluBackward(s, a.fch, g.dfc, g.dfc, bt*f, false) },
 			func() error { return n.linearBackward(s, b.fc, a.ln1.y, cols{t: g.dfc}, g.dtmp, true) },
 			// g.dres: the gradient of x, through the residual and then the attention.
 			func() error { return n.layerNormBackward(s, b.ln1, a.ln1, g.dtmp, g.dres, false) },
-			func() error { return n.dropoutBackward(s, dropSite(l, false), g.dres, dattn) },
+			func() error { return n.dropoutBackward(s, DropSite(l, false), g.dres, dattn) },
 			func() error { return n.linearBackward(s, b.proj, a.att, cols{t: dattn}, g.dtmp, false) },
 			func() error { return o.AttentionBackward(s, n.attention(l), g.dtmp, g.dqkv) },
 			func() error { return n.linearBackward(s, b.q, x, n.qkvCols(g.dqkv, 0), g.dres, true) },

@@ -9,7 +9,7 @@ import "github.com/vktrain/vktrain/vk"
 // gptBlock is block l's parameter prefix and layers.
 func (n *Net) gptBlock(l int) (h string, attn, proj, fc, fcProj linear) {
 	d, f := n.Cfg.Width, n.Cfg.FFN
-	h = gptLayer(l)
+	h = GPTLayer(l)
 	return h, conv1D(h+"attn.c_attn", d, 3*d), conv1D(h+"attn.c_proj", d, d), conv1D(h+"mlp.c_fc", d, f), conv1D(h+"mlp.c_proj", f, d)
 }
 
@@ -38,13 +38,13 @@ func (n *Net) gptForward(s *vk.Sequence, train bool) error {
 			func() error { return n.linearForward(s, attn, a.ln1.y, cols{t: a.qkv}) },
 			func() error { return o.AttentionForward(s, n.attention(l)) },
 			func() error { return n.linearForward(s, proj, a.att, cols{t: act.tmp}) },
-			func() error { return n.dropoutForward(s, train, dropSite(l, false), act.tmp) },
+			func() error { return n.dropoutForward(s, train, DropSite(l, false), act.tmp) },
 			func() error { return o.Add(s, act.res[l], act.tmp, a.ln2.x, bt*d) },
 			func() error { return n.layerNormForward(s, h+"ln_2", a.ln2) },
 			func() error { return n.linearForward(s, fc, a.ln2.y, cols{t: a.fch}) },
 			func() error { return o.GeluForward(s, a.fch, a.fcg, bt*f) },
 			func() error { return n.linearForward(s, fcProj, a.fcg, cols{t: act.tmp}) },
-			func() error { return n.dropoutForward(s, train, dropSite(l, true), act.tmp) },
+			func() error { return n.dropoutForward(s, train, DropSite(l, true), act.tmp) },
 			func() error { return o.Add(s, a.ln2.x, act.tmp, act.res[l+1], bt*d) },
 		); err != nil {
 			return err
@@ -74,12 +74,12 @@ func (n *Net) gptBackward(s *vk.Sequence) error {
 		a := act.layers[l]
 		h, attn, proj, fc, fcProj := n.gptBlock(l)
 		if err := record(
-			func() error { return n.dropoutBackward(s, dropSite(l, true), g.dres, dbranch) },
+			func() error { return n.dropoutBackward(s, DropSite(l, true), g.dres, dbranch) },
 			func() error { return n.linearBackward(s, fcProj, a.fcg, cols{t: dbranch}, g.dfc, false) },
 			func() error { return o.GeluBackward(s, a.fch, g.dfc, g.dfc, bt*f, false) },
 			func() error { return n.linearBackward(s, fc, a.ln2.y, cols{t: g.dfc}, g.dtmp, false) },
 			func() error { return n.layerNormBackward(s, h+"ln_2", a.ln2, g.dtmp, g.dres, true) },
-			func() error { return n.dropoutBackward(s, dropSite(l, false), g.dres, dbranch) },
+			func() error { return n.dropoutBackward(s, DropSite(l, false), g.dres, dbranch) },
 			func() error { return n.linearBackward(s, proj, a.att, cols{t: dbranch}, g.dtmp, false) },
 			func() error { return o.AttentionBackward(s, n.attention(l), g.dtmp, g.dqkv) },
 			func() error { return n.linearBackward(s, attn, a.ln1.y, cols{t: g.dqkv}, g.dtmp, false) },

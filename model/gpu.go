@@ -5,7 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 )
@@ -16,7 +17,7 @@ import (
 // replayed; the host only writes token ids, targets (and BERT's padding mask) and step
 // parameters. Arch "gpt" is GPT-2 (gpt.go), "bert" BertForMaskedLM (bert.go).
 type Net struct {
-	Cfg   ModelConfig
+	Cfg   config.Model
 	Vocab int
 	B, T  int
 	Specs []ParamSpec
@@ -86,16 +87,16 @@ type scratch struct {
 // NewNet allocates a model for micro-batches of b x t tokens and initialises its parameters
 // from seed (normal with the configured std; GPT-2's residual projections scaled by
 // 1/sqrt(2·layers)). Training's dropout masks derive from seed too (dropoutKey).
-func NewNet(o *ops.Ops, cfg ModelConfig, vocab, b, t int, seed uint64) (*Net, error) {
+func NewNet(o *ops.Ops, cfg config.Model, vocab, b, t int, seed uint64) (*Net, error) {
 	if cfg.Arch != "gpt" && cfg.Arch != "bert" {
 		return nil, fmt.Errorf("model.arch %q: the GPU runs \"gpt\" and \"bert\"", cfg.Arch)
 	}
 	if t > cfg.Context || b < 1 || t < 1 {
 		return nil, fmt.Errorf("micro-batch %d x %d does not fit model.context = %d", b, t, cfg.Context)
 	}
-	n := &Net{Cfg: cfg, Vocab: vocab, B: b, T: t, Specs: cfg.Params(vocab), o: o, ctx: o.Context(), index: map[string]int{}}
+	n := &Net{Cfg: cfg, Vocab: vocab, B: b, T: t, Specs: Params(cfg, vocab), o: o, ctx: o.Context(), index: map[string]int{}}
 	if cfg.Arch == "bert" {
-		tok, err := data.New(cfg.Tokenizer)
+		tok, err := data.NewTokenizer(cfg.Tokenizer)
 		if err != nil {
 			return nil, err
 		}
@@ -237,7 +238,7 @@ func (n *Net) vocabStride() int { return (n.Vocab + 3) &^ 3 }
 // moments): the tensors indexed by token hold vocabStride rows, the others p.Size().
 func (n *Net) stored(p ParamSpec) int {
 	switch p.Name {
-	case "wte.weight", bertWord, bertDecoderBias:
+	case "wte.weight", bertWord, BERTDecoderBias:
 		return p.Size() / n.Vocab * n.vocabStride()
 	}
 	return p.Size()
@@ -449,7 +450,7 @@ func (n *Net) recordBackward(s *vk.Sequence) error {
 // apply it in training: on the embeddings' output and on each block's two branch outputs (the
 // attention's output projection and the MLP's) before they join the residual stream. Each site
 // draws its own mask in every micro-step (ops.DropoutForward): its rng tensor holds the
-// micro-step's Philox key (dropoutKey) and the site's counter offset (dropoutOffset), so that
+// micro-step's Philox key (dropoutKey) and the site's counter offset (DropoutOffset), so that
 // no two sites or micro-steps share random numbers. Evaluation and sampling run without
 // dropout, and with model.dropout = 0 nothing is recorded.
 
@@ -465,18 +466,18 @@ type dropout struct {
 	before int
 }
 
-// dropSite is the index of a dropout site: 0 for the embeddings, 1+2l and 2+2l for block l's
+// DropSite is the index of a dropout site: 0 for the embeddings, 1+2l and 2+2l for block l's
 // attention and MLP outputs.
-func dropSite(l int, mlp bool) int {
+func DropSite(l int, mlp bool) int {
 	if mlp {
 		return 2 + 2*l
 	}
 	return 1 + 2*l
 }
 
-// dropoutOffset is the first Philox counter of site's mask over n elements: the sites of a
+// DropoutOffset is the first Philox counter of site's mask over n elements: the sites of a
 // micro-step use disjoint counter ranges.
-func dropoutOffset(site, n int) uint32 { return uint32(site * n) }
+func DropoutOffset(site, n int) uint32 { return uint32(site * n) }
 
 // dropoutKey is the Philox key of micro-batch micro of optimizer step step (from 1) of the
 // phase, for a step of micros micro-batches: consecutive keys from the seed's, one per
@@ -490,7 +491,7 @@ func (n *Net) newDropout(a *alloc, p float64, seed uint64) error {
 	if p == 0 || a.err != nil {
 		return a.err
 	}
-	sites, size := dropSite(n.Cfg.Layers-1, true)+1, n.rows()*n.Cfg.Width
+	sites, size := DropSite(n.Cfg.Layers-1, true)+1, n.rows()*n.Cfg.Width
 	if uint64(sites-1)*uint64(size) > math.MaxUint32 {
 		return fmt.Errorf("model.dropout: %d dropout sites of %d x %d activations exceed the 2^32 counters of a micro-step's masks",
 			sites, n.rows(), n.Cfg.Width)
@@ -503,11 +504,16 @@ func (n *Net) newDropout(a *alloc, p float64, seed uint64) error {
 	return a.err
 }
 
+// SetPhaseStart says that the steps of the phase now training (whose optimizer steps count from
+// 1 again) follow step steps of the run: dropout masks are numbered by the run's step, so that a
+// V-cycle phase does not repeat an earlier one's.
+func (n *Net) SetPhaseStart(step int) { n.drop.before = step }
+
 // setDropout writes the rng tensors of micro-batch micro of step step (of micros micro-batches).
 func (n *Net) setDropout(step, micro, micros int) error {
 	key, size := n.dropoutKey(step, micro, micros), n.rows()*n.Cfg.Width
 	for site, t := range n.drop.rng {
-		if err := t.WriteUint32(0, []uint32{key, dropoutOffset(site, size)}); err != nil {
+		if err := t.WriteUint32(0, []uint32{key, DropoutOffset(site, size)}); err != nil {
 			return err
 		}
 	}

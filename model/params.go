@@ -1,8 +1,10 @@
 package model
 
 import (
+	"fmt"
 	"strings"
 
+	"github.com/vktrain/vktrain/config"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -20,16 +22,43 @@ const (
 	InitOnes
 )
 
+// WidthRole says what one axis of a parameter's matrix view (Shape, a vector as one row) runs
+// over, which is how halving the model's width maps it (docs/method.md §1).
+type WidthRole int
+
+// Width roles.
+const (
+	Fixed       WidthRole = iota // not halved: a vocabulary, positions, token types, a vector's one row
+	ResidualOut                  // a layer's outputs over the residual width d (q|k|v packed: three blocks of d)
+	ResidualIn                   // a layer's inputs over d
+	FFNOut                       // outputs over the MLP width f
+	FFNIn                        // inputs over f
+)
+
+// TiedRole marks the parameters that keep the tied output embedding's logits when the width is
+// de-coalesced (docs/method.md §3): the "exact" rule rescales the LayerNorm feeding the tied
+// decoder, the "reference" rule the input embeddings.
+type TiedRole int
+
+// Tied roles.
+const (
+	Untied    TiedRole = iota
+	Embedding          // an input embedding table (tokens, positions, token types)
+	HeadNorm           // the LayerNorm whose output the tied decoder reads
+)
+
 // ParamSpec is one parameter tensor: its Hugging Face name, shape, initialisation, whether AdamW
-// decays it, and the layer it belongs to (-1 outside the blocks) with its name inside the layer
-// (Local), which the V-cycle's maps use.
+// decays it, the layer it belongs to (-1 outside the blocks) with its name inside the layer
+// (Local), and the roles that say how the V-cycle's maps treat it.
 type ParamSpec struct {
-	Name  string
-	Local string // the name without the layer prefix ("ln_1.weight"); Name outside the blocks
-	Shape []int
-	Init  Init
-	Decay bool
-	Layer int
+	Name       string
+	Local      string // the name without the layer prefix ("ln_1.weight"); Name outside the blocks
+	Shape      []int
+	Init       Init
+	Decay      bool
+	Layer      int
+	Rows, Cols WidthRole // the axes of the matrix view: Shape, or 1 x n for a vector
+	Tied       TiedRole
 }
 
 // Size is the number of elements.
@@ -44,10 +73,10 @@ func (p ParamSpec) Size() int {
 // Params lists every parameter of the model in a fixed order, named as Hugging Face's GPT-2
 // (GPT2Model, Conv1D weights stored in x out) and BERT (BertForMaskedLM, Linear weights stored
 // out x in) name them, so exported checkpoints load there. vocab is the token-table size.
-func (m ModelConfig) Params(vocab int) []ParamSpec {
-	ps, prefix := m.gptParams(vocab), gptLayer
+func Params(m config.Model, vocab int) []ParamSpec {
+	ps, prefix := gptParams(m, vocab), GPTLayer
 	if m.Arch == "bert" {
-		ps, prefix = m.bertParams(vocab), bertLayer
+		ps, prefix = bertParams(m, vocab), BERTLayer
 	}
 	for i, p := range ps {
 		ps[i].Local = p.Name
@@ -62,72 +91,77 @@ func (m ModelConfig) Params(vocab int) []ParamSpec {
 // size.
 func (n *Net) ParamTensor(i int) *vk.Tensor { return n.params[i] }
 
-func (m ModelConfig) gptParams(vocab int) []ParamSpec {
-	d, f := m.Width, m.FFN
-	ps := []ParamSpec{
-		{Name: "wte.weight", Shape: []int{vocab, d}, Init: InitNormal, Decay: true, Layer: -1},
-		{Name: "wpe.weight", Shape: []int{m.Context, d}, Init: InitNormal, Decay: true, Layer: -1},
+// The parameters of each architecture are built from three kinds of tensor: a linear layer's
+// weight and bias, a LayerNorm's weight and bias, and an embedding table.
+
+// linearParams is a linear layer's weight and bias between in and out (each a width role with
+// its size). GPT-2's Conv1D stores the weight in x out, nn.Linear (outIn) out x in.
+func linearParams(name string, in, out WidthRole, nIn, nOut, layer int, init Init, outIn bool) []ParamSpec {
+	w := ParamSpec{Name: name + ".weight", Shape: []int{nIn, nOut}, Rows: in, Cols: out, Init: init, Decay: true, Layer: layer}
+	if outIn {
+		w.Shape, w.Rows, w.Cols = []int{nOut, nIn}, out, in
 	}
-	for i := 0; i < m.Layers; i++ {
-		p := gptLayer(i)
-		ps = append(ps,
-			ParamSpec{Name: p + "ln_1.weight", Shape: []int{d}, Init: InitOnes, Layer: i},
-			ParamSpec{Name: p + "ln_1.bias", Shape: []int{d}, Init: InitZeros, Layer: i},
-			ParamSpec{Name: p + "attn.c_attn.weight", Shape: []int{d, 3 * d}, Init: InitNormal, Decay: true, Layer: i},
-			ParamSpec{Name: p + "attn.c_attn.bias", Shape: []int{3 * d}, Init: InitZeros, Layer: i},
-			ParamSpec{Name: p + "attn.c_proj.weight", Shape: []int{d, d}, Init: InitNormalScaled, Decay: true, Layer: i},
-			ParamSpec{Name: p + "attn.c_proj.bias", Shape: []int{d}, Init: InitZeros, Layer: i},
-			ParamSpec{Name: p + "ln_2.weight", Shape: []int{d}, Init: InitOnes, Layer: i},
-			ParamSpec{Name: p + "ln_2.bias", Shape: []int{d}, Init: InitZeros, Layer: i},
-			ParamSpec{Name: p + "mlp.c_fc.weight", Shape: []int{d, f}, Init: InitNormal, Decay: true, Layer: i},
-			ParamSpec{Name: p + "mlp.c_fc.bias", Shape: []int{f}, Init: InitZeros, Layer: i},
-			ParamSpec{Name: p + "mlp.c_proj.weight", Shape: []int{f, d}, Init: InitNormalScaled, Decay: true, Layer: i},
-			ParamSpec{Name: p + "mlp.c_proj.bias", Shape: []int{d}, Init: InitZeros, Layer: i},
-		)
-	}
-	return append(ps,
-		ParamSpec{Name: "ln_f.weight", Shape: []int{d}, Init: InitOnes, Layer: -1},
-		ParamSpec{Name: "ln_f.bias", Shape: []int{d}, Init: InitZeros, Layer: -1},
-	)
+	return []ParamSpec{w, {Name: name + ".bias", Shape: []int{nOut}, Cols: out, Init: InitZeros, Layer: layer}}
 }
 
-func (m ModelConfig) bertParams(vocab int) []ParamSpec {
+// layerNormParams is a LayerNorm over the residual width d.
+func layerNormParams(name string, d, layer int, tied TiedRole) []ParamSpec {
+	return []ParamSpec{
+		{Name: name + ".weight", Shape: []int{d}, Cols: ResidualOut, Init: InitOnes, Layer: layer, Tied: tied},
+		{Name: name + ".bias", Shape: []int{d}, Cols: ResidualOut, Init: InitZeros, Layer: layer, Tied: tied},
+	}
+}
+
+// embeddingParams is an embedding table of rows vectors of width d.
+func embeddingParams(name string, rows, d int) ParamSpec {
+	return ParamSpec{Name: name, Shape: []int{rows, d}, Cols: ResidualOut, Init: InitNormal, Decay: true, Layer: -1, Tied: Embedding}
+}
+
+func gptParams(m config.Model, vocab int) []ParamSpec {
+	d, f := m.Width, m.FFN
+	ps := []ParamSpec{embeddingParams("wte.weight", vocab, d), embeddingParams("wpe.weight", m.Context, d)}
+	for i := 0; i < m.Layers; i++ {
+		p := GPTLayer(i)
+		ps = append(ps, layerNormParams(p+"ln_1", d, i, Untied)...)
+		ps = append(ps, linearParams(p+"attn.c_attn", ResidualIn, ResidualOut, d, 3*d, i, InitNormal, false)...)
+		ps = append(ps, linearParams(p+"attn.c_proj", ResidualIn, ResidualOut, d, d, i, InitNormalScaled, false)...)
+		ps = append(ps, layerNormParams(p+"ln_2", d, i, Untied)...)
+		ps = append(ps, linearParams(p+"mlp.c_fc", ResidualIn, FFNOut, d, f, i, InitNormal, false)...)
+		ps = append(ps, linearParams(p+"mlp.c_proj", FFNIn, ResidualOut, f, d, i, InitNormalScaled, false)...)
+	}
+	return append(ps, layerNormParams("ln_f", d, -1, HeadNorm)...)
+}
+
+func bertParams(m config.Model, vocab int) []ParamSpec {
 	d, f := m.Width, m.FFN
 	e := "bert.embeddings."
-	ps := []ParamSpec{
-		{Name: e + "word_embeddings.weight", Shape: []int{vocab, d}, Init: InitNormal, Decay: true, Layer: -1},
-		{Name: e + "position_embeddings.weight", Shape: []int{m.Context, d}, Init: InitNormal, Decay: true, Layer: -1},
-		{Name: e + "token_type_embeddings.weight", Shape: []int{m.TypeVocab, d}, Init: InitNormal, Decay: true, Layer: -1},
-		{Name: e + "LayerNorm.weight", Shape: []int{d}, Init: InitOnes, Layer: -1},
-		{Name: e + "LayerNorm.bias", Shape: []int{d}, Init: InitZeros, Layer: -1},
-	}
-	linear := func(name string, out, in, layer int) []ParamSpec {
-		return []ParamSpec{
-			{Name: name + ".weight", Shape: []int{out, in}, Init: InitNormal, Decay: true, Layer: layer},
-			{Name: name + ".bias", Shape: []int{out}, Init: InitZeros, Layer: layer},
-		}
-	}
-	layerNorm := func(name string, layer int) []ParamSpec {
-		return []ParamSpec{
-			{Name: name + ".weight", Shape: []int{d}, Init: InitOnes, Layer: layer},
-			{Name: name + ".bias", Shape: []int{d}, Init: InitZeros, Layer: layer},
-		}
+	ps := []ParamSpec{embeddingParams(e+"word_embeddings.weight", vocab, d), embeddingParams(e+"position_embeddings.weight", m.Context, d),
+		embeddingParams(e+"token_type_embeddings.weight", m.TypeVocab, d)}
+	ps = append(ps, layerNormParams(e+"LayerNorm", d, -1, Untied)...)
+	dense := func(name string, in, out WidthRole, nIn, nOut, layer int) []ParamSpec {
+		return linearParams(name, in, out, nIn, nOut, layer, InitNormal, true)
 	}
 	for i := 0; i < m.Layers; i++ {
-		p := bertLayer(i)
-		ps = append(ps, linear(p+"attention.self.query", d, d, i)...)
-		ps = append(ps, linear(p+"attention.self.key", d, d, i)...)
-		ps = append(ps, linear(p+"attention.self.value", d, d, i)...)
-		ps = append(ps, linear(p+"attention.output.dense", d, d, i)...)
-		ps = append(ps, layerNorm(p+"attention.output.LayerNorm", i)...)
-		ps = append(ps, linear(p+"intermediate.dense", f, d, i)...)
-		ps = append(ps, linear(p+"output.dense", d, f, i)...)
-		ps = append(ps, layerNorm(p+"output.LayerNorm", i)...)
+		p := BERTLayer(i)
+		for _, qkv := range []string{"query", "key", "value"} {
+			ps = append(ps, dense(p+"attention.self."+qkv, ResidualIn, ResidualOut, d, d, i)...)
+		}
+		ps = append(ps, dense(p+"attention.output.dense", ResidualIn, ResidualOut, d, d, i)...)
+		ps = append(ps, layerNormParams(p+"attention.output.LayerNorm", d, i, Untied)...)
+		ps = append(ps, dense(p+"intermediate.dense", ResidualIn, FFNOut, d, f, i)...)
+		ps = append(ps, dense(p+"output.dense", FFNIn, ResidualOut, f, d, i)...)
+		ps = append(ps, layerNormParams(p+"output.LayerNorm", d, i, Untied)...)
 	}
-	ps = append(ps, linear("cls.predictions.transform.dense", d, d, -1)...)
-	ps = append(ps, layerNorm("cls.predictions.transform.LayerNorm", -1)...)
-	return append(ps, ParamSpec{Name: "cls.predictions.bias", Shape: []int{vocab}, Init: InitZeros, Layer: -1})
+	ps = append(ps, dense("cls.predictions.transform.dense", ResidualIn, ResidualOut, d, d, -1)...)
+	ps = append(ps, layerNormParams("cls.predictions.transform.LayerNorm", d, -1, HeadNorm)...)
+	return append(ps, ParamSpec{Name: BERTDecoderBias, Shape: []int{vocab}, Init: InitZeros, Layer: -1})
 }
+
+// GPTLayer is the parameter-name prefix of GPT-2 block l.
+func GPTLayer(l int) string { return fmt.Sprintf("h.%d.", l) }
+
+// BERTLayer is the parameter-name prefix of BERT encoder layer l.
+func BERTLayer(l int) string { return fmt.Sprintf("bert.encoder.layer.%d.", l) }
 
 // CountParams is the number of parameters (the tied output embedding counted once).
 func CountParams(specs []ParamSpec) int {

@@ -6,8 +6,7 @@ import (
 	"math/rand/v2"
 	"sort"
 
-	"github.com/vktrain/vktrain/model/data"
-	"github.com/vktrain/vktrain/vk/ops"
+	"github.com/vktrain/vktrain/data"
 )
 
 // Sampling chooses the next token from a row of logits.
@@ -108,21 +107,4 @@ func (n *Net) MeanLoss(batches []data.Batch) (float64, error) {
 		return 0, fmt.Errorf("no tokens to evaluate")
 	}
 	return sum / float64(count), nil
-}
-
-// LoadNet builds a model on the GPU for b x t micro-batches from a checkpoint's parameters.
-func LoadNet(o *ops.Ops, ck *Checkpoint, b, t int) (*Net, error) {
-	vocab, err := VocabSize(ck.Config.Model)
-	if err != nil {
-		return nil, err
-	}
-	n, err := NewNet(o, ck.Config.Model, vocab, b, t, ck.Config.Train.Seed)
-	if err != nil {
-		return nil, err
-	}
-	if err := n.SetParams(ck.Params); err != nil {
-		n.Free()
-		return nil, err
-	}
-	return n, nil
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 )
@@ -222,9 +222,6 @@ func (n *Net) Evaluate(b data.Batch) (float64, int, error) {
 	s, err := n.lossSum()
 	return s, counted(b), err
 }
-
-// EvalFLOPs is the work of one Evaluate.
-func (n *Net) EvalFLOPs() float64 { return n.eval.FLOPs() }
 
 // Params reads every parameter from the device, by name.
 func (n *Net) Params() (map[string][]float32, error) { return n.readAll(n.params) }

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vktrain/vktrain/config"
 	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/model/reference"
+	"github.com/vktrain/vktrain/train"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 	"github.com/vktrain/vktrain/vk/vktest"
@@ -24,7 +27,7 @@ func openOps(t *testing.T) *ops.Ops {
 	return o
 }
 
-func newNet(t *testing.T, o *ops.Ops, cfg model.ModelConfig) *model.Net {
+func newNet(t *testing.T, o *ops.Ops, cfg config.Model) *model.Net {
 	t.Helper()
 	n, err := model.NewNet(o, cfg, tinyVocab, 1, cfg.Context, 1)
 	if err != nil {
@@ -54,7 +57,7 @@ func params(t *testing.T, n *model.Net) Params {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return model.RefParams(p)
+	return reference.Widen(p)
 }
 
 // within fails unless got and want agree to float32 rounding (relative to the largest value).
@@ -155,7 +158,7 @@ down = { steps = 4, lr = 4e-2 }
 
 // vcycleRun prepares a run of scheduleConfig (with the replacements of replace, old then new)
 // on a small corpus, in a folder of its own.
-func vcycleRun(t *testing.T, o *ops.Ops, replace ...string) (*model.Run, *model.Config) {
+func vcycleRun(t *testing.T, o *ops.Ops, replace ...string) (*train.Run, *config.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	corpus := filepath.Join(dir, "corpus.txt")
@@ -167,11 +170,11 @@ func vcycleRun(t *testing.T, o *ops.Ops, replace ...string) (*model.Run, *model.
 	for i := 0; i+1 < len(replace); i += 2 {
 		cfgText = strings.Replace(cfgText, replace[i], replace[i+1], 1)
 	}
-	cfg, err := model.ParseConfig("test", []byte(cfgText))
+	cfg, err := config.Parse("test", []byte(cfgText))
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := model.NewRun(o, cfg, []byte(cfgText), filepath.Join(dir, "out"))
+	run, err := train.NewRun(o, cfg, []byte(cfgText), filepath.Join(dir, "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +193,8 @@ func TestKeepOnDisk(t *testing.T) {
 		run, _ := vcycleRun(t, o, "alpha = 0.25", "alpha = 0.25\nkeep = \""+keep+"\"", "heads = 2", "heads = 2\ndropout = 0.1")
 		level1 := run.Net
 		opt := Options{
-			OnLog: func(m model.Metrics) { losses[i] = append(losses[i], m.Loss) },
-			OnPhase: func(p Phase) {
+			OnLog: func(m train.Metrics) { losses[i] = append(losses[i], m.Loss) },
+			OnPhase: func(p config.Phase) {
 				if _, err := os.Stat(savedPath(run.Out, 1)); (err == nil) != (p.Level == 2 || p.Up) {
 					t.Errorf("keep %s, level %d phase: the saved level 1 on disk: %v", keep, p.Level, err)
 				}
@@ -228,15 +231,15 @@ func TestTwoLevelSchedule(t *testing.T) {
 	var levels []int
 	var evaluated []int
 	var atCoalesce, saved, coarse Params
-	var phases []Phase
+	var phases []config.Phase
 	opt := Options{
-		OnLog: func(m model.Metrics) {
+		OnLog: func(m train.Metrics) {
 			levels = append(levels, m.Level)
 			if m.ValLoss != nil {
 				evaluated = append(evaluated, m.Step)
 			}
 		},
-		OnPhase: func(p Phase) { phases = append(phases, p) },
+		OnPhase: func(p config.Phase) { phases = append(phases, p) },
 		OnSwitch: func(sw Switch) {
 			switch {
 			case !sw.Up && sw.Done:
@@ -278,7 +281,11 @@ func TestTwoLevelSchedule(t *testing.T) {
 	if maxAbsDiff(t, saved, atCoalesce) != 0 {
 		t.Error("the level-1 parameters changed between coalescing and interpolation")
 	}
-	if len(phases) != 3 || phases[1].Model.Width != 8 || phases[1].Model.Layers != 1 || phases[1].Sched.LR != 4e-2 || !phases[2].Up {
+	models, err := cfg.LevelModels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(phases) != 3 || phases[1].Level != 2 || models[1].Width != 8 || models[1].Layers != 1 || cfg.Schedule(phases[1]).LR != 4e-2 || !phases[2].Up {
 		t.Errorf("phases %+v", phases)
 	}
 	st := run.State

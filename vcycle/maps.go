@@ -8,6 +8,7 @@ package vcycle
 import (
 	"fmt"
 
+	"github.com/vktrain/vktrain/config"
 	"github.com/vktrain/vktrain/model"
 	"github.com/vktrain/vktrain/vk/ops"
 )
@@ -33,12 +34,12 @@ type link struct {
 // width and/or depth). pairing is "adjacent" or "stride" (which fine layers a coarse layer
 // averages) and rule "exact" or "reference" (how the tied embedding's scale is kept; see
 // method.md section 3).
-func NewMaps(fine model.ModelConfig, vocab int, width, depth bool, pairing, rule string) (*Maps, error) {
+func NewMaps(fine config.Model, vocab int, width, depth bool, pairing, rule string) (*Maps, error) {
 	coarse, err := fine.Halved(width, depth)
 	if err != nil {
 		return nil, err
 	}
-	m := &Maps{Fine: fine.Params(vocab), Coarse: coarse.Params(vocab)}
+	m := &Maps{Fine: model.Params(fine, vocab), Coarse: model.Params(coarse, vocab)}
 	byKey := map[string]int{}
 	for i, p := range m.Fine {
 		byKey[key(p.Layer, p.Local)] = i
@@ -52,11 +53,11 @@ func NewMaps(fine model.ModelConfig, vocab int, width, depth bool, pairing, rule
 			}
 			l.fine = append(l.fine, fi)
 		}
-		if l.rows, l.cols, err = axes(fine.Arch, p, coarse, width); err != nil {
+		if l.rows, l.cols, err = axes(p, coarse, width); err != nil {
 			return nil, err
 		}
 		if width {
-			l.scale = ruleScale(fine.Arch, p.Local, rule)
+			l.scale = ruleScale(p, rule)
 		}
 		m.links = append(m.links, l)
 	}
@@ -77,76 +78,26 @@ func fineLayers(l, fineLayers int, depth bool, pairing string) []int {
 	return []int{2 * l, 2*l + 1}
 }
 
-// axis kinds of the width map: the residual width d, the packed q|k|v (three blocks of d), the
-// FFN width f, each as an output or an input of its layer.
-type kind int
-
-const (
-	none kind = iota
-	dOut
-	dIn
-	qkvOut
-	fOut
-	fIn
-)
-
-// widthKinds gives each parameter's (rows, cols) kinds by its name within its layer: GPT-2's
-// Conv1D weights are stored in x out, BERT's Linear weights out x in; vectors are one row.
-var widthKinds = map[string]map[string][2]kind{
-	"gpt": {
-		"wte.weight": {none, dOut}, "wpe.weight": {none, dOut},
-		"ln_1.weight": {none, dOut}, "ln_1.bias": {none, dOut},
-		"ln_2.weight": {none, dOut}, "ln_2.bias": {none, dOut},
-		"ln_f.weight": {none, dOut}, "ln_f.bias": {none, dOut},
-		"attn.c_attn.weight": {dIn, qkvOut}, "attn.c_attn.bias": {none, qkvOut},
-		"attn.c_proj.weight": {dIn, dOut}, "attn.c_proj.bias": {none, dOut},
-		"mlp.c_fc.weight": {dIn, fOut}, "mlp.c_fc.bias": {none, fOut},
-		"mlp.c_proj.weight": {fIn, dOut}, "mlp.c_proj.bias": {none, dOut},
-	},
-	"bert": {
-		"bert.embeddings.word_embeddings.weight":       {none, dOut},
-		"bert.embeddings.position_embeddings.weight":   {none, dOut},
-		"bert.embeddings.token_type_embeddings.weight": {none, dOut},
-		"bert.embeddings.LayerNorm.weight":             {none, dOut}, "bert.embeddings.LayerNorm.bias": {none, dOut},
-		"attention.self.query.weight": {dOut, dIn}, "attention.self.query.bias": {none, dOut},
-		"attention.self.key.weight": {dOut, dIn}, "attention.self.key.bias": {none, dOut},
-		"attention.self.value.weight": {dOut, dIn}, "attention.self.value.bias": {none, dOut},
-		"attention.output.dense.weight": {dOut, dIn}, "attention.output.dense.bias": {none, dOut},
-		"attention.output.LayerNorm.weight": {none, dOut}, "attention.output.LayerNorm.bias": {none, dOut},
-		"intermediate.dense.weight": {fOut, dIn}, "intermediate.dense.bias": {none, fOut},
-		"output.dense.weight": {dOut, fIn}, "output.dense.bias": {none, dOut},
-		"output.LayerNorm.weight": {none, dOut}, "output.LayerNorm.bias": {none, dOut},
-		"cls.predictions.transform.dense.weight": {dOut, dIn}, "cls.predictions.transform.dense.bias": {none, dOut},
-		"cls.predictions.transform.LayerNorm.weight": {none, dOut},
-		"cls.predictions.transform.LayerNorm.bias":   {none, dOut},
-		"cls.predictions.bias":                       {none, none},
-	},
-}
-
 // axes is the matrix view of coarse parameter p for the width map (all axes unmapped when
 // width is not halved). Shapes are those of the coarse model.
-func axes(arch string, p model.ParamSpec, coarse model.ModelConfig, width bool) (rows, cols ops.Axis, err error) {
-	kinds, ok := widthKinds[arch][p.Local]
-	if !ok {
-		return rows, cols, fmt.Errorf("vcycle: no width map for %s parameter %s", arch, p.Name)
-	}
+func axes(p model.ParamSpec, coarse config.Model, width bool) (rows, cols ops.Axis, err error) {
 	shape := p.Shape
 	if len(shape) == 1 {
 		shape = []int{1, shape[0]}
 	}
-	axis := func(k kind, n int) ops.Axis {
+	axis := func(r model.WidthRole, n int) ops.Axis {
 		if !width {
-			k = none
+			r = model.Fixed
 		}
-		switch k {
-		case dOut, qkvOut, fOut:
-			return ops.Axis{Role: ops.RoleOut, Groups: n / half(k, coarse), Half: half(k, coarse)}
-		case dIn, fIn:
-			return ops.Axis{Role: ops.RoleIn, Groups: n / half(k, coarse), Half: half(k, coarse)}
+		switch r {
+		case model.ResidualOut, model.FFNOut:
+			return ops.Axis{Role: ops.RoleOut, Groups: n / half(r, coarse), Half: half(r, coarse)}
+		case model.ResidualIn, model.FFNIn:
+			return ops.Axis{Role: ops.RoleIn, Groups: n / half(r, coarse), Half: half(r, coarse)}
 		}
 		return ops.Axis{Role: ops.Unmapped, Groups: n, Half: 1}
 	}
-	rows, cols = axis(kinds[0], shape[0]), axis(kinds[1], shape[1])
+	rows, cols = axis(p.Rows, shape[0]), axis(p.Cols, shape[1])
 	if rows.Small() != shape[0] || cols.Small() != shape[1] {
 		return rows, cols, fmt.Errorf("vcycle: %s of shape %v does not fit its width map", p.Name, p.Shape)
 	}
@@ -155,33 +106,20 @@ func axes(arch string, p model.ParamSpec, coarse model.ModelConfig, width bool) 
 
 // half is the size of a block of paired channels in the coarse model: big channel j pairs with
 // j + half (so head h pairs with head h + H/2, FFN unit j with j + f/2).
-func half(k kind, coarse model.ModelConfig) int {
-	if k == fOut || k == fIn {
+func half(r model.WidthRole, coarse config.Model) int {
+	if r == model.FFNOut || r == model.FFNIn {
 		return coarse.FFN
 	}
 	return coarse.Width
 }
 
-// ruleScale is the extra factor coalescing applies to a parameter (de-coalescing applies its
-// inverse) so that width de-coalescing keeps the tied decoder's logits: under "exact" the
-// LayerNorm feeding the decoder is doubled on coalescing, under "reference" the embeddings.
-func ruleScale(arch, local, rule string) float64 {
-	var scaled []string
-	switch {
-	case rule == "exact" && arch == "gpt":
-		scaled = []string{"ln_f.weight", "ln_f.bias"}
-	case rule == "exact":
-		scaled = []string{"cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias"}
-	case arch == "gpt":
-		scaled = []string{"wte.weight", "wpe.weight"}
-	default:
-		scaled = []string{"bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
-			"bert.embeddings.token_type_embeddings.weight"}
-	}
-	for _, s := range scaled {
-		if s == local {
-			return 2
-		}
+// ruleScale is the extra factor coalescing applies to parameter p (de-coalescing applies its
+// inverse) so that width de-coalescing keeps the tied decoder's logits (docs/method.md §3): under
+// "exact" the LayerNorm feeding the decoder is doubled on coalescing, under "reference" the
+// input embeddings.
+func ruleScale(p model.ParamSpec, rule string) float64 {
+	if rule == "exact" && p.Tied == model.HeadNorm || rule == "reference" && p.Tied == model.Embedding {
+		return 2
 	}
 	return 1
 }

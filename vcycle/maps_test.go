@@ -6,13 +6,15 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/vktrain/vktrain/config"
 	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/model/reference"
 	"github.com/vktrain/vktrain/vk/ops"
 )
 
 // tinyModel is a model whose every axis can be halved: 4 layers, width 16, 4 heads, FFN 32.
-func tinyModel(arch string) model.ModelConfig {
-	return model.ModelConfig{Arch: arch, Tokenizer: "byte", Context: 8, Layers: 4, Width: 16, Heads: 4, FFN: 32,
+func tinyModel(arch string) config.Model {
+	return config.Model{Arch: arch, Tokenizer: "byte", Context: 8, Layers: 4, Width: 16, Heads: 4, FFN: 32,
 		InitStd: 0.02, TypeVocab: 2}
 }
 
@@ -101,13 +103,13 @@ func TestCoalesceInvertsDeCoalesce(t *testing.T) {
 }
 
 // logits of a model over a fixed batch, by the float64 reference model.
-func logits(t *testing.T, cfg model.ModelConfig, p Params) []float64 {
+func logits(t *testing.T, cfg config.Model, p Params) []float64 {
 	t.Helper()
-	ref, err := model.NewRefModel(cfg, tinyVocab, p)
+	ref, err := reference.New(cfg, tinyVocab, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := model.RefBatch{B: 2, T: cfg.Context}
+	b := reference.Batch{B: 2, T: cfg.Context}
 	for i := range b.B * b.T {
 		b.Input = append(b.Input, uint32(i*7%tinyVocab))
 		b.Target = append(b.Target, uint32(i*5%tinyVocab))

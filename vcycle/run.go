@@ -7,24 +7,18 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/internal/safetensors"
 	"github.com/vktrain/vktrain/model"
-	"github.com/vktrain/vktrain/model/safetensors"
+	"github.com/vktrain/vktrain/train"
 	"github.com/vktrain/vktrain/vk/ops"
 )
 
 // Options are what Train reports along the way; any may be nil.
 type Options struct {
-	OnLog    func(model.Metrics) // every metrics line, as model.Run.Train logs it
-	OnPhase  func(Phase)         // as a phase starts
+	OnLog    func(train.Metrics) // every metrics line, as train.Run.Train logs it
+	OnPhase  func(config.Phase)  // as a phase starts
 	OnSwitch func(Switch)        // around every level switch, before and after its maps run
-}
-
-// Phase is one stretch of a V-cycle: a level trained with its own schedule.
-type Phase struct {
-	Level int
-	Model model.ModelConfig
-	Up    bool // after interpolation (else on the way down, or the coarsest level)
-	Sched model.TrainConfig
 }
 
 // Switch is a level switch: coalescing fine into coarse (Up false) or interpolating fine with
@@ -43,8 +37,8 @@ type Switch struct {
 // coalesced (the saved theta_k) are written to OUT/vcycle-saved, so that a resumed run finds
 // them, and stay on the GPU as well unless [vcycle] keep = "disk". Every phase checkpoints the
 // model it trains (train.checkpoint_every and at its end); the work per level is in r.State.
-// A cancelled ctx writes a checkpoint and returns model.ErrInterrupted.
-func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) error {
+// A cancelled ctx writes a checkpoint and returns train.ErrInterrupted.
+func Train(ctx context.Context, o *ops.Ops, r *train.Run, opt Options) error {
 	v := r.Cfg.VCycle
 	if v == nil {
 		return fmt.Errorf("vcycle: the configuration has no [vcycle] section")
@@ -82,12 +76,11 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) error {
 	first := r.State.Phase
 	for p := first; p < len(phases); p++ {
 		ph, k := phases[p], phases[p].Level-1
-		sched := r.Cfg.Schedule(ph.PhaseConfig)
 		switch {
 		case p == first && r.State.Step > 0:
 			// Resumed: the checkpoint restored this phase's model, optimizer and schedule.
 		case p == first:
-			if err := r.BeginPhase(p, k+1, nets[k], sched); err != nil {
+			if err := r.BeginPhase(p, nets[k]); err != nil {
 				return err
 			}
 		case !ph.Up:
@@ -129,13 +122,13 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) error {
 			retire(k + 1)
 		}
 		if p > first {
-			if err := r.BeginPhase(p, k+1, nets[k], sched); err != nil {
+			if err := r.BeginPhase(p, nets[k]); err != nil {
 				return err
 			}
 			freeRetired()
 		}
 		if opt.OnPhase != nil {
-			opt.OnPhase(Phase{Level: k + 1, Model: models[k], Up: ph.Up, Sched: sched})
+			opt.OnPhase(ph)
 		}
 		if err := r.Train(ctx, opt.OnLog); err != nil {
 			return err
@@ -146,7 +139,7 @@ func Train(ctx context.Context, o *ops.Ops, r *model.Run, opt Options) error {
 
 // runMaps records and runs one switch's maps on the GPU (coalescing, or de-coalescing and
 // interpolating) and counts their FLOPs and wall time in the run.
-func runMaps(o *ops.Ops, r *model.Run, opt Options, m *Maps, sw Switch) error {
+func runMaps(o *ops.Ops, r *train.Run, opt Options, m *Maps, sw Switch) error {
 	if opt.OnSwitch != nil {
 		opt.OnSwitch(sw)
 	}
@@ -204,7 +197,7 @@ func saveLevel(out string, level int, net *model.Net) error {
 
 // loadLevel rebuilds level level's model from the parameters saveLevel wrote, with the run's
 // seed (its dropout masks are then those of the model kept on the GPU).
-func loadLevel(o *ops.Ops, out string, level int, cfg model.ModelConfig, vocab, b, t int, seed uint64) (*model.Net, error) {
+func loadLevel(o *ops.Ops, out string, level int, cfg config.Model, vocab, b, t int, seed uint64) (*model.Net, error) {
 	path := savedPath(out, level)
 	f, err := safetensors.Read(path)
 	if err != nil {

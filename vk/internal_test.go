@@ -2,8 +2,9 @@ package vk
 
 import (
 	"encoding/hex"
-	vkapi "github.com/vulkan-go/vulkan"
 	"os"
+
+	vkapi "github.com/vulkan-go/vulkan"
 
 	"strings"
 	"testing"

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"unsafe"
 
+	"github.com/vktrain/vktrain/internal/atomicfile"
+
 	vkapi "github.com/vulkan-go/vulkan"
 
 	"github.com/vktrain/vktrain/internal/cachedir"
@@ -62,24 +64,7 @@ func (pc *pipelineCache) save() error {
 		return err
 	}
 	data := unsafe.Slice((*byte)(buf), n)
-	if err := os.MkdirAll(filepath.Dir(pc.path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(pc.path), ".pipelines-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), pc.path); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(pc.path, data); err != nil {
 		return fmt.Errorf("saving pipeline cache: %w", err)
 	}
 	return nil

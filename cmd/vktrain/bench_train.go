@@ -8,8 +8,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/model"
-	"github.com/vktrain/vktrain/model/data"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 )

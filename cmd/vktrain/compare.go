@@ -12,9 +12,11 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/internal/atomicfile"
+	"github.com/vktrain/vktrain/train"
+
 	"github.com/vktrain/vktrain/internal/plot"
-	"github.com/vktrain/vktrain/model"
-	"github.com/vktrain/vktrain/model/data"
 	"github.com/vktrain/vktrain/vcycle"
 	"github.com/vktrain/vktrain/vk/ops"
 )
@@ -37,8 +39,8 @@ type runSummary struct {
 	WallS        float64           `json:"wall_s"`
 	FinalValLoss float64           `json:"final_val_loss"`
 	Eval         []evalPoint       `json:"eval"`
-	Levels       []model.LevelWork `json:"levels,omitempty"` // the V-cycle's work per level
-	Maps         *model.LevelWork  `json:"maps,omitempty"`   // and of its switches between levels
+	Levels       []train.LevelWork `json:"levels,omitempty"` // the V-cycle's work per level
+	Maps         *train.LevelWork  `json:"maps,omitempty"`   // and of its switches between levels
 }
 
 // compareReport is report.json. The targets are what the V-cycle needed to first reach the
@@ -130,7 +132,7 @@ func runCompare(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "V-cycle: %d levels, %d steps\n", len(cfg.VCycle.Levels), cfg.VCycle.Steps())
+	fmt.Fprintf(os.Stderr, "V-cycle: %d levels, %d steps\n", len(cfg.VCycle.Levels), cfg.Steps())
 	st, err := trainCompared(sigCtx, o, cfg, text, filepath.Join(*out, "vcycle"))
 	if err != nil {
 		return err
@@ -154,8 +156,8 @@ func runCompare(args []string, stdout io.Writer) error {
 
 // checkBaseline checks that dir is a finished baseline run of base: the same model and
 // training configuration, trained to the end.
-func checkBaseline(dir string, base *model.Config) error {
-	ck, err := model.LoadCheckpoint(dir)
+func checkBaseline(dir string, base *config.Config) error {
+	ck, err := train.LoadCheckpoint(dir)
 	if err != nil {
 		return fmt.Errorf("-baseline: %w", err)
 	}
@@ -171,24 +173,24 @@ func checkBaseline(dir string, base *model.Config) error {
 }
 
 // trainCompared trains one side of a comparison into out and returns where the run ended.
-func trainCompared(ctx context.Context, o *ops.Ops, cfg *model.Config, text []byte, out string) (model.State, error) {
-	run, err := model.NewRun(o, cfg, text, out)
+func trainCompared(ctx context.Context, o *ops.Ops, cfg *config.Config, text []byte, out string) (train.State, error) {
+	run, err := train.NewRun(o, cfg, text, out)
 	if err != nil {
-		return model.State{}, err
+		return train.State{}, err
 	}
 	defer run.Free()
 	total := cfg.Train.Steps
 	if cfg.VCycle != nil {
-		total = cfg.VCycle.Steps()
+		total = cfg.Steps()
 	}
 	p := newProgress(total, 0, false, nil)
 	if cfg.VCycle != nil {
-		err = vcycle.Train(ctx, o, run, p.vcycleOptions())
+		err = vcycle.Train(ctx, o, run, p.vcycleOptions(cfg))
 	} else {
 		err = run.Train(ctx, p.log)
 	}
 	p.finish()
-	if errors.Is(err, model.ErrInterrupted) {
+	if errors.Is(err, train.ErrInterrupted) {
 		return run.State, fmt.Errorf("interrupted in %s at step %d: the comparison is incomplete", out, run.State.Step)
 	}
 	if err != nil {
@@ -199,7 +201,7 @@ func trainCompared(ctx context.Context, o *ops.Ops, cfg *model.Config, text []by
 
 // summarize reads a run's metrics into its summary.
 func summarize(dir string) (runSummary, error) {
-	ms, err := readMetrics(filepath.Join(dir, "metrics.jsonl"))
+	ms, err := train.ReadMetrics(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil {
 		return runSummary{}, err
 	}
@@ -223,7 +225,7 @@ func summarize(dir string) (runSummary, error) {
 // buildReport compares the two runs in out (method.md section 6): the work the V-cycle needed to
 // first reach the baseline's final validation loss with its full model, and the baseline's loss
 // at the V-cycle's budget. The maps' work is in the V-cycle's FLOPs and wall time.
-func buildReport(out string, vcState model.State) (*compareReport, error) {
+func buildReport(out string, vcState train.State) (*compareReport, error) {
 	base, err := summarize(filepath.Join(out, "baseline"))
 	if err != nil {
 		return nil, err
@@ -257,10 +259,10 @@ func writeReport(out string, rep *compareReport) error {
 	if err != nil {
 		return err
 	}
-	if err := data.WriteFileAtomic(filepath.Join(out, "report.json"), append(js, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, "report.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	if err := data.WriteFileAtomic(filepath.Join(out, "report.md"), []byte(reportMarkdown(rep))); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, "report.md"), []byte(reportMarkdown(rep))); err != nil {
 		return err
 	}
 	series := func(name string, s runSummary, x func(evalPoint) float64) plot.Series {

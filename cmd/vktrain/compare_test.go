@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/train"
 )
 
 // tinyVCycle is the [vcycle] section the tests add to tinyTOML: 2 x 32 -> 1 x 16, 30 steps in
@@ -142,12 +142,12 @@ func TestTrainVCycle(t *testing.T) {
 	dir := t.TempDir()
 	cfg := tinyVCycleConfig(t, dir)
 	ref := filepath.Join(dir, "ref")
-	train(t, "-config", cfg, "-out", ref, "-json")
+	runTrainOK(t, "-config", cfg, "-out", ref, "-json")
 	want := metrics(t, ref)
 	if last := want[len(want)-1]; last.Step != 30 || last.Level != 1 || last.ValLoss == nil {
 		t.Errorf("last line %+v", last)
 	}
-	ck, err := model.LoadCheckpoint(ref)
+	ck, err := train.LoadCheckpoint(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestTrainVCycle(t *testing.T) {
 	}
 	t.Run("same seed", func(t *testing.T) {
 		again := filepath.Join(t.TempDir(), "again")
-		train(t, "-config", cfg, "-out", again, "-json")
+		runTrainOK(t, "-config", cfg, "-out", again, "-json")
 		sameCurve(t, want, metrics(t, again))
 	})
 	// Steps 1-6 train level 1, 7-18 level 2 (1 x 16), 19-30 level 1 again.
@@ -181,7 +181,7 @@ func TestTrainVCycle(t *testing.T) {
 			if at < 1 || at >= 30 {
 				t.Fatalf("the checkpoint to resume from is at step %d", at)
 			}
-			train(t, "-resume", out, "-json")
+			runTrainOK(t, "-resume", out, "-json")
 			sameCurve(t, want, metrics(t, out))
 		})
 	}

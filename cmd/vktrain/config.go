@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/config"
 )
 
 func runConfig(args []string, stdout io.Writer) error {
@@ -20,14 +20,14 @@ func runConfig(args []string, stdout io.Writer) error {
 	}
 	switch {
 	case args[0] == "list" && len(args) == 1:
-		for _, n := range model.Presets() {
-			text, _ := model.PresetText(n)
+		for _, n := range config.Presets() {
+			text, _ := config.PresetText(n)
 			summary, _, _ := strings.Cut(strings.TrimPrefix(string(text), "# "), "\n")
 			fmt.Fprintf(stdout, "%s\n", summary)
 		}
 		return nil
 	case args[0] == "show" && len(args) == 2:
-		text, err := model.PresetText(args[1])
+		text, err := config.PresetText(args[1])
 		if err != nil {
 			return err
 		}

@@ -1,39 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
-	"os"
 	"path/filepath"
 
 	"github.com/vktrain/vktrain/internal/plot"
-	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/train"
 )
-
-// readMetrics reads a run's metrics.jsonl.
-func readMetrics(path string) ([]model.Metrics, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []model.Metrics
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m model.Metrics
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, sc.Err()
-}
 
 // writeCurves draws OUT/curves.png from OUT/metrics.jsonl: training and validation loss against
 // steps and against FLOPs.
 func writeCurves(out string) error {
-	ms, err := readMetrics(filepath.Join(out, "metrics.jsonl"))
+	ms, err := train.ReadMetrics(filepath.Join(out, "metrics.jsonl"))
 	if err != nil {
 		return err
 	}

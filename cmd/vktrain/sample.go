@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/model"
-	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/train"
 )
 
 func runSample(args []string, stdout io.Writer) error {
@@ -29,11 +30,11 @@ func runSample(args []string, stdout io.Writer) error {
 	if *count < 1 || *temp < 0 || *topK < 0 {
 		return fmt.Errorf("%w: -tokens must be positive, -temperature and -top-k not negative", errUsage)
 	}
-	ck, err := model.LoadCheckpoint(*ckpt)
+	ck, err := train.LoadCheckpoint(*ckpt)
 	if err != nil {
 		return err
 	}
-	tok, err := data.New(ck.Config.Model.Tokenizer)
+	tok, err := data.NewTokenizer(ck.Config.Model.Tokenizer)
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func runSample(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ctx.Close()
-	net, err := model.LoadNet(o, ck, 1, ck.Config.Model.Context)
+	net, err := train.LoadNet(o, ck, 1, ck.Config.Model.Context)
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if *ckpt == "" {
 		return fmt.Errorf("%w: -ckpt is required", errUsage)
 	}
-	ck, err := model.LoadCheckpoint(*ckpt)
+	ck, err := train.LoadCheckpoint(*ckpt)
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if *batches <= 0 {
 		*batches = cfg.Train.EvalBatches
 	}
-	tok, err := data.New(cfg.Model.Tokenizer)
+	tok, err := data.NewTokenizer(cfg.Model.Tokenizer)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func runEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ctx.Close()
-	net, err := model.LoadNet(o, ck, cfg.Train.Batch, cfg.Model.Context)
+	net, err := train.LoadNet(o, ck, cfg.Train.Batch, cfg.Model.Context)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/vktrain/vktrain/config"
 	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/train"
 	"github.com/vktrain/vktrain/vcycle"
 )
 
@@ -44,7 +46,7 @@ func (c *configFlags) register(fs *flag.FlagSet) {
 }
 
 // load returns the configuration, its TOML text (with the overrides applied) and a run name.
-func (c *configFlags) load() (*model.Config, []byte, string, error) {
+func (c *configFlags) load() (*config.Config, []byte, string, error) {
 	if c.file != "" && c.preset != "" {
 		return nil, nil, "", fmt.Errorf("%w: give -config or -preset, not both", errUsage)
 	}
@@ -60,7 +62,7 @@ func (c *configFlags) load() (*model.Config, []byte, string, error) {
 		if name == "" {
 			name = defaultPreset
 		}
-		text, err = model.PresetText(name)
+		text, err = config.PresetText(name)
 	}
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("config: %w", err)
@@ -69,10 +71,10 @@ func (c *configFlags) load() (*model.Config, []byte, string, error) {
 	if c.file != "" {
 		source = c.file
 	}
-	if text, err = model.Override(text, c.set); err != nil {
+	if text, err = config.Override(text, c.set); err != nil {
 		return nil, nil, "", fmt.Errorf("%w: -set: %v", errUsage, err)
 	}
-	cfg, err := model.ParseConfig(source, text)
+	cfg, err := config.Parse(source, text)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -105,7 +107,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	// The configuration is checked before the device is opened: its errors need no GPU.
-	var cfg *model.Config
+	var cfg *config.Config
 	var text []byte
 	if *resume != "" {
 		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 || len(cf.set) > 0 ||
@@ -128,11 +130,11 @@ func runTrain(args []string, stdout io.Writer) error {
 	}
 	defer ctx.Close()
 
-	var run *model.Run
+	var run *train.Run
 	if *resume != "" {
-		run, err = model.ResumeRun(o, *resume, cf.steps)
+		run, err = train.ResumeRun(o, *resume, cf.steps)
 	} else {
-		run, err = model.NewRun(o, cfg, text, *out)
+		run, err = train.NewRun(o, cfg, text, *out)
 	}
 	if err != nil {
 		return err
@@ -141,22 +143,21 @@ func runTrain(args []string, stdout io.Writer) error {
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	total := run.Cfg.Train.Steps
+	total := run.Cfg.Steps()
 	if v := run.Cfg.VCycle; v != nil {
-		total = v.Steps()
 		fmt.Fprintf(os.Stderr, "V-cycle of %d levels, %d steps in all\n", len(v.Levels), total)
 	}
 	fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s for %d steps from step %d; output in %s\n",
 		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), ctx.Info.Name, total, run.State.Step, run.Out)
 	p := newProgress(total, run.State.Step, *asJSON, stdout)
 	if run.Cfg.VCycle != nil {
-		err = vcycle.Train(sigCtx, o, run, p.vcycleOptions())
+		err = vcycle.Train(sigCtx, o, run, p.vcycleOptions(run.Cfg))
 	} else {
 		err = run.Train(sigCtx, p.log)
 	}
 	p.finish()
 	switch {
-	case errors.Is(err, model.ErrInterrupted):
+	case errors.Is(err, train.ErrInterrupted):
 		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
 		return nil
 	case err != nil:
@@ -169,7 +170,7 @@ func runTrain(args []string, stdout io.Writer) error {
 		return fmt.Errorf("drawing the loss curves: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "done: metrics in %s, curves in %s, checkpoint in %s\n",
-		filepath.Join(run.Out, "metrics.jsonl"), filepath.Join(run.Out, "curves.png"), model.CheckpointsDir(run.Out))
+		filepath.Join(run.Out, "metrics.jsonl"), filepath.Join(run.Out, "curves.png"), train.CheckpointsDir(run.Out))
 	return nil
 }
 
@@ -190,7 +191,7 @@ func newProgress(total, start int, asJSON bool, stdout io.Writer) *progress {
 	return &progress{bar: bar}
 }
 
-func (p *progress) log(m model.Metrics) {
+func (p *progress) log(m train.Metrics) {
 	if p.json != nil {
 		p.json.Encode(m)
 		return
@@ -207,8 +208,8 @@ func (p *progress) log(m model.Metrics) {
 }
 
 // vcycleOptions log a V-cycle's metrics and announce each of its phases.
-func (p *progress) vcycleOptions() vcycle.Options {
-	return vcycle.Options{OnLog: p.log, OnPhase: func(ph vcycle.Phase) {
+func (p *progress) vcycleOptions(cfg *config.Config) vcycle.Options {
+	return vcycle.Options{OnLog: p.log, OnPhase: func(ph config.Phase) {
 		if p.bar != nil {
 			p.bar.Clear()
 		}
@@ -216,8 +217,12 @@ func (p *progress) vcycleOptions() vcycle.Options {
 		if ph.Up {
 			way = "up, interpolated"
 		}
+		m := cfg.Model
+		if models, err := cfg.LevelModels(); err == nil {
+			m = models[ph.Level-1]
+		}
 		fmt.Fprintf(os.Stderr, "level %d (%d layers x %d, %s): %d steps, lr %g\n",
-			ph.Level, ph.Model.Layers, ph.Model.Width, way, ph.Sched.Steps, ph.Sched.LR)
+			ph.Level, m.Layers, m.Width, way, ph.Steps, cfg.Schedule(ph).LR)
 	}}
 }
 
@@ -229,7 +234,7 @@ func (p *progress) finish() {
 }
 
 // printLevels prints a V-cycle's work per level.
-func printLevels(w io.Writer, st model.State) {
+func printLevels(w io.Writer, st train.State) {
 	for _, l := range st.Levels {
 		fmt.Fprintf(w, "level %d: %d steps, %.3g FLOPs, %.1f s\n", l.Level, l.Steps, l.FLOPs, l.WallS)
 	}

@@ -21,9 +21,11 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/data"
+	"github.com/vktrain/vktrain/internal/safetensors"
 	"github.com/vktrain/vktrain/model"
-	"github.com/vktrain/vktrain/model/data"
-	"github.com/vktrain/vktrain/model/safetensors"
+	"github.com/vktrain/vktrain/train"
 )
 
 // The tests of `vktrain train` run vktrain as a subprocess (the test binary, see TestMain), so
@@ -127,8 +129,8 @@ func runVktrain(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-// train runs vktrain train with args and fails the test unless it succeeds.
-func train(t *testing.T, args ...string) (stdout, stderr string) {
+// runTrainOK runs vktrain train with args and fails the test unless it succeeds.
+func runTrainOK(t *testing.T, args ...string) (stdout, stderr string) {
 	t.Helper()
 	stdout, stderr, code := runVktrain(t, vktrainCmd(t, append([]string{"train"}, args...)...))
 	if code != 0 {
@@ -138,26 +140,18 @@ func train(t *testing.T, args ...string) (stdout, stderr string) {
 }
 
 // metrics reads a run's metrics.jsonl.
-func metrics(t *testing.T, out string) []model.Metrics {
+func metrics(t *testing.T, out string) []train.Metrics {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	ms, err := train.ReadMetrics(filepath.Join(out, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	var ms []model.Metrics
-	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var m model.Metrics
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("%s line %d: %v: %q", out, i+1, err, line)
-		}
-		ms = append(ms, m)
 	}
 	return ms
 }
 
 // sameCurve fails unless got logs the same steps as want with bitwise the same training and
 // validation losses and gradient norms.
-func sameCurve(t *testing.T, want, got []model.Metrics) {
+func sameCurve(t *testing.T, want, got []train.Metrics) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d metrics lines, want %d", len(got), len(want))
@@ -181,7 +175,7 @@ func sameCurve(t *testing.T, want, got []model.Metrics) {
 // latest is the step of the checkpoint that OUT/checkpoints/LATEST names.
 func latest(t *testing.T, out string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(model.CheckpointsDir(out), "LATEST"))
+	b, err := os.ReadFile(filepath.Join(train.CheckpointsDir(out), "LATEST"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +190,7 @@ func latest(t *testing.T, out string) int {
 // corpus from about ln 256 ≈ 5.5 to below 3.3 within its 200 steps.
 func TestTrainLossFalls(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
-	train(t, "-preset", "gpt-tiny", "-data", austen(t), "-out", out, "-json")
+	runTrainOK(t, "-preset", "gpt-tiny", "-data", austen(t), "-out", out, "-json")
 	ms := metrics(t, out)
 	first, last := ms[0], ms[len(ms)-1]
 	if first.Step != 1 || first.Loss < 5.2 || first.Loss > 5.9 {
@@ -217,7 +211,7 @@ func TestTrainReproducible(t *testing.T) {
 	steps := strconv.Itoa(tinySteps)
 	fresh := func(name string, extra ...string) string {
 		out := filepath.Join(dir, name)
-		train(t, append([]string{"-config", cfg, "-steps", steps, "-out", out, "-json"}, extra...)...)
+		runTrainOK(t, append([]string{"-config", cfg, "-steps", steps, "-out", out, "-json"}, extra...)...)
 		return out
 	}
 	ref := metrics(t, fresh("reference"))
@@ -264,7 +258,7 @@ func TestTrainReproducible(t *testing.T) {
 			}
 			if tc.sig == syscall.SIGKILL {
 				// What a kill while writing the next checkpoint leaves: its temporary folder.
-				tmp := filepath.Join(model.CheckpointsDir(out), fmt.Sprintf(".step-%07d.tmp-1234", at+4))
+				tmp := filepath.Join(train.CheckpointsDir(out), fmt.Sprintf(".step-%07d.tmp-1234", at+4))
 				if err := os.Mkdir(tmp, 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -272,12 +266,12 @@ func TestTrainReproducible(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, resumed := train(t, append([]string{"-resume", out, "-json"}, tc.resume...)...)
+			_, resumed := runTrainOK(t, append([]string{"-resume", out, "-json"}, tc.resume...)...)
 			if !strings.Contains(resumed, fmt.Sprintf("from step %d;", at)) {
 				t.Errorf("the resumed run does not start from step %d:\n%s", at, resumed)
 			}
 			sameCurve(t, ref, metrics(t, out))
-			entries, err := os.ReadDir(model.CheckpointsDir(out))
+			entries, err := os.ReadDir(train.CheckpointsDir(out))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -310,7 +304,7 @@ func signalAfter(t *testing.T, sig syscall.Signal, after int, args ...string) {
 	sent := false
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
-		var m model.Metrics
+		var m train.Metrics
 		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Step >= after && !sent {
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
@@ -349,11 +343,11 @@ func TestTrainResumeLonger(t *testing.T) {
 	cfg := tinyConfig(t, dir, "tiny")
 	longer := func(name string) string {
 		out := filepath.Join(dir, name)
-		train(t, "-config", cfg, "-steps", "20", "-out", out, "-json")
+		runTrainOK(t, "-config", cfg, "-steps", "20", "-out", out, "-json")
 		return out
 	}
 	ref := longer("reference")
-	train(t, "-resume", ref, "-steps", strconv.Itoa(tinySteps), "-json")
+	runTrainOK(t, "-resume", ref, "-steps", strconv.Itoa(tinySteps), "-json")
 	want := metrics(t, ref)
 	if last := want[len(want)-1].Step; last != tinySteps {
 		t.Fatalf("the run resumed with -steps %d ends at step %d", tinySteps, last)
@@ -364,7 +358,7 @@ func TestTrainResumeLonger(t *testing.T) {
 	if at := latest(t, out); at <= 20 || at >= tinySteps {
 		t.Fatalf("interrupted at step %d, want one in (20, %d)", at, tinySteps)
 	}
-	train(t, "-resume", out, "-json")
+	runTrainOK(t, "-resume", out, "-json")
 	sameCurve(t, want, metrics(t, out))
 }
 
@@ -374,8 +368,8 @@ func TestTrainResumeLonger(t *testing.T) {
 func TestCheckpointHuggingFaceLayout(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "run")
-	train(t, "-config", tinyConfig(t, dir, "tiny", "warmup = 1"), "-steps", "2", "-out", out, "-json")
-	ck := filepath.Join(model.CheckpointsDir(out), "step-0000002")
+	runTrainOK(t, "-config", tinyConfig(t, dir, "tiny", "warmup = 1"), "-steps", "2", "-out", out, "-json")
+	ck := filepath.Join(train.CheckpointsDir(out), "step-0000002")
 
 	const v, n, d, f = 256, 24, 32, 128 // vocabulary, context, width, 4*width
 	want := map[string][]int{"wte.weight": {v, d}, "wpe.weight": {n, d}, "ln_f.weight": {d}, "ln_f.bias": {d}}
@@ -504,10 +498,10 @@ func TestTrainBadInputs(t *testing.T) {
 	dir := t.TempDir()
 	corpus := austen(t)
 	done := filepath.Join(dir, "done")
-	train(t, "-config", tinyConfig(t, dir, "tiny", "warmup = 1"), "-steps", "4", "-out", done, "-json")
+	runTrainOK(t, "-config", tinyConfig(t, dir, "tiny", "warmup = 1"), "-steps", "4", "-out", done, "-json")
 	wide := filepath.Join(dir, "wide")
-	train(t, "-config", tinyConfig(t, dir, "wide", "warmup = 1", "width = 48"), "-steps", "1", "-out", wide, "-json")
-	doneCk := filepath.Join(model.CheckpointsDir(done), "step-0000004")
+	runTrainOK(t, "-config", tinyConfig(t, dir, "wide", "warmup = 1", "width = 48"), "-steps", "1", "-out", wide, "-json")
+	doneCk := filepath.Join(train.CheckpointsDir(done), "step-0000004")
 
 	// lineOf is the 1-based line of the first line of file that starts with prefix.
 	lineOf := func(file, prefix string) int {
@@ -536,7 +530,7 @@ func TestTrainBadInputs(t *testing.T) {
 	corrupt := func(name string, edit func(ck string)) string {
 		out := filepath.Join(dir, name)
 		copyRun(t, done, out)
-		edit(filepath.Join(model.CheckpointsDir(out), "step-0000004"))
+		edit(filepath.Join(train.CheckpointsDir(out), "step-0000004"))
 		return out
 	}
 	flipped := corrupt("flipped", func(ck string) {
@@ -564,7 +558,7 @@ func TestTrainBadInputs(t *testing.T) {
 	// checkpoint assembled from two runs looks like.
 	mixed := corrupt("mixed", func(ck string) {
 		for _, f := range []string{"model.safetensors", "optimizer.safetensors"} {
-			b, err := os.ReadFile(filepath.Join(model.CheckpointsDir(wide), "step-0000001", f))
+			b, err := os.ReadFile(filepath.Join(train.CheckpointsDir(wide), "step-0000001", f))
 			if err == nil {
 				err = os.WriteFile(filepath.Join(ck, f), b, 0o644)
 			}
@@ -577,9 +571,9 @@ func TestTrainBadInputs(t *testing.T) {
 
 	// A checkpoint whose model.safetensors is a BERT model's (a file copied in from a BERT run).
 	bert := corrupt("bert", func(ck string) {
-		cfg := model.ModelConfig{Arch: "bert", Tokenizer: "byte", Context: 24, Layers: 2, Width: 32, Heads: 2, FFN: 128, TypeVocab: 2}
+		cfg := config.Model{Arch: "bert", Tokenizer: "byte", Context: 24, Layers: 2, Width: 32, Heads: 2, FFN: 128, TypeVocab: 2}
 		var ts []safetensors.Tensor
-		for _, p := range cfg.Params(260) {
+		for _, p := range model.Params(cfg, 260) {
 			ts = append(ts, safetensors.Tensor{Name: p.Name, Shape: p.Shape, Data: make([]float32, p.Size())})
 		}
 		path := filepath.Join(ck, "model.safetensors")
@@ -644,7 +638,7 @@ func TestTrainBadInputs(t *testing.T) {
 		})
 	}
 	// The checkpoints that were refused still load as they did.
-	if _, err := model.LoadCheckpoint(doneCk); err != nil {
+	if _, err := train.LoadCheckpoint(doneCk); err != nil {
 		t.Errorf("the finished run's checkpoint: %v", err)
 	}
 }
@@ -671,13 +665,13 @@ func TestTrainStopsOnNaN(t *testing.T) {
 			}
 			step, _ := strconv.Atoi(m[1])
 			at := latest(t, out)
-			if ck := filepath.Join(model.CheckpointsDir(out), fmt.Sprintf("step-%07d", at)); m[3] != ck {
+			if ck := filepath.Join(train.CheckpointsDir(out), fmt.Sprintf("step-%07d", at)); m[3] != ck {
 				t.Fatalf("the error names checkpoint %s; LATEST names %s", m[3], ck)
 			}
 			if at != step-1 {
 				t.Errorf("stopped at step %d; the last checkpoint is at step %d, want %d", step, at, step-1)
 			}
-			loaded, err := model.LoadCheckpoint(m[3])
+			loaded, err := train.LoadCheckpoint(m[3])
 			if err != nil {
 				t.Fatalf("the last good checkpoint does not load: %v", err)
 			}

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/internal/atomicfile"
+
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/vktrain/vktrain/internal/cachedir"
@@ -19,6 +22,7 @@ import (
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 	"github.com/vktrain/vktrain/vk/profile"
+	"github.com/vktrain/vktrain/vk/tune"
 )
 
 // tunePreset is the model whose training step `vktrain tune` tunes without -preset or -config.
@@ -26,15 +30,15 @@ const tunePreset = "gpt-small"
 
 // tuneReport is what `tune -json` prints.
 type tuneReport struct {
-	Device     string           `json:"device"`
-	Model      string           `json:"model"`
-	Out        string           `json:"out"`
-	Kernels    string           `json:"kernels"`
-	Quick      bool             `json:"quick"`
-	Seconds    float64          `json:"seconds"`
-	TunedMs    float64          `json:"tuned_ms"`    // the tuned ops' weighted time per training step, tuned
-	BaselineMs float64          `json:"baseline_ms"` // the same with the entries in force before (shipped or -profile)
-	Results    []ops.TuneResult `json:"results"`
+	Device     string        `json:"device"`
+	Model      string        `json:"model"`
+	Out        string        `json:"out"`
+	Kernels    string        `json:"kernels"`
+	Quick      bool          `json:"quick"`
+	Seconds    float64       `json:"seconds"`
+	TunedMs    float64       `json:"tuned_ms"`    // the tuned ops' weighted time per training step, tuned
+	BaselineMs float64       `json:"baseline_ms"` // the same with the entries in force before (shipped or -profile)
+	Results    []tune.Result `json:"results"`
 }
 
 func runTune(args []string, stdout io.Writer) error {
@@ -59,7 +63,7 @@ func runTune(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cases, err := selectOps(stepCases(cfg, vocab), *opList)
+	cases, err := selectOps(model.StepKernels(cfg, vocab), *opList)
 	if err != nil {
 		return err
 	}
@@ -90,7 +94,7 @@ func runTune(args []string, stdout io.Writer) error {
 
 	start := time.Now()
 	var bar *progressbar.ProgressBar
-	results, err := o.Tune(cases, ops.TuneOptions{Quick: *quick, Progress: func(done, total int) {
+	results, err := tune.Run(o, cases, tune.Options{Quick: *quick, Progress: func(done, total int) {
 		if bar == nil {
 			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("tuning"),
 				progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(30))
@@ -104,13 +108,13 @@ func runTune(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tuned := o.TunedProfile(results)
+	tuned := tune.Profile(o, results)
 	kept := keepUntuned(tuned, path, ops.DeviceOf(ctx.Info))
 	header := fmt.Sprintf("Written by vktrain tune for the training step of %s on %s, %s.", name, ctx.Info.Name, time.Now().Format("2006-01-02"))
 	if len(kept) > 0 {
 		header += "\nKept from the profile this one replaces: " + strings.Join(kept, ", ") + "."
 	}
-	if err := writeAtomic(path, tuned.Format(header, tuneNotes(results))); err != nil {
+	if err := atomicfile.Write(path, tuned.Format(header, tuneNotes(results))); err != nil {
 		return err
 	}
 
@@ -132,59 +136,22 @@ func runTune(args []string, stdout io.Writer) error {
 }
 
 // tuneConfig loads the configuration to tune for and its name.
-func tuneConfig(preset, file string) (*model.Config, string, error) {
+func tuneConfig(preset, file string) (*config.Config, string, error) {
 	switch {
 	case preset != "" && file != "":
 		return nil, "", fmt.Errorf("%w: give -config or -preset, not both", errUsage)
 	case file != "":
-		cfg, err := model.LoadConfig(file)
+		cfg, err := config.Load(file)
 		return cfg, filepath.Base(file), err
 	case preset == "":
 		preset = tunePreset
 	}
-	cfg, err := model.Preset(preset)
+	cfg, err := config.Preset(preset)
 	return cfg, preset, err
 }
 
-// stepCases are the kernels of one training step of cfg's model (GPT exactly; BERT's extra
-// head transform and token-type embedding are left out) with their counts.
-func stepCases(cfg *model.Config, vocab int) []ops.TuneCase {
-	m := cfg.Model
-	b, t, d, f := cfg.Train.Batch, m.Context, m.Width, m.FFN
-	rows := b * t
-	micro := float64(max(cfg.Train.MicroBatches, 1))
-	perBlock := micro * float64(m.Layers)
-	matmul := func(mm, n, k int, ta, tb bool, count float64) ops.TuneCase {
-		return ops.TuneCase{Kernel: "matmul", Dims: []int{mm, n, k}, TransA: ta, TransB: tb, Count: count}
-	}
-	var cases []ops.TuneCase
-	// Each block's linear maps (QKV, projection, MLP in and out): forward, dW += xᵀ·dy, dx = dy·Wᵀ, db.
-	for _, l := range [][2]int{{d, 3 * d}, {d, d}, {d, f}, {f, d}} {
-		in, out := l[0], l[1]
-		cases = append(cases, matmul(rows, out, in, false, false, perBlock), matmul(in, out, rows, true, false, perBlock),
-			matmul(rows, in, out, false, true, perBlock), ops.TuneCase{Kernel: "bias_grad", Dims: []int{rows, out}, Count: perBlock})
-	}
-	// The output head, tied to the token table (vocab x d): logits = x·Wᵀ, dW += dyᵀ·x, dx = dy·W.
-	cases = append(cases, matmul(rows, vocab, d, false, true, micro), matmul(vocab, d, rows, true, false, micro),
-		matmul(rows, d, vocab, false, false, micro),
-		ops.TuneCase{Kernel: "attention", Dims: []int{b, m.Heads, t, d / m.Heads}, Causal: m.Arch == "gpt", Count: perBlock},
-		ops.TuneCase{Kernel: "layernorm", Dims: []int{rows, d}, Count: 2*perBlock + micro},
-		ops.TuneCase{Kernel: "add", Dims: []int{rows * d}, Count: 2 * perBlock},
-		ops.TuneCase{Kernel: "gelu", Dims: []int{rows * f}, Count: perBlock},
-		ops.TuneCase{Kernel: "embedding", Dims: []int{rows, d, vocab}, Count: micro},
-		ops.TuneCase{Kernel: "embedding", Dims: []int{rows, d, t}, Count: micro},
-		ops.TuneCase{Kernel: "cross_entropy", Dims: []int{rows, vocab}, Count: micro})
-	// Once per step and parameter tensor: zero its gradient, add to the norm, update it.
-	for _, p := range m.Params(vocab) {
-		for _, k := range []string{"fill", "grad_norm", "adamw"} {
-			cases = append(cases, ops.TuneCase{Kernel: k, Dims: []int{p.Size()}, Count: 1})
-		}
-	}
-	return cases
-}
-
 // selectOps keeps the cases of the comma-separated profile ops in list ("" keeps all).
-func selectOps(cases []ops.TuneCase, list string) ([]ops.TuneCase, error) {
+func selectOps(cases []tune.Case, list string) ([]tune.Case, error) {
 	if list == "" {
 		return cases, nil
 	}
@@ -201,7 +168,7 @@ func selectOps(cases []ops.TuneCase, list string) ([]ops.TuneCase, error) {
 		}
 		want[op] = true
 	}
-	var out []ops.TuneCase
+	var out []tune.Case
 	for _, c := range cases {
 		if want[c.Op()] {
 			out = append(out, c)
@@ -236,7 +203,7 @@ func keepUntuned(p *profile.Profile, path string, dev profile.Device) []string {
 }
 
 // tuneNotes are the comments above each op's entry: its time against the baseline's.
-func tuneNotes(results []ops.TuneResult) map[string]string {
+func tuneNotes(results []tune.Result) map[string]string {
 	notes := map[string]string{}
 	for _, r := range results {
 		win, base := r.StepMs()
@@ -270,29 +237,4 @@ func printTune(w io.Writer, rep tuneReport) {
 	}
 	fmt.Fprintf(w, "  %-10s %-9s %-34s %10.3f %12.3f %7.2fx\n", "all", "", "", rep.TunedMs, rep.BaselineMs, rep.BaselineMs/rep.TunedMs)
 	fmt.Fprintf(w, "wrote %s\n", rep.Out)
-}
-
-// writeAtomic writes data to path through a temporary file in the same folder and a rename, so
-// that a reader sees the old file or the new one, never a part.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".tune-*.toml")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

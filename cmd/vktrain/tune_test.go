@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/vktrain/vktrain/model"
 )
 
 // vktrain tune writes this device's tuned profile to the user cache, and devices then shows
@@ -90,30 +88,6 @@ func TestTuneUsage(t *testing.T) {
 	} {
 		if _, errs, code := vktrain(t, args...); code != 2 {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, errs)
-		}
-	}
-}
-
-// Every preset's training step is made of kernels the tuner knows.
-func TestStepCases(t *testing.T) {
-	for _, name := range model.Presets() {
-		cfg, err := model.Preset(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vocab, err := model.VocabSize(cfg.Model)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run := map[string]bool{}
-		for _, c := range stepCases(cfg, vocab) {
-			if c.Op() == "" {
-				t.Errorf("%s: unknown kernel %q", name, c.Kernel)
-			}
-			run[c.Op()] = true
-		}
-		if len(run) != 10 {
-			t.Errorf("%s: the step runs %d ops, want 10 (every op but axpy and dropout)", name, len(run))
 		}
 	}
 }

@@ -1,20 +1,17 @@
 package plot
 
 import (
-	"os"
+	"io"
 
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/vktrain/vktrain/internal/atomicfile"
 )
 
 // writeFile encodes img as PNG into path.
 func writeFile(path string, img *vgimg.Canvas) error {
-	f, err := os.Create(path)
-	if err != nil {
+	return atomicfile.WriteWith(path, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
 		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	})
 }

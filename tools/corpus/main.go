@@ -29,7 +29,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/internal/atomicfile"
+
+	"github.com/vktrain/vktrain/data"
 )
 
 const (
@@ -200,7 +202,7 @@ func decode(root string) ([]novel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading R data index: %w", err)
 	}
-	db, err := data.OpenRLazyDB(rdb, rdx)
+	db, err := OpenRLazyDB(rdb, rdx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rdbPath, err)
 	}
@@ -242,7 +244,7 @@ func write(out string, novels []novel, version string, stdout io.Writer) error {
 	}
 	var sums strings.Builder
 	for _, n := range novels {
-		if err := data.WriteFileAtomic(filepath.Join(out, n.file), n.text); err != nil {
+		if err := atomicfile.Write(filepath.Join(out, n.file), n.text); err != nil {
 			return err
 		}
 		sum := sha256.Sum256(n.text)
@@ -254,12 +256,12 @@ func write(out string, novels []novel, version string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%-22s %6d lines %8d bytes%s\n", n.file, n.lines, len(n.text), na)
 	}
 	readme := readmeText(novels, version)
-	if err := data.WriteFileAtomic(filepath.Join(out, readmeFile), []byte(readme)); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, readmeFile), []byte(readme)); err != nil {
 		return err
 	}
 	sum := sha256.Sum256([]byte(readme))
 	fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), readmeFile)
-	if err := data.WriteFileAtomic(filepath.Join(out, sumsFile), []byte(sums.String())); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, sumsFile), []byte(sums.String())); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d novels to %s\n", len(novels), out)

@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/vktrain/vktrain/internal/atomicfile"
 )
 
 func main() {
@@ -168,7 +170,7 @@ func run(dir string, check bool, out io.Writer) error {
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, r.spv) {
 			continue
 		}
-		if err := writeAtomic(path, r.spv); err != nil {
+		if err := atomicfile.Write(path, r.spv); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "wrote %s\n", filepath.Join(dir, "spv", r.name+".spv"))
@@ -232,28 +234,6 @@ func compile(t tools, abs, tmp, name string) ([]byte, error) {
 		return nil, fmt.Errorf("breaks the conventions of common.glsl: %v", err)
 	}
 	return spv, nil
-}
-
-// writeAtomic replaces path with data through a temporary file in the same folder.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 func glslcVersion(t tools) string {

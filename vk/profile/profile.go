@@ -9,11 +9,12 @@ package profile
 import (
 	"errors"
 	"fmt"
-	"github.com/vktrain/vktrain/internal/tomlkeys"
 	"maps"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/vktrain/vktrain/internal/tomlkeys"
 
 	"github.com/BurntSushi/toml"
 )

@@ -5,7 +5,6 @@
 package safetensors
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -15,8 +14,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/vktrain/vktrain/internal/atomicfile"
 )
 
 // Tensor is one named float32 tensor.
@@ -74,7 +74,7 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	for len(hjson)%8 != 0 { // pad so the data starts aligned
 		hjson = append(hjson, ' ')
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.WriteWith(path, func(w io.Writer) error {
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(hjson)))
 		if _, err := w.Write(n[:]); err != nil {
@@ -102,40 +102,6 @@ func writeFloats(w io.Writer, data []float32) error {
 			}
 			buf = buf[:0]
 		}
-	}
-	return nil
-}
-
-// writeAtomic writes a file through a temporary sibling, fsyncs it and renames it into place.
-func writeAtomic(path string, fill func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fill(bw); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename itself durable
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
-// Package model defines vktrain's transformer models (GPT-2 and BERT): their configuration,
-// parameters, forward and backward passes as kernel dispatches, and a float64 CPU reference.
-package model
+// Package config is a training configuration: the model, the run and the V-cycle, read from
+// TOML (a file or an embedded preset) with -set overrides, filled with defaults and validated
+// with every error naming its key. It depends on no other vktrain package.
+package config
 
 import (
 	"bytes"
@@ -21,13 +22,13 @@ import (
 
 // Config is a whole training configuration: the model, the training run, and optionally the V-cycle.
 type Config struct {
-	Model  ModelConfig   `toml:"model"`
-	Train  TrainConfig   `toml:"train"`
-	VCycle *VCycleConfig `toml:"vcycle"` // nil: plain training
+	Model  Model   `toml:"model"`
+	Train  Train   `toml:"train"`
+	VCycle *VCycle `toml:"vcycle"` // nil: plain training
 }
 
-// ModelConfig is the architecture.
-type ModelConfig struct {
+// Model is the architecture.
+type Model struct {
 	Arch      string  `toml:"arch"`       // "gpt" (pre-LN, causal) or "bert" (post-LN, masked LM)
 	Tokenizer string  `toml:"tokenizer"`  // "byte" or "gpt2"
 	Vocab     int     `toml:"vocab"`      // token-table rows; 0 means the tokenizer's (plus BERT's specials)
@@ -41,8 +42,8 @@ type ModelConfig struct {
 	TypeVocab int     `toml:"type_vocab"` // BERT token types; 0 means 2
 }
 
-// TrainConfig is the optimisation and the run around it.
-type TrainConfig struct {
+// Train is the optimisation and the run around it.
+type Train struct {
 	Data            string  `toml:"data"`             // corpus: a text file or folder; "" means data/austen
 	Batch           int     `toml:"batch"`            // sequences per micro-batch
 	MicroBatches    int     `toml:"micro_batches"`    // gradient accumulation; 0 means 1
@@ -63,9 +64,9 @@ type TrainConfig struct {
 	Seed            uint64  `toml:"seed"`             // initialisation, batches and dropout
 }
 
-// ParseConfig reads a configuration; name prefixes every error (a path, or "preset:NAME").
+// Parse reads a configuration; name prefixes every error (a path, or "preset:NAME").
 // Unknown keys are refused with their line.
-func ParseConfig(name string, data []byte) (*Config, error) {
+func Parse(name string, data []byte) (*Config, error) {
 	var c Config
 	if err := tomlkeys.Decode(name, data, &c); err != nil {
 		return nil, err
@@ -77,13 +78,13 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// LoadConfig reads a configuration file.
-func LoadConfig(file string) (*Config, error) {
+// Load reads a configuration file.
+func Load(file string) (*Config, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return ParseConfig(file, data)
+	return Parse(file, data)
 }
 
 func (c *Config) fillDefaults() {
@@ -127,7 +128,7 @@ func (c *Config) fillDefaults() {
 }
 
 // TOML is the configuration as a TOML document (what a checkpoint stores, and what
-// ParseConfig reads back to the same configuration).
+// Parse reads back to the same configuration).
 func (c *Config) TOML() ([]byte, error) {
 	var b bytes.Buffer
 	if err := toml.NewEncoder(&b).Encode(c); err != nil {
@@ -252,13 +253,13 @@ func Preset(name string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseConfig("preset:"+name, data)
+	return Parse("preset:"+name, data)
 }
 
 // Override applies settings of the form KEY=VALUE to a configuration's TOML text and returns
 // the new text. KEY is a dotted path (train.lr, vcycle.alpha; a number indexes an array of
 // tables: vcycle.level.1.down.lr) and VALUE a TOML value (3e-4, "cosine", {steps = 50}). A
-// path must lead through existing tables; its last key may be new (ParseConfig then checks it).
+// path must lead through existing tables; its last key may be new (Parse then checks it).
 func Override(text []byte, settings []string) ([]byte, error) {
 	if len(settings) == 0 {
 		return text, nil

@@ -1,10 +1,14 @@
-package model
+package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/vktrain/vktrain/config"
+)
 
 // LearningRate is the schedule's rate at step (0-based) of steps: a linear warmup to lr over
 // warmup steps, then a cosine or linear decay to minLR at the last step, or constant.
-func LearningRate(t TrainConfig, step int) float64 {
+func LearningRate(t config.Train, step int) float64 {
 	if step < t.Warmup {
 		return t.LR * float64(step+1) / float64(t.Warmup)
 	}

@@ -103,7 +103,11 @@ func TestCachedTokens(t *testing.T) {
 	}
 
 	// A cache that cannot be written still yields the tokens.
-	missing := filepath.Join(dir, "no-such-folder", "b.txt")
+	notDir := filepath.Join(dir, "not-a-folder")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(notDir, "b.txt")
 	ids, hit, werr := CachedTokens(missing, text, tok)
 	if hit || werr == nil || !reflect.DeepEqual(ids, want) {
 		t.Errorf("unwritable cache: hit %v, err %v", hit, werr)

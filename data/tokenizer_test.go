@@ -26,7 +26,7 @@ func TestByteRoundTrip(t *testing.T) {
 }
 
 func TestGPT2(t *testing.T) {
-	tok, err := New("gpt2")
+	tok, err := NewTokenizer("gpt2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +55,10 @@ func TestGPT2(t *testing.T) {
 }
 
 func TestNewUnknown(t *testing.T) {
-	if tok, err := New("byte"); err != nil || tok.Name() != "byte" {
-		t.Errorf("New(byte) = %v, %v", tok, err)
+	if tok, err := NewTokenizer("byte"); err != nil || tok.Name() != "byte" {
+		t.Errorf("NewTokenizer(byte) = %v, %v", tok, err)
 	}
-	_, err := New("sentencepiece")
+	_, err := NewTokenizer("sentencepiece")
 	if err == nil || !strings.Contains(err.Error(), "byte, gpt2") {
 		t.Errorf("error %v, want it to list the known names", err)
 	}

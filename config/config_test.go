@@ -1,4 +1,4 @@
-package model
+package config
 
 import (
 	"strings"
@@ -43,7 +43,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"batch = 16", "batch = \"x\"", "preset:x:"},
 	} {
 		text := strings.Replace(string(base), tc.from, tc.to, 1)
-		_, err := ParseConfig("preset:x", []byte(text))
+		_, err := Parse("preset:x", []byte(text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s -> %s: error %v, want it to contain %q", tc.from, tc.to, err, tc.want)
 		}
@@ -67,19 +67,19 @@ func TestVCycleConfig(t *testing.T) {
 	if s.Steps != 30 || s.LR != c.Train.LR || s.MinLR != c.Train.MinLR || s.Decay != "constant" || s.WeightDecay != c.Train.WeightDecay {
 		t.Errorf("level 1 down schedule %+v", s)
 	}
-	if v.Steps() != 380 {
-		t.Errorf("V-cycle steps %d, want 380", v.Steps())
+	if c.Steps() != 380 || c.PhaseStart(2) != 230 {
+		t.Errorf("V-cycle steps %d, want 380; phase 2 starts at %d, want 230", c.Steps(), c.PhaseStart(2))
 	}
 	// The TOML a checkpoint stores reads back to the same V-cycle.
 	text, err := c.TOML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := ParseConfig("round trip", text)
+	back, err := Parse("round trip", text)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
-	if back.VCycle.Steps() != v.Steps() || back.VCycle.Alpha != v.Alpha || *back.VCycle.Levels[0].Up != *v.Levels[0].Up {
+	if back.Steps() != c.Steps() || back.VCycle.Alpha != v.Alpha || *back.VCycle.Levels[0].Up != *v.Levels[0].Up {
 		t.Errorf("round trip changed the V-cycle: %+v", back.VCycle)
 	}
 
@@ -100,7 +100,7 @@ func TestVCycleConfig(t *testing.T) {
 		{"up = { steps = 150, warmup = 0, decay = \"cosine\" }", "", "vcycle.level[0].up: missing"},
 	} {
 		text := strings.Replace(string(base), tc.from, tc.to, 1)
-		_, err := ParseConfig("preset:x", []byte(text))
+		_, err := Parse("preset:x", []byte(text))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s -> %s: error %v, want it to contain %q", tc.from, tc.to, err, tc.want)
 		}
@@ -113,7 +113,7 @@ func TestOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ParseConfig("overridden", text)
+	c, err := Parse("overridden", text)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
@@ -133,7 +133,7 @@ func TestOverride(t *testing.T) {
 		}
 	}
 	if text, _ := Override(base, []string{"train.lrr=1"}); text != nil {
-		if _, err := ParseConfig("x", text); err == nil || !strings.Contains(err.Error(), "train.lrr") {
+		if _, err := Parse("x", text); err == nil || !strings.Contains(err.Error(), "train.lrr") {
 			t.Errorf("a new unknown key: %v", err)
 		}
 	}

@@ -1,33 +1,37 @@
-package model
+package config
 
 import (
 	"fmt"
 )
 
-// VCycleConfig is the [vcycle] section: the multi-level V-cycle of method.md section 5. Level 1
+// VCycle is the [vcycle] section: the multi-level V-cycle of method.md section 5. Level 1
 // is the model of [model]; each further level is coalesced from the one above it. On the way
 // down each level trains for its `down` phase and is then coalesced; the coarsest level trains
 // its `down` phase only; on the way up each level is interpolated from its saved parameters
 // and the de-coalesced level below, then trains its `up` phase. Every phase starts a fresh
 // AdamW (moments zero) and its own learning-rate schedule.
-type VCycleConfig struct {
-	Alpha        float64       `toml:"alpha"`         // interpolation weight of the de-coalesced model (0.25 GPT, 0.5 BERT)
-	DepthPairing string        `toml:"depth_pairing"` // "adjacent" (big layers 2i, 2i+1; the paper) or "stride" (i, i+L/2)
-	Embedding    string        `toml:"embedding"`     // "exact" (final LayerNorm rescaled) or "reference" (embeddings rescaled)
-	Keep         string        `toml:"keep"`          // where a level waits while the levels below train: "gpu" (default) or "disk"
-	Split        float64       `toml:"split"`         // std of the antisymmetric split of de-coalesced inputs (0: none; ours, method.md section 8)
-	Levels       []LevelConfig `toml:"level"`
+type VCycle struct {
+	Alpha        float64 `toml:"alpha"`         // interpolation weight of the de-coalesced model (0.25 GPT, 0.5 BERT)
+	DepthPairing string  `toml:"depth_pairing"` // "adjacent" (big layers 2i, 2i+1; the paper) or "stride" (i, i+L/2)
+	Embedding    string  `toml:"embedding"`     // "exact" (final LayerNorm rescaled) or "reference" (embeddings rescaled)
+	Keep         string  `toml:"keep"`          // where a level waits while the levels below train: "gpu" (default) or "disk"
+	Split        float64 `toml:"split"`         // std of the antisymmetric split of de-coalesced inputs (0: none; ours, method.md section 8)
+	Levels       []Level `toml:"level"`
 }
 
-// LevelConfig is one level of the V-cycle.
-type LevelConfig struct {
-	Halve string       `toml:"halve"` // what this level halves of the one above: "both" (default), "width" or "depth"; not on level 1
-	Down  PhaseConfig  `toml:"down"`  // training before coalescing (E_a); the coarsest level's only training (E_small)
-	Up    *PhaseConfig `toml:"up"`    // training after interpolation (E_k); not on the coarsest level
+// Level is one level of the V-cycle.
+type Level struct {
+	Halve string `toml:"halve"` // what this level halves of the one above: "both" (default), "width" or "depth"; not on level 1
+	Down  Phase  `toml:"down"`  // training before coalescing (E_a); the coarsest level's only training (E_small)
+	Up    *Phase `toml:"up"`    // training after interpolation (E_k); not on the coarsest level
 }
 
-// PhaseConfig is one phase's length and learning-rate schedule; unset keys take [train]'s.
-type PhaseConfig struct {
+// Phase is one stretch of training with its own length and learning-rate schedule: a level's
+// `down` or `up` phase of a V-cycle (unset keys take [train]'s), or the whole of a plain run.
+// Level and Up say where it sits in the V-cycle (Phases sets them; they are not TOML keys).
+type Phase struct {
+	Level  int      `toml:"-"` // 1 = the full model
+	Up     bool     `toml:"-"` // after interpolation (else on the way down, or the coarsest level)
 	Steps  int      `toml:"steps"`
 	LR     float64  `toml:"lr"`     // peak; 0 means train.lr
 	MinLR  *float64 `toml:"min_lr"` // unset means train.min_lr scaled by lr/train.lr
@@ -36,7 +40,7 @@ type PhaseConfig struct {
 }
 
 // Halves says which halvings a level's Halve names.
-func (l LevelConfig) Halves() (width, depth bool) {
+func (l Level) Halves() (width, depth bool) {
 	switch l.Halve {
 	case "width":
 		return true, false
@@ -48,7 +52,7 @@ func (l LevelConfig) Halves() (width, depth bool) {
 
 // Halved is the configuration of the model one V-cycle level below m: half the width, heads
 // and FFN width (the head size stays), half the layers.
-func (m ModelConfig) Halved(width, depth bool) (ModelConfig, error) {
+func (m Model) Halved(width, depth bool) (Model, error) {
 	h := m
 	if width {
 		if m.Width%2 != 0 || m.Heads%2 != 0 || m.FFN%2 != 0 {
@@ -66,8 +70,8 @@ func (m ModelConfig) Halved(width, depth bool) (ModelConfig, error) {
 }
 
 // LevelModels is the model of every level, level 1 first.
-func (c *Config) LevelModels() ([]ModelConfig, error) {
-	models := []ModelConfig{c.Model}
+func (c *Config) LevelModels() ([]Model, error) {
+	models := []Model{c.Model}
 	for i, l := range c.VCycle.Levels[1:] {
 		w, d := l.Halves()
 		m, err := models[i].Halved(w, d)
@@ -79,9 +83,9 @@ func (c *Config) LevelModels() ([]ModelConfig, error) {
 	return models, nil
 }
 
-// Schedule is phase p's learning-rate schedule as a TrainConfig (Steps, LR, MinLR, Warmup,
+// Schedule is phase p's learning-rate schedule as a Train (Steps, LR, MinLR, Warmup,
 // Decay set from the phase, the rest from [train]).
-func (c *Config) Schedule(p PhaseConfig) TrainConfig {
+func (c *Config) Schedule(p Phase) Train {
 	t := c.Train
 	t.Steps, t.Warmup = p.Steps, p.Warmup
 	if p.LR > 0 {
@@ -98,39 +102,46 @@ func (c *Config) Schedule(p PhaseConfig) TrainConfig {
 	return t
 }
 
-// VPhase is one phase of a V-cycle: a level, the way (down or up) and its schedule.
-type VPhase struct {
-	Level int // 1 = the full model
-	Up    bool
-	PhaseConfig
-}
-
 // Phases lists the V-cycle's phases in the order they train: every level's down phase from
 // level 1 to the coarsest, then the up phases back to level 1.
-func (v *VCycleConfig) Phases() []VPhase {
-	var ps []VPhase
+func (v *VCycle) Phases() []Phase {
+	var ps []Phase
 	for i, l := range v.Levels {
-		ps = append(ps, VPhase{Level: i + 1, PhaseConfig: l.Down})
+		p := l.Down
+		p.Level = i + 1
+		ps = append(ps, p)
 	}
 	for i := len(v.Levels) - 2; i >= 0; i-- {
-		ps = append(ps, VPhase{Level: i + 1, Up: true, PhaseConfig: *v.Levels[i].Up})
+		p := *v.Levels[i].Up
+		p.Level, p.Up = i+1, true
+		ps = append(ps, p)
 	}
 	return ps
 }
 
-// PhaseStart is the global step phase p of Phases starts at.
-func (v *VCycleConfig) PhaseStart(p int) int {
+// Phases lists the phases the run trains: the V-cycle's, or for plain training one phase of
+// train.steps steps of the full model with [train]'s schedule.
+func (c *Config) Phases() []Phase {
+	if c.VCycle != nil {
+		return c.VCycle.Phases()
+	}
+	t := c.Train
+	return []Phase{{Level: 1, Steps: t.Steps, LR: t.LR, MinLR: &t.MinLR, Warmup: t.Warmup, Decay: t.Decay}}
+}
+
+// PhaseStart is the run's step at which phase p of Phases starts.
+func (c *Config) PhaseStart(p int) int {
 	n := 0
-	for _, ph := range v.Phases()[:p] {
+	for _, ph := range c.Phases()[:p] {
 		n += ph.Steps
 	}
 	return n
 }
 
-// Steps is the V-cycle's total number of optimizer steps over all levels.
-func (v *VCycleConfig) Steps() int { return v.PhaseStart(len(v.Phases())) }
+// Steps is the run's total number of optimizer steps, over all its phases.
+func (c *Config) Steps() int { return c.PhaseStart(len(c.Phases())) }
 
-func (v *VCycleConfig) fillDefaults() {
+func (v *VCycle) fillDefaults() {
 	if v.DepthPairing == "" {
 		v.DepthPairing = "adjacent"
 	}
@@ -186,7 +197,7 @@ func (c *Config) validateVCycle(bad func(format string, a ...any)) {
 	}
 }
 
-func (c *Config) validatePhase(bad func(format string, a ...any), key string, p PhaseConfig, needSteps bool) {
+func (c *Config) validatePhase(bad func(format string, a ...any), key string, p Phase, needSteps bool) {
 	switch {
 	case p.Steps < 0:
 		bad("%s.steps: must not be negative, got %d", key, p.Steps)

@@ -22,11 +22,11 @@ type Tokenizer interface {
 	VocabSize() int
 }
 
-// TokenizerNames lists the names New accepts.
+// TokenizerNames lists the names NewTokenizer accepts.
 func TokenizerNames() []string { return []string{"byte", "gpt2"} }
 
-// New returns the tokenizer called name: "byte" or "gpt2".
-func New(name string) (Tokenizer, error) {
+// NewTokenizer returns the tokenizer called name: "byte" or "gpt2".
+func NewTokenizer(name string) (Tokenizer, error) {
 	switch name {
 	case "byte":
 		return Byte{}, nil

@@ -1,4 +1,4 @@
-package ops_test
+package tune_test
 
 import (
 	"os"
@@ -9,17 +9,18 @@ import (
 	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk/ops"
 	"github.com/vktrain/vktrain/vk/profile"
+	"github.com/vktrain/vktrain/vk/tune"
 	"github.com/vktrain/vktrain/vk/vktest"
 )
 
 func TestBuckets(t *testing.T) {
-	got := ops.Buckets([]ops.TuneCase{
+	got := tune.Buckets([]tune.Case{
 		{Kernel: "matmul", Dims: []int{1024, 768, 256}, Count: 8},
 		{Kernel: "matmul", Dims: []int{1024, 512, 256}, Count: 1},
 		{Kernel: "matmul", Dims: []int{1024, 512, 256}, TransB: true, Count: 2},
 		{Kernel: "fill", Dims: []int{1}, Count: 3},
 	})
-	want := []ops.TuneCase{
+	want := []tune.Case{
 		{Kernel: "matmul", Dims: []int{1024, 512, 256}, Count: 8*1.5 + 1},
 		{Kernel: "matmul", Dims: []int{1024, 512, 256}, TransB: true, Count: 2},
 		{Kernel: "fill", Dims: []int{1}, Count: 3},
@@ -33,7 +34,7 @@ func TestBuckets(t *testing.T) {
 }
 
 // tinyCases are a tiny op set at shapes that are not powers of two.
-var tinyCases = []ops.TuneCase{
+var tinyCases = []tune.Case{
 	{Kernel: "fill", Dims: []int{1000}, Count: 2},
 	{Kernel: "layernorm", Dims: []int{33, 40}, Count: 1},
 	{Kernel: "bias_grad", Dims: []int{9, 70}, Count: 1},
@@ -48,7 +49,7 @@ func TestTuneTinyOpSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	results, err := shipped.Tune(tinyCases, ops.TuneOptions{Quick: true, Samples: 1, Progress: func(done, total int) {
+	results, err := tune.Run(shipped, tinyCases, tune.Options{Quick: true, Samples: 1, Progress: func(done, total int) {
 		if calls++; done > total {
 			t.Errorf("progress %d of %d", done, total)
 		}
@@ -70,7 +71,7 @@ func TestTuneTinyOpSet(t *testing.T) {
 
 	dir := t.TempDir()
 	t.Setenv("VKTRAIN_CACHE_DIR", dir)
-	p := shipped.TunedProfile(results)
+	p := tune.Profile(shipped, results)
 	if p.Kernels != shaders.KernelSetHash() {
 		t.Errorf("kernels %q, want the kernel-set hash", p.Kernels)
 	}
@@ -93,8 +94,8 @@ func TestTuneTinyOpSet(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	for _, c := range append(tinyCases, ops.Buckets(tinyCases)...) {
-		if err := tuned.Check(c); err != nil {
+	for _, c := range append(tinyCases, tune.Buckets(tinyCases)...) {
+		if err := tune.Check(tuned, c); err != nil {
 			t.Error(err)
 		}
 	}
@@ -108,7 +109,7 @@ func TestStaleTunedProfileIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := o.TunedProfile(nil)
+	p := tune.Profile(o, nil)
 	p.Kernels = strings.Repeat("0", 64)
 	p.Entries["fill"] = profile.Entry{Op: "fill", Variant: "default", Params: map[string]int{"wg_x": 128}}
 	path := profile.TunedPath(dir, ops.DeviceOf(ctx.Info))
@@ -128,7 +129,7 @@ func TestStaleTunedProfileIgnored(t *testing.T) {
 }
 
 // tinyCase is, for each profile op but matmul, a small case of each kernel that runs it.
-var tinyCase = map[string][]ops.TuneCase{
+var tinyCase = map[string][]tune.Case{
 	"fill":      {{Kernel: "fill", Dims: []int{77}}},
 	"add":       {{Kernel: "add", Dims: []int{77}}, {Kernel: "bias_grad", Dims: []int{9, 70}}},
 	"gelu":      {{Kernel: "gelu", Dims: []int{77}}},
@@ -164,7 +165,7 @@ func TestShippedProfilesCompute(t *testing.T) {
 				continue
 			}
 			for _, c := range cases {
-				if err := with.Check(c); err != nil {
+				if err := tune.Check(with, c); err != nil {
 					t.Errorf("%s: ops.%s %v: %v", p.Source, op, e.Params, err)
 				}
 			}

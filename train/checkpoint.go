@@ -1,4 +1,4 @@
-package model
+package train
 
 import (
 	"crypto/sha256"
@@ -10,8 +10,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/vktrain/vktrain/model/data"
-	"github.com/vktrain/vktrain/model/safetensors"
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/internal/atomicfile"
+	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/vk/ops"
+
+	"github.com/vktrain/vktrain/data"
+	"github.com/vktrain/vktrain/internal/safetensors"
 )
 
 // A checkpoint is a folder OUT/checkpoints/step-NNNNNNN holding
@@ -54,7 +59,7 @@ type LevelWork struct {
 // Checkpoint is a loaded checkpoint.
 type Checkpoint struct {
 	Dir    string
-	Config *Config
+	Config *config.Config
 	Params map[string][]float32
 	M, V   map[string][]float32
 	State  State
@@ -66,7 +71,7 @@ const latestFile = "LATEST"
 func CheckpointsDir(out string) string { return filepath.Join(out, "checkpoints") }
 
 // SaveCheckpoint writes a checkpoint of the run in out and points LATEST at it.
-func SaveCheckpoint(out string, cfgText []byte, cfg *Config, params, m, v map[string][]float32, specs []ParamSpec, st State) (string, error) {
+func SaveCheckpoint(out string, cfgText []byte, cfg *config.Config, params, m, v map[string][]float32, specs []model.ParamSpec, st State) (string, error) {
 	root := CheckpointsDir(out)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
@@ -92,12 +97,12 @@ func SaveCheckpoint(out string, cfgText []byte, cfg *Config, params, m, v map[st
 	if err := safetensors.Write(filepath.Join(tmp, "optimizer.safetensors"), opt, meta); err != nil {
 		return "", err
 	}
-	hf, err := json.MarshalIndent(huggingFaceConfig(cfg.Model, specs), "", "  ")
+	hf, err := json.MarshalIndent(model.HuggingFaceConfig(cfg.Model, specs[0].Shape[0]), "", "  ")
 	if err != nil {
 		return "", err
 	}
 	for file, body := range map[string][]byte{"config.json": hf, "vktrain.toml": cfgText} {
-		if err := data.WriteFileAtomic(filepath.Join(tmp, file), body); err != nil {
+		if err := atomicfile.Write(filepath.Join(tmp, file), body); err != nil {
 			return "", err
 		}
 	}
@@ -114,7 +119,7 @@ func SaveCheckpoint(out string, cfgText []byte, cfg *Config, params, m, v map[st
 	if err != nil {
 		return "", err
 	}
-	if err := data.WriteFileAtomic(filepath.Join(tmp, "state.json"), sj); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, "state.json"), sj); err != nil {
 		return "", err
 	}
 	final := filepath.Join(root, name)
@@ -124,7 +129,7 @@ func SaveCheckpoint(out string, cfgText []byte, cfg *Config, params, m, v map[st
 	if err := os.Rename(tmp, final); err != nil {
 		return "", err
 	}
-	if err := data.WriteFileAtomic(filepath.Join(root, latestFile), []byte(name+"\n")); err != nil {
+	if err := atomicfile.Write(filepath.Join(root, latestFile), []byte(name+"\n")); err != nil {
 		return "", err
 	}
 	pruneCheckpoints(root, name)
@@ -204,10 +209,10 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, bad("%v", err)
 	}
-	if ck.Config, err = ParseConfig(filepath.Join(dir, "vktrain.toml"), cfgText); err != nil {
+	if ck.Config, err = config.Parse(filepath.Join(dir, "vktrain.toml"), cfgText); err != nil {
 		return nil, err
 	}
-	model, err := safetensors.Read(filepath.Join(dir, "model.safetensors"))
+	weights, err := safetensors.Read(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		return nil, err
 	}
@@ -216,12 +221,12 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		return nil, err
 	}
 	arch := ck.Config.Model.Arch
-	for _, c := range [][2]string{{"model.safetensors", model.Metadata["vktrain.arch"]}, {"state.json", ck.State.Arch}} {
+	for _, c := range [][2]string{{"model.safetensors", weights.Metadata["vktrain.arch"]}, {"state.json", ck.State.Arch}} {
 		if c[1] != "" && c[1] != arch {
 			return nil, bad("%s is of a %s model, its vktrain.toml configures %s", c[0], c[1], arch)
 		}
 	}
-	vocab, err := VocabSize(ck.Config.Model)
+	vocab, err := model.VocabSize(ck.Config.Model)
 	if err != nil {
 		return nil, err
 	}
@@ -230,12 +235,12 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		return nil, bad("%v", err)
 	}
 	ck.Params, ck.M, ck.V = map[string][]float32{}, map[string][]float32{}, map[string][]float32{}
-	for _, p := range m.Params(vocab) {
+	for _, p := range model.Params(m, vocab) {
 		for _, src := range []struct {
 			f      *safetensors.File
 			name   string
 			target map[string][]float32
-		}{{model, p.Name, ck.Params}, {opt, "m." + p.Name, ck.M}, {opt, "v." + p.Name, ck.V}} {
+		}{{weights, p.Name, ck.Params}, {opt, "m." + p.Name, ck.M}, {opt, "v." + p.Name, ck.V}} {
 			t, ok := src.f.Tensors[src.name]
 			if !ok {
 				return nil, bad("tensor %s is missing: the checkpoint is not a %s model of this configuration", src.name, ck.Config.Model.Arch)
@@ -251,54 +256,37 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 
 // Model is the architecture of the checkpoint's parameters: the configuration's model, or the
 // V-cycle level's that the run was training.
-func (ck *Checkpoint) Model() (ModelConfig, error) {
+func (ck *Checkpoint) Model() (config.Model, error) {
 	if ck.State.Level <= 1 {
 		return ck.Config.Model, nil
 	}
 	if ck.Config.VCycle == nil {
-		return ModelConfig{}, fmt.Errorf("state.json names V-cycle level %d, vktrain.toml has no [vcycle]", ck.State.Level)
+		return config.Model{}, fmt.Errorf("state.json names V-cycle level %d, vktrain.toml has no [vcycle]", ck.State.Level)
 	}
 	models, err := ck.Config.LevelModels()
 	if err != nil || ck.State.Level > len(models) {
-		return ModelConfig{}, fmt.Errorf("state.json names V-cycle level %d, vktrain.toml has %d", ck.State.Level, len(models))
+		return config.Model{}, fmt.Errorf("state.json names V-cycle level %d, vktrain.toml has %d", ck.State.Level, len(models))
 	}
 	return models[ck.State.Level-1], nil
 }
 
-// huggingFaceConfig is a config.json in the form Hugging Face's GPT-2 and BERT classes read.
-func huggingFaceConfig(m ModelConfig, specs []ParamSpec) map[string]any {
-	vocab := specs[0].Shape[0]
-	if m.Arch == "bert" {
-		return map[string]any{
-			"architectures": []string{"BertForMaskedLM"}, "model_type": "bert", "vocab_size": vocab,
-			"hidden_size": m.Width, "num_hidden_layers": m.Layers, "num_attention_heads": m.Heads,
-			"intermediate_size": m.FFN, "max_position_embeddings": m.Context, "type_vocab_size": m.TypeVocab,
-			"hidden_act": "gelu_new", "layer_norm_eps": 1e-12, "hidden_dropout_prob": m.Dropout,
-			"attention_probs_dropout_prob": 0.0, "initializer_range": m.InitStd,
-		}
-	}
-	return map[string]any{
-		"architectures": []string{"GPT2LMHeadModel"}, "model_type": "gpt2", "vocab_size": vocab,
-		"n_embd": m.Width, "n_layer": m.Layers, "n_head": m.Heads, "n_inner": m.FFN, "n_positions": m.Context,
-		"n_ctx": m.Context, "activation_function": "gelu_new", "layer_norm_epsilon": lnEps,
-		"resid_pdrop": m.Dropout, "embd_pdrop": m.Dropout, "attn_pdrop": 0.0, "initializer_range": m.InitStd,
-		"tie_word_embeddings": true,
-	}
-}
-
-// VocabSize is the token-table size of a model: model.vocab when set, else the tokenizer's
-// (and BERT's special tokens after it).
-func VocabSize(m ModelConfig) (int, error) {
-	tok, err := data.New(m.Tokenizer)
+// LoadNet builds the checkpoint's model on the GPU for b x t micro-batches, with its parameters.
+func LoadNet(o *ops.Ops, ck *Checkpoint, b, t int) (*model.Net, error) {
+	m, err := ck.Model()
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("checkpoint %s: %w", ck.Dir, err)
 	}
-	need := minVocab(m.Arch, tok.VocabSize())
-	if m.Vocab != 0 {
-		if m.Vocab < need {
-			return 0, fmt.Errorf("model.vocab: %d is smaller than the %d tokens a %s model over the %s tokenizer needs", m.Vocab, need, m.Arch, tok.Name())
-		}
-		return m.Vocab, nil
+	vocab, err := model.VocabSize(m)
+	if err != nil {
+		return nil, err
 	}
-	return need, nil
+	n, err := model.NewNet(o, m, vocab, b, t, ck.Config.Train.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.SetParams(ck.Params); err != nil {
+		n.Free()
+		return nil, err
+	}
+	return n, nil
 }

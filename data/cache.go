@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
+
+	"github.com/vktrain/vktrain/internal/atomicfile"
 )
 
 // A token cache file holds the token ids of one source text, so that a
@@ -52,7 +53,7 @@ func CachedTokens(src, text string, tok Tokenizer) (ids []uint32, hit bool, writ
 		}
 	}
 	ids = tok.Encode(text)
-	if err := WriteFileAtomic(path, encodeCache(ids, tok, uint64(len(text)), sum)); err != nil {
+	if err := atomicfile.Write(path, encodeCache(ids, tok, uint64(len(text)), sum)); err != nil {
 		return ids, false, fmt.Errorf("token cache: %w", err)
 	}
 	return ids, false, nil
@@ -131,44 +132,4 @@ func decodeCache(b []byte, tok Tokenizer, size uint64, sum [32]byte) ([]uint32, 
 		ids[i] = id
 	}
 	return ids, nil
-}
-
-// WriteFileAtomic writes data to path so that readers see either the old
-// file or the whole new one: it writes a temporary file in the same folder,
-// syncs it, renames it over path and syncs the folder.
-func WriteFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err = os.Chmod(tmp, 0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
-	}
-	// Make the rename durable; a folder that cannot be synced (some file
-	// systems refuse) does not undo the write.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

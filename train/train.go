@@ -1,4 +1,4 @@
-package model
+package train
 
 import (
 	"bufio"
@@ -12,7 +12,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vktrain/vktrain/model/data"
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/internal/atomicfile"
+	"github.com/vktrain/vktrain/model"
+
+	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/vk/ops"
 )
 
@@ -36,15 +40,15 @@ var ErrInterrupted = errors.New("interrupted")
 
 // Run is a training run: a model on the GPU, its data, and its output folder.
 type Run struct {
-	Cfg     *Config
+	Cfg     *config.Config
 	CfgText []byte
-	Net     *Net
+	Net     *model.Net
 	Out     string
 	State   State
 
 	// The phase in progress: its learning-rate schedule, sched.Steps steps from global step
 	// phaseStart (a plain run is one phase).
-	sched      TrainConfig
+	sched      config.Train
 	phaseStart int
 
 	batcher  *data.Batcher
@@ -56,7 +60,7 @@ type Run struct {
 // NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten).
 // The folder is created only once the data and the model are ready, so a run that cannot start
 // leaves nothing behind.
-func NewRun(o *ops.Ops, cfg *Config, cfgText []byte, out string) (*Run, error) {
+func NewRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string) (*Run, error) {
 	for _, f := range []string{filepath.Join(out, "metrics.jsonl"), CheckpointsDir(out)} {
 		if _, err := os.Stat(f); err == nil {
 			return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
@@ -110,12 +114,12 @@ func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
 	return r, r.truncateMetrics()
 }
 
-func newRun(o *ops.Ops, cfg *Config, cfgText []byte, out string, ck *Checkpoint) (*Run, error) {
-	tok, err := data.New(cfg.Model.Tokenizer)
+func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Checkpoint) (*Run, error) {
+	tok, err := data.NewTokenizer(cfg.Model.Tokenizer)
 	if err != nil {
 		return nil, err
 	}
-	vocab, err := VocabSize(cfg.Model)
+	vocab, err := model.VocabSize(cfg.Model)
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +149,11 @@ func newRun(o *ops.Ops, cfg *Config, cfgText []byte, out string, ck *Checkpoint)
 			return nil, fmt.Errorf("checkpoint %s: %w", ck.Dir, err)
 		}
 	}
-	net, err := NewNet(o, netCfg, vocab, cfg.Train.Batch, t, cfg.Train.Seed)
+	net, err := model.NewNet(o, netCfg, vocab, cfg.Train.Batch, t, cfg.Train.Seed)
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, State: State{Level: 1}, sched: cfg.Train,
+	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, State: State{Level: 1}, sched: cfg.Schedule(cfg.Phases()[0]),
 		batcher: batcher, masker: masker, evalSet: evalSet}
 	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
 		net.Free()
@@ -173,13 +177,12 @@ func (r *Run) restore(ck *Checkpoint) error {
 	}
 	r.State = ck.State
 	r.lastCkpt = ck.Dir
-	if v := r.Cfg.VCycle; v != nil {
-		if r.State.Phase >= len(v.Phases()) {
-			return fmt.Errorf("checkpoint %s: V-cycle phase %d of %d", ck.Dir, r.State.Phase, len(v.Phases()))
-		}
-		r.sched = r.Cfg.Schedule(v.Phases()[r.State.Phase].PhaseConfig)
-		r.phaseStart = v.PhaseStart(r.State.Phase)
+	phases := r.Cfg.Phases()
+	if r.State.Phase >= len(phases) {
+		return fmt.Errorf("checkpoint %s: phase %d of %d", ck.Dir, r.State.Phase, len(phases))
 	}
+	r.sched = r.Cfg.Schedule(phases[r.State.Phase])
+	r.phaseStart = r.Cfg.PhaseStart(r.State.Phase)
 	return r.batcher.Restore(ck.State.Batcher)
 }
 
@@ -201,26 +204,27 @@ func (r *Run) truncateMetrics() error {
 			keep.WriteByte('\n')
 		}
 	}
-	return data.WriteFileAtomic(path, keep.Bytes())
+	return atomicfile.Write(path, keep.Bytes())
 }
 
 // Free releases the GPU model.
 func (r *Run) Free() { r.Net.Free() }
 
-// BeginPhase switches the run to V-cycle phase phase (an index into VCycleConfig.Phases): to
-// train net, level level, for sched.Steps steps with sched's learning-rate schedule from a fresh
-// optimizer (AdamW moments zero, its step count from 1), as the V-cycle does at every level
-// switch. Steps, tokens, FLOPs and wall time go on counting. The caller keeps ownership of the
-// previous Net.
-func (r *Run) BeginPhase(phase, level int, net *Net, sched TrainConfig) error {
+// BeginPhase switches the run to phase phase of its configuration's Phases: to train net, the
+// model of the phase's level, with the phase's learning-rate schedule from a fresh optimizer
+// (AdamW moments zero, its step count from 1), as the V-cycle does at every level switch.
+// Steps, tokens, FLOPs and wall time go on counting. The caller keeps ownership of the previous
+// Net.
+func (r *Run) BeginPhase(phase int, net *model.Net) error {
+	ph := r.Cfg.Phases()[phase]
 	if err := net.ResetMoments(); err != nil {
 		return err
 	}
 	if err := net.SetGradClip(r.Cfg.Train.GradClip); err != nil {
 		return err
 	}
-	r.Net, r.sched, r.phaseStart = net, sched, r.State.Step
-	r.State.Phase, r.State.Level = phase, level
+	r.Net, r.sched, r.phaseStart = net, r.Cfg.Schedule(ph), r.State.Step
+	r.State.Phase, r.State.Level = phase, ph.Level
 	return nil
 }
 
@@ -285,8 +289,8 @@ func (r *Run) Checkpoint() (string, error) {
 	return dir, nil
 }
 
-// Validate is the mean loss over the fixed validation batches.
-func (r *Run) Validate() (float64, error) { return r.Net.MeanLoss(r.evalSet) }
+// ValidationLoss is the mean loss over the fixed validation batches.
+func (r *Run) ValidationLoss() (float64, error) { return r.Net.MeanLoss(r.evalSet) }
 
 // Train runs the remaining steps of the phase (the whole schedule of a plain run), logging to
 // OUT/metrics.jsonl (and to onLog, if not nil), evaluating every train.eval_every steps and at
@@ -304,7 +308,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 	defer f.Close()
 	enc := json.NewEncoder(f)
 	lastLogTokens, lastLogWall := r.State.Tokens, r.State.WallS
-	r.Net.drop.before = r.phaseStart
+	r.Net.SetPhaseStart(r.phaseStart)
 	for r.State.Step < end {
 		if ctx.Err() != nil {
 			if _, err := r.Checkpoint(); err != nil {
@@ -343,7 +347,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		done := r.State.Step == end
 		var val *float64
 		if done || (tc.EvalEvery > 0 && r.State.Step%tc.EvalEvery == 0) {
-			v, err := r.Validate()
+			v, err := r.ValidationLoss()
 			if err != nil {
 				return err
 			}
@@ -388,3 +392,23 @@ func (r *Run) stopped(step int, err error) error {
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// ReadMetrics reads a run's metrics.jsonl.
+func ReadMetrics(path string) ([]Metrics, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Metrics
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m Metrics
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, m)
+	}
+	return out, sc.Err()
+}

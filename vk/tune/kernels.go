@@ -1,4 +1,4 @@
-package ops
+package tune
 
 import (
 	"errors"
@@ -7,24 +7,25 @@ import (
 	"math/rand/v2"
 
 	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/ops"
 	"github.com/vktrain/vktrain/vk/ops/ref"
 )
 
-// tuneTol is the largest normalised squared error a tuned kernel may show against the float64
+// tol is the largest normalised squared error a tuned kernel may show against the float64
 // reference, the kernel tests' bound.
-const tuneTol = 1e-6
+const tol = 1e-6
 
-// tuneKernel is a kernel the tuner can run and check at any shape: the profile op whose entry
-// it runs, what TuneCase.Dims holds, and how to set up one case.
-type tuneKernel struct {
+// kernel is a kernel the tuner can run and check at any shape: the profile op whose entry
+// it runs, what Case.Dims holds, and how to set up one case.
+type kernel struct {
 	op    string
 	dims  []string
-	build func(w *work, c TuneCase)
+	build func(w *work, c Case)
 }
 
-// tuneKernels are the kernels the tuner knows, by TuneCase.Kernel. Each runs what a training
+// kernels are the kernels the tuner knows, by Case.Kernel. Each runs what a training
 // step runs: a forward pass with its backward where they share the op's entry.
-var tuneKernels = map[string]tuneKernel{
+var kernels = map[string]kernel{
 	"fill":          {"fill", []string{"n"}, buildFill},
 	"add":           {"add", []string{"n"}, buildAdd},
 	"bias_grad":     {"add", []string{"rows", "cols"}, buildBiasGrad},
@@ -45,15 +46,15 @@ type work struct {
 	ctx     *vk.Context
 	rng     *rand.Rand
 	tensors []*vk.Tensor
-	record  func(o *Ops, s *vk.Sequence) error
+	record  func(o *ops.Ops, s *vk.Sequence) error
 	check   func() error
 	err     error
 }
 
 // newWork sets up case c (its dims already checked).
-func newWork(ctx *vk.Context, c TuneCase, seed uint64) (*work, error) {
+func newWork(ctx *vk.Context, c Case, seed uint64) (*work, error) {
 	w := &work{ctx: ctx, rng: rand.New(rand.NewPCG(seed, 7))}
-	tuneKernels[c.Kernel].build(w, c)
+	kernels[c.Kernel].build(w, c)
 	if w.err != nil {
 		w.free()
 		return nil, fmt.Errorf("setting up %s: %w", c, w.err)
@@ -106,7 +107,7 @@ func (w *work) ids(name string, n, limit int) (*vk.Tensor, []uint32) {
 }
 
 // steps allocates a step-parameters tensor for p.
-func (w *work) steps(p StepParams) *vk.Tensor {
+func (w *work) steps(p ops.StepParams) *vk.Tensor {
 	v, err := p.Encode()
 	if err != nil {
 		w.err = err
@@ -125,8 +126,8 @@ func expect(t *vk.Tensor, want []float64) error {
 }
 
 func expectValues(name string, got []float32, want []float64) error {
-	if e := ref.NSE(got, want); !(e <= tuneTol) {
-		return fmt.Errorf("%s: normalised squared error %.3g against the reference exceeds %g", name, e, tuneTol)
+	if e := ref.NSE(got, want); !(e <= tol) {
+		return fmt.Errorf("%s: normalised squared error %.3g against the reference exceeds %g", name, e, tol)
 	}
 	return nil
 }
@@ -140,10 +141,10 @@ func plus(a, b []float64) []float64 {
 	return out
 }
 
-func buildFill(w *work, c TuneCase) {
+func buildFill(w *work, c Case) {
 	n := c.Dims[0]
 	y, _ := w.random("y", n, 1)
-	w.record = func(o *Ops, s *vk.Sequence) error { return o.Fill(s, y, n, 0.5) }
+	w.record = func(o *ops.Ops, s *vk.Sequence) error { return o.Fill(s, y, n, 0.5) }
 	w.check = func() error {
 		want := make([]float64, n)
 		for i := range want {
@@ -153,30 +154,30 @@ func buildFill(w *work, c TuneCase) {
 	}
 }
 
-func buildAdd(w *work, c TuneCase) {
+func buildAdd(w *work, c Case) {
 	n := c.Dims[0]
 	a, a64 := w.random("a", n, 1)
 	b, b64 := w.random("b", n, 1)
 	y, _ := w.random("y", n, 1)
-	w.record = func(o *Ops, s *vk.Sequence) error { return o.Add(s, a, b, y, n) }
+	w.record = func(o *ops.Ops, s *vk.Sequence) error { return o.Add(s, a, b, y, n) }
 	w.check = func() error { return expect(y, ref.Add(a64, b64)) }
 }
 
-func buildBiasGrad(w *work, c TuneCase) {
+func buildBiasGrad(w *work, c Case) {
 	rows, cols := c.Dims[0], c.Dims[1]
 	dy, dy64 := w.random("dy", rows*cols, 1)
 	db, db64 := w.random("dbias", cols, 1)
-	w.record = func(o *Ops, s *vk.Sequence) error { return o.BiasGrad(s, dy, db, rows, cols) }
+	w.record = func(o *ops.Ops, s *vk.Sequence) error { return o.BiasGrad(s, dy, db, rows, cols) }
 	w.check = func() error { return expect(db, plus(db64, ref.BiasGrad(dy64, rows, cols))) }
 }
 
-func buildGelu(w *work, c TuneCase) {
+func buildGelu(w *work, c Case) {
 	n := c.Dims[0]
 	x, x64 := w.random("x", n, 3)
 	dy, dy64 := w.random("dy", n, 1)
 	y, _ := w.random("y", n, 1)
 	dx, _ := w.random("dx", n, 1)
-	w.record = func(o *Ops, s *vk.Sequence) error {
+	w.record = func(o *ops.Ops, s *vk.Sequence) error {
 		if err := o.GeluForward(s, x, y, n); err != nil {
 			return err
 		}
@@ -187,7 +188,7 @@ func buildGelu(w *work, c TuneCase) {
 	}
 }
 
-func buildLayerNorm(w *work, c TuneCase) {
+func buildLayerNorm(w *work, c Case) {
 	rows, cols := c.Dims[0], c.Dims[1]
 	const eps = 1e-5
 	x, x64 := w.random("x", rows*cols, 2)
@@ -200,7 +201,7 @@ func buildLayerNorm(w *work, c TuneCase) {
 	dx, _ := w.random("dx", rows*cols, 1)
 	mean, _ := w.random("mean", rows, 1)
 	rstd, _ := w.random("rstd", rows, 1)
-	w.record = func(o *Ops, s *vk.Sequence) error {
+	w.record = func(o *ops.Ops, s *vk.Sequence) error {
 		if err := o.LayerNormForward(s, x, gamma, beta, y, mean, rstd, rows, cols, eps); err != nil {
 			return err
 		}
@@ -214,14 +215,14 @@ func buildLayerNorm(w *work, c TuneCase) {
 	}
 }
 
-func buildEmbedding(w *work, c TuneCase) {
+func buildEmbedding(w *work, c Case) {
 	tokens, dim, vocab := c.Dims[0], c.Dims[1], c.Dims[2]
 	ids, ids32 := w.ids("ids", tokens, vocab)
 	table, table64 := w.random("table", vocab*dim, 1)
 	dout, dout64 := w.random("dout", tokens*dim, 1)
 	dtable, dtable64 := w.random("dtable", vocab*dim, 1)
 	out, _ := w.random("out", tokens*dim, 1)
-	w.record = func(o *Ops, s *vk.Sequence) error {
+	w.record = func(o *ops.Ops, s *vk.Sequence) error {
 		if err := o.EmbeddingForward(s, ids, table, out, tokens, dim, false); err != nil {
 			return err
 		}
@@ -233,15 +234,15 @@ func buildEmbedding(w *work, c TuneCase) {
 	}
 }
 
-func buildCrossEntropy(w *work, c TuneCase) {
+func buildCrossEntropy(w *work, c Case) {
 	rows, vocab := c.Dims[0], c.Dims[1]
 	const ignore = math.MaxUint32
 	logits, logits64 := w.random("logits", rows*vocab, 4)
 	targets, targets32 := w.ids("targets", rows, vocab)
 	losses, _ := w.random("losses", rows, 1)
 	dlogits, _ := w.random("dlogits", rows*vocab, 1)
-	step := w.steps(StepParams{Beta1: 0.9, Beta2: 0.95, Step: 1, Tokens: rows})
-	w.record = func(o *Ops, s *vk.Sequence) error {
+	step := w.steps(ops.StepParams{Beta1: 0.9, Beta2: 0.95, Step: 1, Tokens: rows})
+	w.record = func(o *ops.Ops, s *vk.Sequence) error {
 		if err := o.CrossEntropyForward(s, logits, targets, losses, rows, vocab, ignore); err != nil {
 			return err
 		}
@@ -253,7 +254,7 @@ func buildCrossEntropy(w *work, c TuneCase) {
 	}
 }
 
-func buildAdamW(w *work, c TuneCase) {
+func buildAdamW(w *work, c Case) {
 	n := c.Dims[0]
 	h := ref.AdamW{LR: 1e-3, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}
 	param, param64 := w.random("param", n, 1)
@@ -264,21 +265,21 @@ func buildAdamW(w *work, c TuneCase) {
 		v0[i] = w.rng.Float32()
 	}
 	v, v64 := w.tensor("v", v0), ref.F64(v0)
-	step := w.steps(StepParams{LR: h.LR, Beta1: h.Beta1, Beta2: h.Beta2, Eps: h.Eps, WeightDecay: h.WeightDecay, Step: 1})
-	w.record = func(o *Ops, s *vk.Sequence) error { return o.AdamW(s, param, grad, m, v, step, n, true) }
+	step := w.steps(ops.StepParams{LR: h.LR, Beta1: h.Beta1, Beta2: h.Beta2, Eps: h.Eps, WeightDecay: h.WeightDecay, Step: 1})
+	w.record = func(o *ops.Ops, s *vk.Sequence) error { return o.AdamW(s, param, grad, m, v, step, n, true) }
 	w.check = func() error {
 		h.Update(param64, grad64, m64, v64, 1, true)
 		return errors.Join(expect(param, param64), expect(m, m64), expect(v, v64))
 	}
 }
 
-func buildGradNorm(w *work, c TuneCase) {
+func buildGradNorm(w *work, c Case) {
 	n := c.Dims[0]
 	const maxNorm = 1
 	g, g64 := w.random("grad", n, 1)
-	step := w.steps(StepParams{Beta1: 0.9, Beta2: 0.95, Step: 1})
+	step := w.steps(ops.StepParams{Beta1: 0.9, Beta2: 0.95, Step: 1})
 	ctx := w.ctx
-	w.record = func(o *Ops, s *vk.Sequence) error {
+	w.record = func(o *ops.Ops, s *vk.Sequence) error {
 		grads := []*vk.Tensor{g}
 		size, err := o.SumSquaresPartialsLen(grads) // depends on the candidate's workgroup size
 		if err != nil {
@@ -297,12 +298,12 @@ func buildGradNorm(w *work, c TuneCase) {
 			return err
 		}
 		norm := ref.GradNorm(g64)
-		return expectValues("gradient norm and clip scale", []float32{got[StepGradNorm], got[StepClipScale]},
+		return expectValues("gradient norm and clip scale", []float32{got[ops.StepGradNorm], got[ops.StepClipScale]},
 			[]float64{norm, ref.ClipScale(norm, maxNorm)})
 	}
 }
 
-func buildAttention(w *work, c TuneCase) {
+func buildAttention(w *work, c Case) {
 	b, h, t, dh := c.Dims[0], c.Dims[1], c.Dims[2], c.Dims[3]
 	ra := ref.Attention{B: b, T: t, H: h, Dh: dh, Causal: c.Causal}
 	qkv, qkv64 := w.random("qkv", b*t*3*h*dh, 1)
@@ -310,8 +311,8 @@ func buildAttention(w *work, c TuneCase) {
 	out, _ := w.random("out", b*t*h*dh, 1)
 	lse, _ := w.random("lse", b*h*t, 1)
 	dqkv, _ := w.random("dqkv", b*t*3*h*dh, 1)
-	a := Attention{QKV: qkv, Out: out, LSE: lse, B: b, T: t, H: h, Dh: dh, Causal: c.Causal}
-	w.record = func(o *Ops, s *vk.Sequence) error {
+	a := ops.Attention{QKV: qkv, Out: out, LSE: lse, B: b, T: t, H: h, Dh: dh, Causal: c.Causal}
+	w.record = func(o *ops.Ops, s *vk.Sequence) error {
 		if err := o.AttentionForward(s, a); err != nil {
 			return err
 		}
@@ -323,9 +324,9 @@ func buildAttention(w *work, c TuneCase) {
 	}
 }
 
-func buildMatmul(w *work, c TuneCase) {
+func buildMatmul(w *work, c Case) {
 	m, n, k := c.Dims[0], c.Dims[1], c.Dims[2]
-	g := Gemm{M: m, N: n, K: k, TransA: c.TransA, TransB: c.TransB, Alpha: 1}
+	g := ops.Gemm{M: m, N: n, K: k, TransA: c.TransA, TransB: c.TransB, Alpha: 1}
 	rg := ref.Gemm{M: m, N: n, K: k, TransA: c.TransA, TransB: c.TransB, Lda: k, Ldb: n, Ldc: n, Alpha: 1}
 	if c.TransA {
 		rg.Lda = m
@@ -337,6 +338,6 @@ func buildMatmul(w *work, c TuneCase) {
 	g.A, a64 = w.random("A", m*k, 1)
 	g.B, b64 = w.random("B", k*n, 1)
 	g.C, c64 = w.random("C", m*n, 1)
-	w.record = func(o *Ops, s *vk.Sequence) error { return o.Gemm(s, g) }
+	w.record = func(o *ops.Ops, s *vk.Sequence) error { return o.Gemm(s, g) }
 	w.check = func() error { return expect(g.C, rg.Apply(a64, b64, nil, c64)) }
 }

@@ -1,4 +1,4 @@
-package ops
+package tune
 
 import (
 	"cmp"
@@ -12,13 +12,14 @@ import (
 
 	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/ops"
 	"github.com/vktrain/vktrain/vk/profile"
 )
 
-// TuneCase is one kernel at one shape, as a training step runs it, and how often.
-type TuneCase struct {
+// Case is one kernel at one shape, as a training step runs it, and how often.
+type Case struct {
 	Kernel string  `json:"kernel"`            // fill, add, bias_grad, gelu, layernorm, embedding, cross_entropy, adamw, grad_norm, attention or matmul
-	Dims   []int   `json:"dims"`              // the shape: the dimensions tuneKernels names for the kernel
+	Dims   []int   `json:"dims"`              // the shape: the dimensions kernels names for the kernel
 	TransA bool    `json:"trans_a,omitempty"` // matmul
 	TransB bool    `json:"trans_b,omitempty"` // matmul
 	Causal bool    `json:"causal,omitempty"`  // attention
@@ -26,9 +27,9 @@ type TuneCase struct {
 }
 
 // Op is the profile op whose entry the case runs ("" for an unknown kernel).
-func (c TuneCase) Op() string { return tuneKernels[c.Kernel].op }
+func (c Case) Op() string { return kernels[c.Kernel].op }
 
-func (c TuneCase) String() string {
+func (c Case) String() string {
 	dims := make([]string, len(c.Dims))
 	for i, d := range c.Dims {
 		dims[i] = fmt.Sprint(d)
@@ -44,16 +45,16 @@ func (c TuneCase) String() string {
 }
 
 // validate checks that the kernel is known and the shape has its dimensions, all positive.
-func (c TuneCase) validate() error {
-	k, ok := tuneKernels[c.Kernel]
+func (c Case) validate() error {
+	k, ok := kernels[c.Kernel]
 	if !ok {
-		return fmt.Errorf("tune: unknown kernel %q (known: %s)", c.Kernel, strings.Join(slices.Sorted(maps.Keys(tuneKernels)), ", "))
+		return fmt.Errorf("tune: unknown kernel %q (known: %s)", c.Kernel, strings.Join(slices.Sorted(maps.Keys(kernels)), ", "))
 	}
 	if len(c.Dims) != len(k.dims) || slices.Min(c.Dims) < 1 {
 		return fmt.Errorf("tune: %s takes %d positive dimensions (%s), not %v", c.Kernel, len(k.dims), strings.Join(k.dims, ", "), c.Dims)
 	}
-	if c.Kernel == "attention" && c.Dims[3] > MaxHeadSize {
-		return fmt.Errorf("tune: attention head size %d exceeds %d", c.Dims[3], MaxHeadSize)
+	if c.Kernel == "attention" && c.Dims[3] > ops.MaxHeadSize {
+		return fmt.Errorf("tune: attention head size %d exceeds %d", c.Dims[3], ops.MaxHeadSize)
 	}
 	return nil
 }
@@ -61,7 +62,7 @@ func (c TuneCase) validate() error {
 // bucket is the case's shape bucket: every dimension rounded down to a power of two (so a
 // bucket never needs more memory than the case), the count scaled by how much larger the case
 // is, so that the bucket's weight stays the case's share of a step.
-func (c TuneCase) bucket() TuneCase {
+func (c Case) bucket() Case {
 	b := c
 	b.Dims = make([]int, len(c.Dims))
 	for i, d := range c.Dims {
@@ -73,8 +74,8 @@ func (c TuneCase) bucket() TuneCase {
 
 // Buckets rounds the cases to their buckets and merges the cases of one bucket, adding their
 // counts; the result is in order of first appearance.
-func Buckets(cases []TuneCase) []TuneCase {
-	var out []TuneCase
+func Buckets(cases []Case) []Case {
+	var out []Case
 	at := map[string]int{}
 	for _, c := range cases {
 		b := c.bucket()
@@ -88,8 +89,8 @@ func Buckets(cases []TuneCase) []TuneCase {
 	return out
 }
 
-// TuneOptions control the search.
-type TuneOptions struct {
+// Options control the search.
+type Options struct {
 	Quick    bool                  // a coarser grid and fewer samples (under 2 minutes on lavapipe for gpt-small)
 	Samples  int                   // timed runs of each candidate on each bucket after a warm-up; 0 means 5, or 2 when Quick
 	Progress func(done, total int) // called as the work advances; may be nil
@@ -98,8 +99,8 @@ type TuneOptions struct {
 // DropRatio is how much slower than the leader a candidate may be before the tuner stops timing it.
 const DropRatio = 1.5
 
-// TuneResult is what the tuner found for one op.
-type TuneResult struct {
+// Result is what the tuner found for one op.
+type Result struct {
 	Op       string        `json:"op"`
 	Winner   profile.Entry `json:"winner"`
 	Baseline profile.Entry `json:"baseline"` // the entry the device had before tuning
@@ -109,14 +110,14 @@ type TuneResult struct {
 
 // TunedBucket is one bucket's best time with the winner and with the baseline entry.
 type TunedBucket struct {
-	Case       TuneCase `json:"case"`
-	WinnerMs   float64  `json:"winner_ms"`
-	BaselineMs float64  `json:"baseline_ms"`
+	Case       Case    `json:"case"`
+	WinnerMs   float64 `json:"winner_ms"`
+	BaselineMs float64 `json:"baseline_ms"`
 }
 
 // StepMs is the op's weighted time in a training step (each bucket's best time times its
 // count), with the winner and with the baseline.
-func (r TuneResult) StepMs() (winner, baseline float64) {
+func (r Result) StepMs() (winner, baseline float64) {
 	for _, b := range r.Buckets {
 		winner += b.Case.Count * b.WinnerMs
 		baseline += b.Case.Count * b.BaselineMs
@@ -135,7 +136,7 @@ func (r TuneResult) StepMs() (winner, baseline float64) {
 // is timed in full, for the comparison. A final then times the leading candidates and the
 // baseline afresh, back to back on each bucket, and the best of them wins. The winner is
 // checked against the float64 reference on every bucket; an op whose winner fails is an error.
-func (o *Ops) Tune(cases []TuneCase, opt TuneOptions) ([]TuneResult, error) {
+func Run(o *ops.Ops, cases []Case, opt Options) ([]Result, error) {
 	for _, c := range cases {
 		if err := c.validate(); err != nil {
 			return nil, err
@@ -147,23 +148,23 @@ func (o *Ops) Tune(cases []TuneCase, opt TuneOptions) ([]TuneResult, error) {
 			opt.Samples = 2
 		}
 	}
-	byOp := map[string][]TuneCase{}
+	byOp := map[string][]Case{}
 	for _, b := range Buckets(cases) {
 		byOp[b.Op()] = append(byOp[b.Op()], b)
 	}
 	p := &progress{report: opt.Progress}
 	var searches []*search
 	for _, op := range slices.Sorted(maps.Keys(byOp)) {
-		base, err := o.prof.Entry(op)
+		base, err := o.Profile().Entry(op)
 		if err != nil {
 			return nil, err
 		}
 		buckets := byOp[op]
 		// The heaviest bucket first: a poor candidate is dropped there, after one bucket.
-		slices.SortStableFunc(buckets, func(a, b TuneCase) int { return cmp.Compare(b.Count, a.Count) })
+		slices.SortStableFunc(buckets, func(a, b Case) int { return cmp.Compare(b.Count, a.Count) })
 		s := &search{o: o, op: op, buckets: buckets, samples: opt.Samples, progress: p}
-		for i, e := range o.candidates(op, base, opt.Quick) {
-			ops, err := o.With(e)
+		for i, e := range candidates(o, op, base, opt.Quick) {
+			candOps, err := o.With(e)
 			if err != nil {
 				return nil, err
 			}
@@ -171,12 +172,12 @@ func (o *Ops) Tune(cases []TuneCase, opt TuneOptions) ([]TuneResult, error) {
 			for j := range inf {
 				inf[j] = math.Inf(1)
 			}
-			s.cands = append(s.cands, &candidate{entry: e, ops: ops, seqs: make([]*vk.Sequence, len(buckets)), best: inf, baseline: i == 0})
+			s.cands = append(s.cands, &candidate{entry: e, ops: candOps, seqs: make([]*vk.Sequence, len(buckets)), best: inf, baseline: i == 0})
 		}
 		p.total += (len(s.cands)*(opt.Samples+1) + (finalists+1)*opt.Samples + 1) * len(buckets)
 		searches = append(searches, s)
 	}
-	var out []TuneResult
+	var out []Result
 	for _, s := range searches {
 		r, err := s.run()
 		if err != nil {
@@ -189,8 +190,8 @@ func (o *Ops) Tune(cases []TuneCase, opt TuneOptions) ([]TuneResult, error) {
 
 // TunedProfile is the profile of the results' winners, matched to this device, its driver,
 // driver version and subgroup size, and recording the kernel set they were measured with.
-func (o *Ops) TunedProfile(results []TuneResult) *profile.Profile {
-	d := o.ctx.Info
+func Profile(o *ops.Ops, results []Result) *profile.Profile {
+	d := o.Context().Info
 	vendor, device, version, subgroup := d.VendorID, d.DeviceID, d.DriverVersion, d.SubgroupSize
 	p := &profile.Profile{Name: "tuned", Description: "measured by vktrain tune on " + d.Name, Kernels: shaders.KernelSetHash(),
 		Match: profile.Match{VendorID: &vendor, DeviceID: &device, Driver: d.Driver, DriverVersion: &version,
@@ -220,7 +221,7 @@ func (p *progress) add(n int) {
 // recorded) and its best time there (+Inf until timed).
 type candidate struct {
 	entry    profile.Entry
-	ops      *Ops
+	ops      *ops.Ops
 	seqs     []*vk.Sequence
 	best     []float64
 	baseline bool
@@ -229,7 +230,7 @@ type candidate struct {
 
 // score is the candidate's weighted time over the buckets it has been timed on, and other's
 // over the same buckets.
-func (c *candidate) score(buckets []TuneCase, other *candidate) (own, others float64) {
+func (c *candidate) score(buckets []Case, other *candidate) (own, others float64) {
 	for i, b := range buckets {
 		if !math.IsInf(c.best[i], 1) {
 			own += b.Count * c.best[i]
@@ -241,42 +242,42 @@ func (c *candidate) score(buckets []TuneCase, other *candidate) (own, others flo
 
 // search is the tuning of one op.
 type search struct {
-	o        *Ops
+	o        *ops.Ops
 	op       string
-	buckets  []TuneCase
+	buckets  []Case
 	samples  int
 	cands    []*candidate
 	progress *progress
 	works    []*work
 }
 
-func (s *search) run() (TuneResult, error) {
+func (s *search) run() (Result, error) {
 	defer s.release()
 	for i, b := range s.buckets {
-		w, err := newWork(s.o.ctx, b, uint64(i))
+		w, err := newWork(s.o.Context(), b, uint64(i))
 		if err != nil {
-			return TuneResult{}, err
+			return Result{}, err
 		}
 		s.works = append(s.works, w)
 	}
 	for round := 0; round < s.samples; round++ {
 		for _, c := range s.cands {
 			if err := s.time(c, round); err != nil {
-				return TuneResult{}, err
+				return Result{}, err
 			}
 		}
 	}
 	if err := s.final(); err != nil {
-		return TuneResult{}, err
+		return Result{}, err
 	}
 	win := s.leader()
-	res := TuneResult{Op: s.op, Winner: win.entry, Baseline: s.cands[0].entry, Tried: len(s.cands)}
+	res := Result{Op: s.op, Winner: win.entry, Baseline: s.cands[0].entry, Tried: len(s.cands)}
 	for i, b := range s.buckets {
 		res.Buckets = append(res.Buckets, TunedBucket{Case: b, WinnerMs: win.best[i], BaselineMs: s.cands[0].best[i]})
 	}
 	s.release() // the device memory the checks need
 	for _, b := range s.buckets {
-		if err := win.ops.Check(b); err != nil {
+		if err := Check(win.ops, b); err != nil {
 			return res, fmt.Errorf("tune: the winner for op %s (%s %v) is wrong: %w", s.op, win.entry.Variant, win.entry.Params, err)
 		}
 		s.progress.add(1)
@@ -312,7 +313,7 @@ func (s *search) final() error {
 	for i, b := range s.buckets {
 		for range s.samples {
 			for _, c := range final {
-				ms, err := runTimed(s.o.ctx, c.seqs[i])
+				ms, err := runTimed(s.o.Context(), c.seqs[i])
 				if err != nil {
 					return fmt.Errorf("tune: %s with %s %v: %w", b, c.entry.Variant, c.entry.Params, err)
 				}
@@ -352,7 +353,7 @@ func (s *search) time(c *candidate, round int) error {
 		var ms float64
 		for range runs {
 			var err error
-			if ms, err = runTimed(s.o.ctx, c.seqs[i]); err != nil {
+			if ms, err = runTimed(s.o.Context(), c.seqs[i]); err != nil {
 				return fmt.Errorf("tune: %s with %s %v: %w", b, c.entry.Variant, c.entry.Params, err)
 			}
 		}
@@ -386,14 +387,14 @@ func (s *search) leader() *candidate {
 
 // record records w's dispatches with o into a timed sequence (a plain one where the device has
 // no timestamps).
-func (s *search) record(o *Ops, w *work) (*vk.Sequence, error) {
+func (s *search) record(o *ops.Ops, w *work) (*vk.Sequence, error) {
 	const maxDispatches = 16
 	var seq *vk.Sequence
 	var err error
-	if s.o.ctx.TimestampsSupported() {
-		seq, err = s.o.ctx.NewTimedSequence(maxDispatches)
+	if s.o.Context().TimestampsSupported() {
+		seq, err = s.o.Context().NewTimedSequence(maxDispatches)
 	} else {
-		seq, err = s.o.ctx.NewSequence()
+		seq, err = s.o.Context().NewSequence()
 	}
 	if err != nil {
 		return nil, err
@@ -449,16 +450,16 @@ func (s *search) release() {
 
 // Check runs case c once with o's profile on random data and compares every output with the
 // float64 reference.
-func (o *Ops) Check(c TuneCase) error {
+func Check(o *ops.Ops, c Case) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	w, err := newWork(o.ctx, c, 99)
+	w, err := newWork(o.Context(), c, 99)
 	if err != nil {
 		return err
 	}
 	defer w.free()
-	seq, err := o.ctx.NewSequence()
+	seq, err := o.Context().NewSequence()
 	if err != nil {
 		return err
 	}
@@ -477,13 +478,13 @@ func (o *Ops) Check(c TuneCase) error {
 
 // candidates are the entries tried for op: base first (the baseline), then each parameter set
 // of the grid of each variant that passes the device-limit checks.
-func (o *Ops) candidates(op string, base profile.Entry, quick bool) []profile.Entry {
-	lim := LimitsOf(o.ctx.Info)
+func candidates(o *ops.Ops, op string, base profile.Entry, quick bool) []profile.Entry {
+	lim := ops.LimitsOf(o.Context().Info)
 	base.Source, base.Origin = "", ""
 	out := []profile.Entry{base}
 	seen := map[string]bool{fmt.Sprint(base.Variant, base.Params): true}
 	for _, spec := range profile.Variants()[op] {
-		for _, values := range o.grid(op, spec.Name, quick) {
+		for _, values := range grid(o, op, spec.Name, quick) {
 			e := profile.Entry{Op: op, Variant: spec.Name, Params: map[string]int{}}
 			for i, name := range spec.Params {
 				e.Params[name] = values[i]
@@ -502,8 +503,8 @@ func (o *Ops) candidates(op string, base profile.Entry, quick bool) []profile.En
 // grid keeps fewer of them for attention and matmul, whose pipelines take long to compile.
 // Register tiles stop at 256 accumulators: larger ones take seconds to compile on lavapipe,
 // where they were not faster, and spill on GPUs.
-func (o *Ops) grid(op, variant string, quick bool) [][]int {
-	sg := max(int(o.ctx.Info.SubgroupSize), 1)
+func grid(o *ops.Ops, op, variant string, quick bool) [][]int {
+	sg := max(int(o.Context().Info.SubgroupSize), 1)
 	pow := func(lo, hi, step int) []int {
 		var v []int
 		for x := lo; x <= hi; x *= step {

@@ -1,12 +1,14 @@
-package model
+package train
 
 import (
 	"math"
 	"testing"
+
+	"github.com/vktrain/vktrain/config"
 )
 
 func TestLearningRate(t *testing.T) {
-	c := TrainConfig{LR: 1, MinLR: 0.1, Warmup: 10, Steps: 110, Decay: "cosine"}
+	c := config.Train{LR: 1, MinLR: 0.1, Warmup: 10, Steps: 110, Decay: "cosine"}
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
 	for _, tc := range []struct {
 		decay string

@@ -1,24 +1,26 @@
-package model
+package reference
 
 import (
 	"fmt"
 
-	"github.com/vktrain/vktrain/vk/ops/ref"
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/model"
+	opref "github.com/vktrain/vktrain/vk/ops/ref"
 )
 
 // The float64 CPU reference model: GPT-2 and BERT, forward and backward, built from the
 // per-op references in vk/ops/ref, to check the GPU model's every step against. Each op's
 // forward saves what its backward needs, and the two sit side by side as in llm.c.
 //
-// GELU is the tanh approximation (ref.GeluForward) in both models: BERT's exact erf GELU is
-// replaced by it, as in the GPU model. A training batch (RefBatch.Train) applies dropout where
-// the GPU model does, with the masks it draws (ref.Dropout at the same Philox key and offsets).
+// GELU is the tanh approximation (opref.GeluForward) in both models: BERT's exact erf GELU is
+// replaced by it, as in the GPU model. A training batch (Batch.Train) applies dropout where
+// the GPU model does, with the masks it draws (opref.Dropout at the same Philox key and offsets).
 
-// RefBatch is one micro-batch for the reference model: B sequences of T tokens, row-major.
-type RefBatch struct {
+// Batch is one micro-batch for the reference model: B sequences of T tokens, row-major.
+type Batch struct {
 	B, T   int
 	Input  []uint32 // token ids, B*T
-	Target []uint32 // target ids, B*T; IgnoreIndex is not counted
+	Target []uint32 // target ids, B*T; model.IgnoreIndex is not counted
 	// TokenTypes are BERT's segment ids (B*T, nil = all 0); GPT takes none.
 	TokenTypes []uint32
 	// KeyValid is BERT's padding mask (B*T, 0 = padding that no query attends to, nil = all
@@ -30,30 +32,30 @@ type RefBatch struct {
 	DropoutKey uint32
 }
 
-// RefModel is a GPT-2 or BERT with float64 parameters, keyed by their Hugging Face names and
+// Model is a GPT-2 or BERT with float64 parameters, keyed by their Hugging Face names and
 // shaped as Cfg.Params(Vocab) says.
-type RefModel struct {
-	Cfg   ModelConfig
+type Model struct {
+	Cfg   config.Model
 	Vocab int
-	Specs []ParamSpec
+	Specs []model.ParamSpec
 	P     map[string][]float64
 }
 
-// RefForward is what a forward pass computed, for comparison with the GPU model.
-type RefForward struct {
+// Forward is what a forward pass computed, for comparison with the GPU model.
+type Forward struct {
 	// Residual is the residual stream (B*T x width): for GPT the input of each block and then
 	// the output of the last (before ln_f); for BERT the output of the embedding LayerNorm and
 	// then of each layer.
 	Residual [][]float64
 	Logits   []float64 // B*T x vocab
-	Losses   []float64 // per-token cross-entropy, B*T; 0 where the target is IgnoreIndex
+	Losses   []float64 // per-token cross-entropy, B*T; 0 where the target is model.IgnoreIndex
 	Loss     float64   // mean of Losses over the counted targets; 0 when none is counted
 	Count    int       // targets counted
 }
 
-// NewRefModel returns a reference model over params, which must hold exactly the parameters
-// of cfg.Params(vocab) with their sizes. The model uses the slices, it does not copy them.
-func NewRefModel(cfg ModelConfig, vocab int, params map[string][]float64) (*RefModel, error) {
+// New returns a reference model over params, which must hold exactly the parameters
+// of model.Params(cfg, vocab) with their sizes. The model uses the slices, it does not copy them.
+func New(cfg config.Model, vocab int, params map[string][]float64) (*Model, error) {
 	switch {
 	case cfg.Arch != "gpt" && cfg.Arch != "bert":
 		return nil, fmt.Errorf("reference model: arch %q is not \"gpt\" or \"bert\"", cfg.Arch)
@@ -64,7 +66,7 @@ func NewRefModel(cfg ModelConfig, vocab int, params map[string][]float64) (*RefM
 	case cfg.Arch == "bert" && cfg.TypeVocab < 1:
 		return nil, fmt.Errorf("reference model: type_vocab %d", cfg.TypeVocab)
 	}
-	specs := cfg.Params(vocab)
+	specs := model.Params(cfg, vocab)
 	for _, s := range specs {
 		p, ok := params[s.Name]
 		if !ok {
@@ -85,20 +87,20 @@ func NewRefModel(cfg ModelConfig, vocab int, params map[string][]float64) (*RefM
 			}
 		}
 	}
-	return &RefModel{Cfg: cfg, Vocab: vocab, Specs: specs, P: params}, nil
+	return &Model{Cfg: cfg, Vocab: vocab, Specs: specs, P: params}, nil
 }
 
-// RefParams widens float32 parameters (as the GPU model reads them back) to float64.
-func RefParams(p map[string][]float32) map[string][]float64 {
+// Widen widens float32 parameters (as the GPU model reads them back) to float64.
+func Widen(p map[string][]float32) map[string][]float64 {
 	out := make(map[string][]float64, len(p))
 	for name, v := range p {
-		out[name] = ref.F64(v)
+		out[name] = opref.F64(v)
 	}
 	return out
 }
 
 // Forward runs the forward pass.
-func (m *RefModel) Forward(b RefBatch) (*RefForward, error) {
+func (m *Model) Forward(b Batch) (*Forward, error) {
 	p, err := m.forward(b)
 	if err != nil {
 		return nil, err
@@ -107,7 +109,7 @@ func (m *RefModel) Forward(b RefBatch) (*RefForward, error) {
 }
 
 // Logits returns the logits, B*T rows of Vocab.
-func (m *RefModel) Logits(b RefBatch) ([]float64, error) {
+func (m *Model) Logits(b Batch) ([]float64, error) {
 	p, err := m.forward(b)
 	if err != nil {
 		return nil, err
@@ -115,10 +117,10 @@ func (m *RefModel) Logits(b RefBatch) ([]float64, error) {
 	return p.out.Logits, nil
 }
 
-// Loss returns the mean cross-entropy over the counted targets (those not IgnoreIndex; 0 when
+// Loss returns the mean cross-entropy over the counted targets (those not model.IgnoreIndex; 0 when
 // none is) and, when grads is not nil, sets grads[name] to dLoss/dParam for every parameter
 // (a new slice of the parameter's size; gradients are not accumulated across calls).
-func (m *RefModel) Loss(b RefBatch, grads map[string][]float64) (float64, error) {
+func (m *Model) Loss(b Batch, grads map[string][]float64) (float64, error) {
 	p, err := m.forward(b)
 	if err != nil {
 		return 0, err
@@ -133,14 +135,14 @@ func (m *RefModel) Loss(b RefBatch, grads map[string][]float64) (float64, error)
 }
 
 // eps is the LayerNorm epsilon: GPT-2's 1e-5, or Hugging Face BERT's 1e-12.
-func (m *RefModel) eps() float64 {
+func (m *Model) eps() float64 {
 	if m.Cfg.Arch == "bert" {
 		return 1e-12
 	}
 	return 1e-5
 }
 
-func (m *RefModel) check(b RefBatch) error {
+func (m *Model) check(b Batch) error {
 	n := b.B * b.T
 	switch {
 	case b.B < 1 || b.T < 1 || b.T > m.Cfg.Context:
@@ -156,7 +158,7 @@ func (m *RefModel) check(b RefBatch) error {
 		if int(b.Input[i]) >= m.Vocab {
 			return fmt.Errorf("reference model: input %d is token %d, outside the vocabulary of %d", i, b.Input[i], m.Vocab)
 		}
-		if t := b.Target[i]; t != IgnoreIndex && int(t) >= m.Vocab {
+		if t := b.Target[i]; t != model.IgnoreIndex && int(t) >= m.Vocab {
 			return fmt.Errorf("reference model: target %d is token %d, outside the vocabulary of %d", i, t, m.Vocab)
 		}
 		if b.TokenTypes != nil && int(b.TokenTypes[i]) >= m.Cfg.TypeVocab {
@@ -168,8 +170,8 @@ func (m *RefModel) check(b RefBatch) error {
 
 // refPass is one forward pass with everything its backward needs.
 type refPass struct {
-	b      RefBatch
-	out    RefForward
+	b      Batch
+	out    Forward
 	pos    []uint32 // position of every token
 	types  []uint32 // BERT token types (zeros when the batch has none)
 	embLN  refLayerNorm
@@ -197,7 +199,7 @@ type refHead struct {
 	decoder refLinear
 }
 
-func (m *RefModel) forward(b RefBatch) (*refPass, error) {
+func (m *Model) forward(b Batch) (*refPass, error) {
 	if err := m.check(b); err != nil {
 		return nil, err
 	}
@@ -216,17 +218,17 @@ func (m *RefModel) forward(b RefBatch) (*refPass, error) {
 		logits = m.gptForward(p)
 	}
 	p.out.Logits = logits
-	p.out.Losses = ref.CrossEntropy(logits, b.Target, n, m.Vocab, IgnoreIndex)
-	p.out.Loss = ref.MeanLoss(p.out.Losses, b.Target, IgnoreIndex)
+	p.out.Losses = opref.CrossEntropy(logits, b.Target, n, m.Vocab, model.IgnoreIndex)
+	p.out.Loss = opref.MeanLoss(p.out.Losses, b.Target, model.IgnoreIndex)
 	for _, t := range b.Target {
-		if t != IgnoreIndex {
+		if t != model.IgnoreIndex {
 			p.out.Count++
 		}
 	}
 	return p, nil
 }
 
-func (m *RefModel) backward(p *refPass) map[string][]float64 {
+func (m *Model) backward(p *refPass) map[string][]float64 {
 	g := make(map[string][]float64, len(m.Specs))
 	for _, s := range m.Specs {
 		g[s.Name] = make([]float64, s.Size())
@@ -236,7 +238,7 @@ func (m *RefModel) backward(p *refPass) map[string][]float64 {
 	if p.out.Count == 0 {
 		return g
 	}
-	dlogits := ref.CrossEntropyBackward(p.out.Logits, b.Target, n, m.Vocab, IgnoreIndex, 1/float64(p.out.Count))
+	dlogits := opref.CrossEntropyBackward(p.out.Logits, b.Target, n, m.Vocab, model.IgnoreIndex, 1/float64(p.out.Count))
 	if m.Cfg.Arch == "bert" {
 		m.bertBackward(p, dlogits, g)
 	} else {
@@ -245,27 +247,24 @@ func (m *RefModel) backward(p *refPass) map[string][]float64 {
 	return g
 }
 
-// gptLayer is the parameter-name prefix of GPT block l.
-func gptLayer(l int) string { return fmt.Sprintf("h.%d.", l) }
-
 // gptForward runs GPT-2: embeddings, pre-LN blocks, ln_f and the tied head; it returns the
 // logits.
-func (m *RefModel) gptForward(p *refPass) []float64 {
+func (m *Model) gptForward(p *refPass) []float64 {
 	c, b := m.Cfg, p.b
 	n, d, f := b.B*b.T, c.Width, c.FFN
-	x := ref.Add(ref.EmbeddingForward(b.Input, m.P["wte.weight"], d), ref.EmbeddingForward(p.pos, m.P["wpe.weight"], d))
+	x := opref.Add(opref.EmbeddingForward(b.Input, m.P["wte.weight"], d), opref.EmbeddingForward(p.pos, m.P["wpe.weight"], d))
 	x = m.dropout(p, 0, x)
 	p.blocks = make([]refBlock, c.Layers)
 	for l := range p.blocks {
-		blk, h := &p.blocks[l], gptLayer(l)
+		blk, h := &p.blocks[l], model.GPTLayer(l)
 		p.out.Residual = append(p.out.Residual, x)
 		a := blk.ln1.forward(m, h+"ln_1", x, n, d)
 		qkv := blk.qkv.forward(m, h+"attn.c_attn.weight", h+"attn.c_attn.bias", false, a, n, d, 3*d)
 		y := blk.attn.forward(m.attention(b, true), qkv)
-		x = ref.Add(x, m.dropout(p, dropSite(l, false), blk.proj.forward(m, h+"attn.c_proj.weight", h+"attn.c_proj.bias", false, y, n, d, d)))
+		x = opref.Add(x, m.dropout(p, model.DropSite(l, false), blk.proj.forward(m, h+"attn.c_proj.weight", h+"attn.c_proj.bias", false, y, n, d, d)))
 		a = blk.ln2.forward(m, h+"ln_2", x, n, d)
 		u := blk.gelu.forward(blk.fc.forward(m, h+"mlp.c_fc.weight", h+"mlp.c_fc.bias", false, a, n, d, f))
-		x = ref.Add(x, m.dropout(p, dropSite(l, true), blk.fcProj.forward(m, h+"mlp.c_proj.weight", h+"mlp.c_proj.bias", false, u, n, f, d)))
+		x = opref.Add(x, m.dropout(p, model.DropSite(l, true), blk.fcProj.forward(m, h+"mlp.c_proj.weight", h+"mlp.c_proj.bias", false, u, n, f, d)))
 	}
 	p.out.Residual = append(p.out.Residual, x)
 	a := p.head.ln.forward(m, "ln_f", x, n, d)
@@ -273,37 +272,34 @@ func (m *RefModel) gptForward(p *refPass) []float64 {
 }
 
 // gptBackward adds the gradients of the loss, given dlogits, to g.
-func (m *RefModel) gptBackward(p *refPass, dlogits []float64, g map[string][]float64) {
+func (m *Model) gptBackward(p *refPass, dlogits []float64, g map[string][]float64) {
 	c, b := m.Cfg, p.b
 	d := c.Width
 	dx := p.head.ln.backward(m, p.head.decoder.backward(m, dlogits, g), g)
 	for l := c.Layers - 1; l >= 0; l-- {
 		blk := &p.blocks[l]
-		da := blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, m.dropout(p, dropSite(l, true), dx), g)), g)
-		dx = ref.Add(dx, blk.ln2.backward(m, da, g))
-		dqkv := blk.attn.backward(blk.proj.backward(m, m.dropout(p, dropSite(l, false), dx), g))
-		dx = ref.Add(dx, blk.ln1.backward(m, blk.qkv.backward(m, dqkv, g), g))
+		da := blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, m.dropout(p, model.DropSite(l, true), dx), g)), g)
+		dx = opref.Add(dx, blk.ln2.backward(m, da, g))
+		dqkv := blk.attn.backward(blk.proj.backward(m, m.dropout(p, model.DropSite(l, false), dx), g))
+		dx = opref.Add(dx, blk.ln1.backward(m, blk.qkv.backward(m, dqkv, g), g))
 	}
 	dx = m.dropout(p, 0, dx)
-	accumulate(g["wte.weight"], ref.EmbeddingBackward(b.Input, dx, m.Vocab, d))
-	accumulate(g["wpe.weight"], ref.EmbeddingBackward(p.pos, dx, c.Context, d))
+	accumulate(g["wte.weight"], opref.EmbeddingBackward(b.Input, dx, m.Vocab, d))
+	accumulate(g["wpe.weight"], opref.EmbeddingBackward(p.pos, dx, c.Context, d))
 }
-
-// bertLayer is the parameter-name prefix of BERT layer l.
-func bertLayer(l int) string { return fmt.Sprintf("bert.encoder.layer.%d.", l) }
 
 // bertForward runs BertForMaskedLM: embeddings and their LayerNorm, post-LN layers, the MLM
 // transform and the decoder tied to the word embeddings; it returns the logits.
-func (m *RefModel) bertForward(p *refPass) []float64 {
+func (m *Model) bertForward(p *refPass) []float64 {
 	c, b := m.Cfg, p.b
 	n, d, f := b.B*b.T, c.Width, c.FFN
 	e := "bert.embeddings."
-	x := ref.Add(ref.EmbeddingForward(b.Input, m.P[e+"word_embeddings.weight"], d), ref.EmbeddingForward(p.pos, m.P[e+"position_embeddings.weight"], d))
-	x = ref.Add(x, ref.EmbeddingForward(p.types, m.P[e+"token_type_embeddings.weight"], d))
+	x := opref.Add(opref.EmbeddingForward(b.Input, m.P[e+"word_embeddings.weight"], d), opref.EmbeddingForward(p.pos, m.P[e+"position_embeddings.weight"], d))
+	x = opref.Add(x, opref.EmbeddingForward(p.types, m.P[e+"token_type_embeddings.weight"], d))
 	x = m.dropout(p, 0, p.embLN.forward(m, e+"LayerNorm", x, n, d))
 	p.blocks = make([]refBlock, c.Layers)
 	for l := range p.blocks {
-		blk, h := &p.blocks[l], bertLayer(l)
+		blk, h := &p.blocks[l], model.BERTLayer(l)
 		p.out.Residual = append(p.out.Residual, x)
 		s := h + "attention.self."
 		q := blk.q.forward(m, s+"query.weight", s+"query.bias", true, x, n, d, d)
@@ -311,21 +307,21 @@ func (m *RefModel) bertForward(p *refPass) []float64 {
 		v := blk.v.forward(m, s+"value.weight", s+"value.bias", true, x, n, d, d)
 		y := blk.attn.forward(m.attention(b, false), packQKV(q, k, v, n, d))
 		o := h + "attention.output."
-		y = m.dropout(p, dropSite(l, false), blk.proj.forward(m, o+"dense.weight", o+"dense.bias", true, y, n, d, d))
-		x = blk.ln1.forward(m, o+"LayerNorm", ref.Add(x, y), n, d)
+		y = m.dropout(p, model.DropSite(l, false), blk.proj.forward(m, o+"dense.weight", o+"dense.bias", true, y, n, d, d))
+		x = blk.ln1.forward(m, o+"LayerNorm", opref.Add(x, y), n, d)
 		u := blk.gelu.forward(blk.fc.forward(m, h+"intermediate.dense.weight", h+"intermediate.dense.bias", true, x, n, d, f))
-		u = m.dropout(p, dropSite(l, true), blk.fcProj.forward(m, h+"output.dense.weight", h+"output.dense.bias", true, u, n, f, d))
-		x = blk.ln2.forward(m, h+"output.LayerNorm", ref.Add(x, u), n, d)
+		u = m.dropout(p, model.DropSite(l, true), blk.fcProj.forward(m, h+"output.dense.weight", h+"output.dense.bias", true, u, n, f, d))
+		x = blk.ln2.forward(m, h+"output.LayerNorm", opref.Add(x, u), n, d)
 	}
 	p.out.Residual = append(p.out.Residual, x)
 	t := "cls.predictions.transform."
 	u := p.head.gelu.forward(p.head.dense.forward(m, t+"dense.weight", t+"dense.bias", true, x, n, d, d))
 	u = p.head.ln.forward(m, t+"LayerNorm", u, n, d)
-	return p.head.decoder.forward(m, e+"word_embeddings.weight", bertDecoderBias, true, u, n, d, m.Vocab)
+	return p.head.decoder.forward(m, e+"word_embeddings.weight", model.BERTDecoderBias, true, u, n, d, m.Vocab)
 }
 
 // bertBackward adds the gradients of the loss, given dlogits, to g.
-func (m *RefModel) bertBackward(p *refPass, dlogits []float64, g map[string][]float64) {
+func (m *Model) bertBackward(p *refPass, dlogits []float64, g map[string][]float64) {
 	c, b := m.Cfg, p.b
 	n, d := b.B*b.T, c.Width
 	du := p.head.ln.backward(m, p.head.decoder.backward(m, dlogits, g), g)
@@ -333,36 +329,36 @@ func (m *RefModel) bertBackward(p *refPass, dlogits []float64, g map[string][]fl
 	for l := c.Layers - 1; l >= 0; l-- {
 		blk := &p.blocks[l]
 		dr := blk.ln2.backward(m, dx, g) // gradient of x + output.dense(...)
-		dx = ref.Add(dr, blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, m.dropout(p, dropSite(l, true), dr), g)), g))
+		dx = opref.Add(dr, blk.fc.backward(m, blk.gelu.backward(blk.fcProj.backward(m, m.dropout(p, model.DropSite(l, true), dr), g)), g))
 		dr = blk.ln1.backward(m, dx, g) // gradient of x + attention.output.dense(...)
-		dq, dk, dv := unpackQKV(blk.attn.backward(blk.proj.backward(m, m.dropout(p, dropSite(l, false), dr), g)), n, d)
-		dx = ref.Add(dr, blk.q.backward(m, dq, g))
-		dx = ref.Add(dx, blk.k.backward(m, dk, g))
-		dx = ref.Add(dx, blk.v.backward(m, dv, g))
+		dq, dk, dv := unpackQKV(blk.attn.backward(blk.proj.backward(m, m.dropout(p, model.DropSite(l, false), dr), g)), n, d)
+		dx = opref.Add(dr, blk.q.backward(m, dq, g))
+		dx = opref.Add(dx, blk.k.backward(m, dk, g))
+		dx = opref.Add(dx, blk.v.backward(m, dv, g))
 	}
 	e := "bert.embeddings."
 	dx = p.embLN.backward(m, m.dropout(p, 0, dx), g)
-	accumulate(g[e+"word_embeddings.weight"], ref.EmbeddingBackward(b.Input, dx, m.Vocab, d))
-	accumulate(g[e+"position_embeddings.weight"], ref.EmbeddingBackward(p.pos, dx, c.Context, d))
-	accumulate(g[e+"token_type_embeddings.weight"], ref.EmbeddingBackward(p.types, dx, c.TypeVocab, d))
+	accumulate(g[e+"word_embeddings.weight"], opref.EmbeddingBackward(b.Input, dx, m.Vocab, d))
+	accumulate(g[e+"position_embeddings.weight"], opref.EmbeddingBackward(p.pos, dx, c.Context, d))
+	accumulate(g[e+"token_type_embeddings.weight"], opref.EmbeddingBackward(p.types, dx, c.TypeVocab, d))
 }
 
 // dropout applies dropout site's mask to x (an activation, or in the backward the gradient of
 // the site's output) when the pass trains with dropout, and returns x itself otherwise. The
 // probability is rounded to float32, as the GPU model uses it.
-func (m *RefModel) dropout(p *refPass, site int, x []float64) []float64 {
+func (m *Model) dropout(p *refPass, site int, x []float64) []float64 {
 	if !p.b.Train || m.Cfg.Dropout == 0 {
 		return x
 	}
-	return ref.Dropout(x, p.b.DropoutKey, dropoutOffset(site, len(x)), float64(float32(m.Cfg.Dropout)))
+	return opref.Dropout(x, p.b.DropoutKey, model.DropoutOffset(site, len(x)), float64(float32(m.Cfg.Dropout)))
 }
 
 // attention is the shape of the batch's attention: causal for GPT, padded for BERT.
-func (m *RefModel) attention(b RefBatch, causal bool) ref.Attention {
-	return ref.Attention{B: b.B, T: b.T, H: m.Cfg.Heads, Dh: m.Cfg.Width / m.Cfg.Heads, Causal: causal, KeyValid: b.KeyValid}
+func (m *Model) attention(b Batch, causal bool) opref.Attention {
+	return opref.Attention{B: b.B, T: b.T, H: m.Cfg.Heads, Dh: m.Cfg.Width / m.Cfg.Heads, Causal: causal, KeyValid: b.KeyValid}
 }
 
-// packQKV interleaves q, k and v (rows x d each) into ref.Attention's (rows, 3, d) layout.
+// packQKV interleaves q, k and v (rows x d each) into opref.Attention's (rows, 3, d) layout.
 func packQKV(q, k, v []float64, rows, d int) []float64 {
 	qkv := make([]float64, 3*rows*d)
 	for r := 0; r < rows; r++ {
@@ -408,7 +404,7 @@ func (l *refLinear) weight(i, o int) int {
 	return i*l.outs + o
 }
 
-func (l *refLinear) forward(m *RefModel, w, b string, outIn bool, x []float64, rows, in, out int) []float64 {
+func (l *refLinear) forward(m *Model, w, b string, outIn bool, x []float64, rows, in, out int) []float64 {
 	*l = refLinear{w: w, b: b, outIn: outIn, x: x, rows: rows, in: in, outs: out}
 	W := m.P[w]
 	y := make([]float64, rows*out)
@@ -424,11 +420,11 @@ func (l *refLinear) forward(m *RefModel, w, b string, outIn bool, x []float64, r
 	if b == "" {
 		return y
 	}
-	return ref.AddBias(y, m.P[b], rows, out)
+	return opref.AddBias(y, m.P[b], rows, out)
 }
 
 // backward adds dW = xᵀ·dy and db = Σ dy to g and returns dx = dy·Wᵀ.
-func (l *refLinear) backward(m *RefModel, dy []float64, g map[string][]float64) []float64 {
+func (l *refLinear) backward(m *Model, dy []float64, g map[string][]float64) []float64 {
 	W, dW := m.P[l.w], g[l.w]
 	dx := make([]float64, l.rows*l.in)
 	for r := 0; r < l.rows; r++ {
@@ -441,7 +437,7 @@ func (l *refLinear) backward(m *RefModel, dy []float64, g map[string][]float64) 
 		}
 	}
 	if l.b != "" {
-		accumulate(g[l.b], ref.BiasGrad(dy, l.rows, l.outs))
+		accumulate(g[l.b], opref.BiasGrad(dy, l.rows, l.outs))
 	}
 	return dx
 }
@@ -455,14 +451,14 @@ type refLayerNorm struct {
 	rows, width int
 }
 
-func (l *refLayerNorm) forward(m *RefModel, name string, x []float64, rows, width int) []float64 {
-	y, mean, rstd := ref.LayerNormForward(x, m.P[name+".weight"], m.P[name+".bias"], rows, width, m.eps())
+func (l *refLayerNorm) forward(m *Model, name string, x []float64, rows, width int) []float64 {
+	y, mean, rstd := opref.LayerNormForward(x, m.P[name+".weight"], m.P[name+".bias"], rows, width, m.eps())
 	*l = refLayerNorm{name: name, x: x, mean: mean, rstd: rstd, rows: rows, width: width}
 	return y
 }
 
-func (l *refLayerNorm) backward(m *RefModel, dy []float64, g map[string][]float64) []float64 {
-	dx, dgamma, dbeta := ref.LayerNormBackward(l.x, m.P[l.name+".weight"], l.mean, l.rstd, dy, l.rows, l.width)
+func (l *refLayerNorm) backward(m *Model, dy []float64, g map[string][]float64) []float64 {
+	dx, dgamma, dbeta := opref.LayerNormBackward(l.x, m.P[l.name+".weight"], l.mean, l.rstd, dy, l.rows, l.width)
 	accumulate(g[l.name+".weight"], dgamma)
 	accumulate(g[l.name+".bias"], dbeta)
 	return dx
@@ -473,21 +469,23 @@ type refGelu struct{ x []float64 }
 
 func (l *refGelu) forward(x []float64) []float64 {
 	l.x = x
-	return ref.GeluForward(x)
+	return opref.GeluForward(x)
 }
 
-func (l *refGelu) backward(dy []float64) []float64 { return ref.GeluBackward(l.x, dy) }
+func (l *refGelu) backward(dy []float64) []float64 { return opref.GeluBackward(l.x, dy) }
 
 // refAttention is a scaled-dot-product attention over packed qkv, saved for its backward.
 type refAttention struct {
-	a   ref.Attention
+	a   opref.Attention
 	qkv []float64
 }
 
-func (l *refAttention) forward(a ref.Attention, qkv []float64) []float64 {
+func (l *refAttention) forward(a opref.Attention, qkv []float64) []float64 {
 	*l = refAttention{a: a, qkv: qkv}
-	y, _ := ref.AttentionForward(a, qkv)
+	y, _ := opref.AttentionForward(a, qkv)
 	return y
 }
 
-func (l *refAttention) backward(dy []float64) []float64 { return ref.AttentionBackward(l.a, l.qkv, dy) }
+func (l *refAttention) backward(dy []float64) []float64 {
+	return opref.AttentionBackward(l.a, l.qkv, dy)
+}

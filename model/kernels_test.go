@@ -1,0 +1,32 @@
+package model_test
+
+import (
+	"testing"
+
+	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/model"
+)
+
+// Every preset's training step is made of kernels the tuner knows.
+func TestStepKernels(t *testing.T) {
+	for _, name := range config.Presets() {
+		cfg, err := config.Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vocab, err := model.VocabSize(cfg.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := map[string]bool{}
+		for _, c := range model.StepKernels(cfg, vocab) {
+			if c.Op() == "" {
+				t.Errorf("%s: unknown kernel %q", name, c.Kernel)
+			}
+			run[c.Op()] = true
+		}
+		if len(run) != 10 {
+			t.Errorf("%s: the step runs %d ops, want 10 (every op but axpy and dropout)", name, len(run))
+		}
+	}
+}
