@@ -4,7 +4,7 @@ import (
 	"fmt"
 )
 
-// VCycle is the [vcycle] section: the multi-level V-cycle of method.md section 5. Level 1
+// VCycle is the [vcycle] section: the multi-level V-cycle of docs/method.md §5. Level 1
 // is the model of [model]; each further level is coalesced from the one above it. On the way
 // down each level trains for its `down` phase and is then coalesced; the coarsest level trains
 // its `down` phase only; on the way up each level is interpolated from its saved parameters
@@ -15,7 +15,7 @@ type VCycle struct {
 	DepthPairing string  `toml:"depth_pairing"` // "adjacent" (big layers 2i, 2i+1; the paper) or "stride" (i, i+L/2)
 	Embedding    string  `toml:"embedding"`     // "exact" (final LayerNorm rescaled) or "reference" (embeddings rescaled)
 	Keep         string  `toml:"keep"`          // where a level waits while the levels below train: "gpu" (default) or "disk"
-	Split        float64 `toml:"split"`         // std of the antisymmetric split of de-coalesced inputs (0: none; ours, method.md section 8)
+	Split        float64 `toml:"split"`         // std of the antisymmetric split of de-coalesced inputs (0: none; ours, docs/method.md §8)
 	Levels       []Level `toml:"level"`
 }
 

@@ -11,7 +11,7 @@ import (
 // Params are a model's parameters in float64, by name (model.RefParams gives them from a Net).
 type Params = map[string][]float64
 
-// Coalesce is the coarse model made from the fine one (method.md sections 1 and 2): along each
+// Coalesce is the coarse model made from the fine one (docs/method.md §1 and §2): along each
 // width axis, output pairs averaged and input pairs summed; each coarse layer the average of
 // its fine pair.
 func (m *Maps) Coalesce(fine Params) (Params, error) {
@@ -45,7 +45,7 @@ func (m *Maps) Coalesce(fine Params) (Params, error) {
 }
 
 // DeCoalesce is the fine model made from the coarse one, the pseudo-inverse of Coalesce
-// (method.md section 3): each fine channel copies its coarse channel, halved along an input
+// (docs/method.md §3): each fine channel copies its coarse channel, halved along an input
 // axis; both layers of a depth pair copy their coarse layer. A split with Sigma > 0 adds the
 // antisymmetric ±D along input axes (see ops.Split; the stream is the fine parameter's index).
 func (m *Maps) DeCoalesce(coarse Params, split ops.Split) (Params, error) {
@@ -100,7 +100,7 @@ func splitNoise(seed, stream, i uint32) float64 {
 	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
 }
 
-// Interpolate is (1-alpha)*saved + alpha*decoalesced for every parameter (method.md section 4).
+// Interpolate is (1-alpha)*saved + alpha*decoalesced for every parameter (docs/method.md §4).
 func Interpolate(saved, decoalesced Params, alpha float64) (Params, error) {
 	out := Params{}
 	for name, s := range saved {

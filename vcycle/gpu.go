@@ -26,7 +26,7 @@ func (m *Maps) RecordCoalesce(o *ops.Ops, s *vk.Sequence, fine, coarse *model.Ne
 }
 
 // RecordInterpolate records fine's parameters := (1-alpha)*fine's + alpha*DeCoalesce(coarse's,
-// split): fine holds the parameters saved just before it was coalesced (method.md section 4).
+// split): fine holds the parameters saved just before it was coalesced (docs/method.md §4).
 // split.Stream is set per fine parameter (its index). With alpha = 0 nothing is recorded.
 func (m *Maps) RecordInterpolate(o *ops.Ops, s *vk.Sequence, coarse, fine *model.Net, alpha float64, split ops.Split) error {
 	if alpha == 0 {

@@ -1,5 +1,5 @@
 // Package vcycle implements the multi-level V-cycle of Zou, Zhang and Deng (ICLR 2024) as
-// ../shared/method.md states it: coalescing a model into one of half the width and depth,
+// docs/method.md states it: coalescing a model into one of half the width and depth,
 // de-coalescing it back, interpolating with the saved parameters of the level above, and the
 // schedule that trains each level in turn. The maps run as GPU kernels over the parameter
 // buffers (gpu.go); cpu.go is their float64 statement, which the tests compare against.
@@ -33,7 +33,7 @@ type link struct {
 // NewMaps builds the maps from the fine model fine to the model one level below it (halving
 // width and/or depth). pairing is "adjacent" or "stride" (which fine layers a coarse layer
 // averages) and rule "exact" or "reference" (how the tied embedding's scale is kept; see
-// method.md section 3).
+// docs/method.md §3).
 func NewMaps(fine config.Model, vocab int, width, depth bool, pairing, rule string) (*Maps, error) {
 	coarse, err := fine.Halved(width, depth)
 	if err != nil {

@@ -61,7 +61,7 @@ var halvings = []struct {
 	width, depth bool
 }{{"width", true, false}, {"depth", false, true}, {"both", true, true}}
 
-// Coalesce(DeCoalesce(theta)) == theta (method.md section 3), for every halving, both
+// Coalesce(DeCoalesce(theta)) == theta (docs/method.md §3), for every halving, both
 // architectures, both pairings and both embedding rules, with and without the antisymmetric
 // split (which must change the de-coalesced model).
 func TestCoalesceInvertsDeCoalesce(t *testing.T) {
@@ -130,8 +130,8 @@ func relativeError(a, b []float64) float64 {
 	return num / den
 }
 
-// Width de-coalescing with the exact rule keeps the logits of GPT and BERT (method.md section
-// 3), with the antisymmetric split too; the reference rule keeps BERT's (its embedding
+// Width de-coalescing with the exact rule keeps the logits of GPT and BERT (docs/method.md
+// §3), with the antisymmetric split too; the reference rule keeps BERT's (its embedding
 // LayerNorm absorbs the scale) but not pre-LN GPT's.
 func TestWidthDeCoalescePreservesLogits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -157,12 +157,12 @@ func TestWidthDeCoalescePreservesLogits(t *testing.T) {
 		case tc.exact && e > 1e-5:
 			t.Errorf("%s, %s rule, split %v: de-coalesced logits differ from the small model's by %g (relative)", tc.arch, tc.rule, tc.split.Sigma, e)
 		case !tc.exact && e < 1e-3:
-			t.Errorf("%s, %s rule: de-coalesced logits equal the small model's (%g); method.md says they do not", tc.arch, tc.rule, e)
+			t.Errorf("%s, %s rule: de-coalesced logits equal the small model's (%g); docs/method.md says they do not", tc.arch, tc.rule, e)
 		}
 	}
 }
 
-// Depth coalescing averages the layers method.md section 2 names: 2i and 2i+1 (adjacent), or
+// Depth coalescing averages the layers docs/method.md §2 names: 2i and 2i+1 (adjacent), or
 // i and i + L/2 (stride); de-coalescing copies a coarse layer into both.
 func TestDepthPairing(t *testing.T) {
 	for _, arch := range []string{"gpt", "bert"} {
@@ -217,7 +217,7 @@ func TestDepthPairing(t *testing.T) {
 }
 
 // Width coalescing pairs head h with head h + H/2 in Q, K and V alike, and averages a
-// LayerNorm (method.md section 1).
+// LayerNorm (docs/method.md §1).
 func TestWidthPairsHeads(t *testing.T) {
 	fine := tinyModel("gpt") // width 16, 4 heads of 4: head h pairs with h+2, channel j with j+8
 	m, err := NewMaps(fine, tinyVocab, true, false, "adjacent", "exact")

@@ -29,7 +29,7 @@ type Switch struct {
 	Fine, Coarse *model.Net
 }
 
-// Train runs the V-cycle of r.Cfg.VCycle on r (method.md section 5), from the start of a fresh
+// Train runs the V-cycle of r.Cfg.VCycle on r (docs/method.md §5), from the start of a fresh
 // run or from where a resumed one stopped: down through the levels, training each and
 // coalescing it into the next; the coarsest level; then up, interpolating each level's saved
 // parameters with the de-coalesced level below and training it. Every phase starts a fresh

@@ -2,7 +2,7 @@ package vk
 
 import (
 	"fmt"
-	"os"
+	"io"
 
 	vkapi "github.com/vulkan-go/vulkan"
 )
@@ -12,6 +12,9 @@ type Config struct {
 	Device   string // index or name substring; "" means VKTRAIN_DEVICE, then the best device
 	Validate bool   // run under the Khronos validation layer (synchronization validation on)
 	CacheDir string // pipeline-cache folder; "" means the user cache folder, "-" turns the disk cache off
+	// Log receives warnings: the validation layer's, and a pipeline cache that could not be
+	// saved. nil discards them.
+	Log io.Writer
 }
 
 // ConfigFromEnv is the default configuration: validation from VKTRAIN_VALIDATE, the rest automatic.
@@ -31,6 +34,7 @@ type Context struct {
 	timestampBits uint32
 
 	layouts   *layouts
+	log       io.Writer // Config.Log
 	cache     *pipelineCache
 	kernels   map[kernelKey]*Kernel
 	mem       *memory
@@ -53,7 +57,7 @@ func (c *Context) dummyTensor() (*Tensor, error) {
 
 // Open creates a Context on the device cfg selects.
 func Open(cfg Config) (*Context, error) {
-	inst, err := NewInstance(cfg.Validate)
+	inst, err := NewInstance(cfg.Validate, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +66,7 @@ func Open(cfg Config) (*Context, error) {
 		inst.Close()
 		return nil, err
 	}
-	c := &Context{inst: inst, physical: inst.physical[idx], kernels: map[kernelKey]*Kernel{}}
+	c := &Context{inst: inst, physical: inst.physical[idx], kernels: map[kernelKey]*Kernel{}, log: cfg.Log}
 	c.Info = inst.devices[idx]
 	c.Info.Selected = true
 	if err := c.init(cfg); err != nil {
@@ -162,8 +166,8 @@ func (c *Context) Close() error {
 			k.destroy()
 		}
 		if c.cache != nil {
-			if err := c.cache.save(); err != nil {
-				fmt.Fprintf(os.Stderr, "vktrain: pipeline cache not saved: %v\n", err)
+			if err := c.cache.save(); err != nil && c.log != nil {
+				fmt.Fprintf(c.log, "vktrain: pipeline cache not saved: %v\n", err)
 			}
 			c.cache.destroy()
 		}

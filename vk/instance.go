@@ -8,6 +8,7 @@ import "C"
 import (
 	"encoding/hex"
 	"fmt"
+	"io"
 	"runtime/cgo"
 	"strings"
 	"unsafe"
@@ -28,8 +29,9 @@ type Instance struct {
 }
 
 // NewInstance loads Vulkan and creates an instance; with validate, the Khronos validation layer
-// runs with synchronization validation and its errors are collected (see Context.Check).
-func NewInstance(validate bool) (*Instance, error) {
+// runs with synchronization validation, its errors are collected (see Context.Check) and each
+// kind of its warnings is written to log once (nil discards them).
+func NewInstance(validate bool, log io.Writer) (*Instance, error) {
 	if err := loadVulkan(); err != nil {
 		return nil, err
 	}
@@ -45,7 +47,7 @@ func NewInstance(validate bool) (*Instance, error) {
 		if !hasInstanceLayer(validationLayer) {
 			return nil, fmt.Errorf("VKTRAIN_VALIDATE is set but the layer %s is missing; on Debian/Ubuntu: sudo apt-get install -y vulkan-validationlayers", validationLayer)
 		}
-		in.valid = &validator{warnings: map[string]bool{}}
+		in.valid = &validator{warnings: map[string]bool{}, log: log}
 		in.vhandle = cgo.NewHandle(in.valid)
 		chain := C.vkt_validation_chain(C.uintptr_t(in.vhandle))
 		defer C.vkt_free_chain(chain)

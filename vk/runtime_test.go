@@ -1,6 +1,7 @@
 package vk_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func TestDevicesListed(t *testing.T) {
-	in, err := vk.NewInstance(vk.ValidateFromEnv())
+	in, err := vk.NewInstance(vk.ValidateFromEnv(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

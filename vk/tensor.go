@@ -80,19 +80,6 @@ func (t *Tensor) ReadFloat32() ([]float32, error) {
 	return out, nil
 }
 
-// ReadUint32 reads the whole tensor.
-func (t *Tensor) ReadUint32() ([]uint32, error) {
-	b := make([]byte, t.Bytes())
-	if err := t.ReadBytes(0, b); err != nil {
-		return nil, err
-	}
-	out := make([]uint32, t.n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint32(b[4*i:])
-	}
-	return out, nil
-}
-
 // WriteBytes copies b into the tensor at byte offset at: directly when the memory is mapped,
 // else through the staging buffer and a copy on the queue.
 func (t *Tensor) WriteBytes(at uint64, b []byte) error {

@@ -8,6 +8,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/cgo"
 	"strings"
@@ -25,6 +26,7 @@ type validator struct {
 	mu       sync.Mutex
 	errs     []string
 	warnings map[string]bool
+	log      io.Writer // where warnings go; nil discards them
 }
 
 //export vktValidationMessage
@@ -38,9 +40,9 @@ func vktValidationMessage(handle C.uintptr_t, severity C.uint32_t, id, message *
 		return
 	}
 	key := C.GoString(id)
-	if !v.warnings[key] { // print each kind of warning once
+	if !v.warnings[key] && v.log != nil { // each kind of warning once
 		v.warnings[key] = true
-		fmt.Fprintf(os.Stderr, "vulkan validation warning: %s\n", msg)
+		fmt.Fprintf(v.log, "vulkan validation warning: %s\n", msg)
 	}
 }
 

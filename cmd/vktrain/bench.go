@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"time"
 
 	"github.com/vktrain/vktrain/vk"
@@ -209,9 +210,7 @@ func timeMatmul(ctx *vk.Context, o *ops.Ops, sh matmulShape, runs int) (best flo
 
 // openOps opens the selected device and resolves its tuning profile.
 func openOps(df deviceFlags) (*vk.Context, *ops.Ops, error) {
-	cfg := vk.ConfigFromEnv()
-	cfg.Device = df.device
-	ctx, err := vk.Open(cfg)
+	ctx, err := df.open()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -219,6 +218,9 @@ func openOps(df deviceFlags) (*vk.Context, *ops.Ops, error) {
 	if err != nil {
 		ctx.Close()
 		return nil, nil, err
+	}
+	for _, note := range o.Profile().Notes() {
+		fmt.Fprintf(os.Stderr, "vktrain: %s\n", note)
 	}
 	return ctx, o, nil
 }

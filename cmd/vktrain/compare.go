@@ -222,7 +222,7 @@ func summarize(dir string) (runSummary, error) {
 	return s, nil
 }
 
-// buildReport compares the two runs in out (method.md section 6): the work the V-cycle needed to
+// buildReport compares the two runs in out (docs/method.md §6): the work the V-cycle needed to
 // first reach the baseline's final validation loss with its full model, and the baseline's loss
 // at the V-cycle's budget. The maps' work is in the V-cycle's FLOPs and wall time.
 func buildReport(out string, vcState train.State) (*compareReport, error) {

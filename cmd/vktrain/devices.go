@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
@@ -36,7 +37,7 @@ func runDevices(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	inst, err := vk.NewInstance(vk.ValidateFromEnv())
+	inst, err := vk.NewInstance(vk.ValidateFromEnv(), os.Stderr)
 	if err != nil {
 		return err
 	}

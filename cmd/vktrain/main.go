@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/vktrain/vktrain/vk"
 )
 
 // command is one subcommand: its name, a one-line summary and its entry point.
@@ -110,6 +112,14 @@ func parse(fs *flag.FlagSet, args []string) error {
 // deviceFlags are the flags of every command that touches the GPU.
 type deviceFlags struct {
 	device, profile string
+}
+
+// open opens the chosen device, with the validation layers when VKTRAIN_VALIDATE asks for them
+// and warnings on stderr.
+func (d *deviceFlags) open() (*vk.Context, error) {
+	cfg := vk.ConfigFromEnv()
+	cfg.Device, cfg.Log = d.device, os.Stderr
+	return vk.Open(cfg)
 }
 
 func (d *deviceFlags) register(fs *flag.FlagSet) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 
@@ -12,7 +13,8 @@ import (
 
 func runSample(args []string, stdout io.Writer) error {
 	fs := newFlags("sample", "sample -ckpt DIR [-prompt TEXT] [-tokens N] [-temperature T] [-top-k K] [-seed N] [-json]")
-	ckpt := fs.String("ckpt", "", "checkpoint folder, or a run's output folder (its latest checkpoint)")
+	var ckpt checkpointFlag
+	ckpt.register(fs)
 	prompt := fs.String("prompt", "\n", "text to continue")
 	count := fs.Int("tokens", 200, "tokens to generate")
 	temp := fs.Float64("temperature", 0.8, "sampling temperature; 0 takes the most likely token")
@@ -24,13 +26,10 @@ func runSample(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *ckpt == "" {
-		return fmt.Errorf("%w: -ckpt is required", errUsage)
-	}
 	if *count < 1 || *temp < 0 || *topK < 0 {
 		return fmt.Errorf("%w: -tokens must be positive, -temperature and -top-k not negative", errUsage)
 	}
-	ck, err := train.LoadCheckpoint(*ckpt)
+	ck, err := ckpt.load()
 	if err != nil {
 		return err
 	}
@@ -66,7 +65,8 @@ func runSample(args []string, stdout io.Writer) error {
 
 func runEval(args []string, stdout io.Writer) error {
 	fs := newFlags("eval", "eval -ckpt DIR [-data PATH] [-batches N] [-json]")
-	ckpt := fs.String("ckpt", "", "checkpoint folder, or a run's output folder (its latest checkpoint)")
+	var ckpt checkpointFlag
+	ckpt.register(fs)
 	dataPath := fs.String("data", "", "corpus whose validation split is evaluated (default: the checkpoint's)")
 	batches := fs.Int("batches", 0, "validation batches (default: the checkpoint's train.eval_batches)")
 	asJSON := fs.Bool("json", false, "print one JSON line")
@@ -75,10 +75,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *ckpt == "" {
-		return fmt.Errorf("%w: -ckpt is required", errUsage)
-	}
-	ck, err := train.LoadCheckpoint(*ckpt)
+	ck, err := ckpt.load()
 	if err != nil {
 		return err
 	}
@@ -122,4 +119,19 @@ func runEval(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s (step %d): validation loss %.4f over %d tokens of %s\n", ck.Dir, ck.State.Step, loss, tokens, *dataPath)
 	return nil
+}
+
+// checkpointFlag is -ckpt, the checkpoint a command reads.
+type checkpointFlag string
+
+func (c *checkpointFlag) register(fs *flag.FlagSet) {
+	fs.StringVar((*string)(c), "ckpt", "", "checkpoint folder, or a run's output folder (its latest checkpoint)")
+}
+
+// load reads and verifies the checkpoint; -ckpt is required.
+func (c checkpointFlag) load() (*train.Checkpoint, error) {
+	if c == "" {
+		return nil, fmt.Errorf("%w: -ckpt is required", errUsage)
+	}
+	return train.LoadCheckpoint(string(c))
 }

@@ -26,18 +26,30 @@ const defaultPreset = "gpt-tiny"
 
 // configFlags choose a configuration: a file or a preset, with command-line overrides.
 type configFlags struct {
+	def                string // the preset without -config or -preset; "" means defaultPreset
 	file, preset, data string
 	steps              int
 	seed               int64
 	set                []string
 }
 
+// register registers the flags that choose and change a configuration, and those of a run:
+// -data, -steps and -seed.
 func (c *configFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.file, "config", "", "configuration TOML file (see vktrain config show NAME)")
-	fs.StringVar(&c.preset, "preset", "", "embedded preset (vktrain config list); default "+defaultPreset)
+	c.registerChoice(fs)
 	fs.StringVar(&c.data, "data", "", "corpus: a text file or a folder of .txt files (default: the config's, data/austen)")
 	fs.IntVar(&c.steps, "steps", 0, "optimizer steps: the length of the learning-rate schedule (default: the config's)")
 	fs.Int64Var(&c.seed, "seed", -1, "seed for initialisation, batches and dropout (default: the config's)")
+}
+
+// registerChoice registers -config, -preset and -set.
+func (c *configFlags) registerChoice(fs *flag.FlagSet) {
+	if c.def == "" {
+		c.def = defaultPreset
+	}
+	c.seed = -1
+	fs.StringVar(&c.file, "config", "", "configuration TOML file (see vktrain config show NAME)")
+	fs.StringVar(&c.preset, "preset", "", "embedded preset (vktrain config list); default "+c.def)
 	fs.Func("set", "KEY=VALUE: change one configuration key (repeatable), e.g. -set train.lr=1e-3,\n"+
 		"-set vcycle.alpha=0.5, -set 'vcycle.level.1.down={steps = 200}' (levels count from 0)", func(s string) error {
 		c.set = append(c.set, s)
@@ -60,7 +72,7 @@ func (c *configFlags) load() (*config.Config, []byte, string, error) {
 		name = name[:len(name)-len(filepath.Ext(name))]
 	default:
 		if name == "" {
-			name = defaultPreset
+			name = c.def
 		}
 		text, err = config.PresetText(name)
 	}

@@ -6,12 +6,10 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/vktrain/vktrain/config"
 	"github.com/vktrain/vktrain/internal/atomicfile"
 
 	"github.com/schollz/progressbar/v3"
@@ -19,7 +17,6 @@ import (
 	"github.com/vktrain/vktrain/internal/cachedir"
 	"github.com/vktrain/vktrain/model"
 	"github.com/vktrain/vktrain/shaders"
-	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 	"github.com/vktrain/vktrain/vk/profile"
 	"github.com/vktrain/vktrain/vk/tune"
@@ -42,9 +39,9 @@ type tuneReport struct {
 }
 
 func runTune(args []string, stdout io.Writer) error {
-	fs := newFlags("tune", "tune [-preset NAME | -config FILE] [-ops LIST] [-quick] [-out FILE [-force]] [-json]")
-	preset := fs.String("preset", "", "tune for this embedded model's training step (default "+tunePreset+")")
-	file := fs.String("config", "", "tune for the training step of this configuration TOML")
+	fs := newFlags("tune", "tune [-preset NAME | -config FILE] [-set KEY=VALUE ...] [-ops LIST] [-quick] [-out FILE [-force]] [-json]")
+	cf := configFlags{def: tunePreset}
+	cf.registerChoice(fs)
 	opList := fs.String("ops", "", "comma-separated profile ops to tune (default: every op the step runs)")
 	quick := fs.Bool("quick", false, "a coarser search with fewer samples (under 2 minutes on lavapipe)")
 	out := fs.String("out", "", "write the profile here instead of this device's tuned profile in the user cache (which the other commands load)")
@@ -55,7 +52,7 @@ func runTune(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, name, err := tuneConfig(*preset, *file)
+	cfg, _, name, err := cf.load()
 	if err != nil {
 		return err
 	}
@@ -73,9 +70,7 @@ func runTune(args []string, stdout io.Writer) error {
 		}
 	}
 
-	vcfg := vk.ConfigFromEnv()
-	vcfg.Device = df.device
-	ctx, err := vk.Open(vcfg)
+	ctx, err := df.open()
 	if err != nil {
 		return err
 	}
@@ -133,21 +128,6 @@ func runTune(args []string, stdout io.Writer) error {
 	}
 	printTune(stdout, rep)
 	return nil
-}
-
-// tuneConfig loads the configuration to tune for and its name.
-func tuneConfig(preset, file string) (*config.Config, string, error) {
-	switch {
-	case preset != "" && file != "":
-		return nil, "", fmt.Errorf("%w: give -config or -preset, not both", errUsage)
-	case file != "":
-		cfg, err := config.Load(file)
-		return cfg, filepath.Base(file), err
-	case preset == "":
-		preset = tunePreset
-	}
-	cfg, err := config.Preset(preset)
-	return cfg, preset, err
 }
 
 // selectOps keeps the cases of the comma-separated profile ops in list ("" keeps all).

@@ -4,7 +4,6 @@ package ops
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/vktrain/vktrain/internal/cachedir"
 	"github.com/vktrain/vktrain/shaders"
@@ -20,7 +19,7 @@ type Ops struct {
 
 // New resolves the tuning profile for ctx's device (SourcesOf: overridePath, if not empty, wins,
 // then the device's tuned profile, then the shipped ones) and checks every entry in force
-// against the device's limits. The profiles it ignores are reported on stderr.
+// against the device's limits. Profile().Notes() says which profiles it ignored and why.
 func New(ctx *vk.Context, overridePath string) (*Ops, error) {
 	return NewFrom(ctx, SourcesOf(ctx.Info, overridePath))
 }
@@ -30,9 +29,6 @@ func NewFrom(ctx *vk.Context, src profile.Sources) (*Ops, error) {
 	set, err := profile.Load(DeviceOf(ctx.Info), LimitsOf(ctx.Info), src)
 	if err != nil {
 		return nil, err
-	}
-	for _, note := range set.Notes() {
-		fmt.Fprintf(os.Stderr, "vktrain: %s\n", note)
 	}
 	return &Ops{ctx: ctx, prof: set}, nil
 }

@@ -6,8 +6,8 @@ import (
 	"github.com/vktrain/vktrain/vk"
 )
 
-// Role is how one axis of a parameter takes part in the V-cycle's width maps (method.md
-// sections 1 and 3).
+// Role is how one axis of a parameter takes part in the V-cycle's width maps (docs/method.md
+// §1 and §3).
 type Role uint32
 
 // Axis roles.

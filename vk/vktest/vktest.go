@@ -5,6 +5,7 @@ package vktest
 
 import (
 	"math"
+	"os"
 	"testing"
 
 	"github.com/vktrain/vktrain/vk"
@@ -15,7 +16,7 @@ import (
 func Open(t testing.TB) *vk.Context {
 	t.Helper()
 	cfg := vk.ConfigFromEnv()
-	cfg.CacheDir = t.TempDir()
+	cfg.CacheDir, cfg.Log = t.TempDir(), os.Stderr
 	ctx, err := vk.Open(cfg)
 	if err != nil {
 		t.Fatalf("opening Vulkan: %v", err)
