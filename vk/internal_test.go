@@ -3,11 +3,12 @@ package vk
 import (
 	"encoding/hex"
 	"os"
+	"strings"
+	"testing"
 
 	vkapi "github.com/vulkan-go/vulkan"
 
-	"strings"
-	"testing"
+	"github.com/vktrain/vktrain/shaders"
 )
 
 func TestArenaTakeGiveMerges(t *testing.T) {
@@ -137,7 +138,7 @@ func TestPipelineCachePersists(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Kernel("fill", 64, 1, 1); err != nil {
+		if _, err := c.Kernel("fill", shaders.Workgroup{X: 64, Y: 1, Z: 1}); err != nil {
 			t.Fatal(err)
 		}
 		path := c.cache.path

@@ -3,9 +3,8 @@ package vk
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
+	"reflect"
 	"runtime/debug"
-	"strings"
 	"sync"
 
 	vkapi "github.com/vulkan-go/vulkan"
@@ -38,36 +37,53 @@ func withoutGCDo(call func()) {
 	})
 }
 
-// Kernel is a compute pipeline: an embedded SPIR-V shader with its specialization constants.
-// Constants 0, 1 and 2 are always the workgroup size x, y, z; op-specific ones follow.
+// Kernel is a compute pipeline: an embedded SPIR-V shader with its specialization constants,
+// given as the shader's spec struct (shaders.Contracts).
 type Kernel struct {
 	Shader    string
-	Spec      []uint32
+	Spec      any // the spec struct it was made with
 	ctx       *Context
 	pipeline  vkapi.Pipeline
+	push      reflect.Type // the shader's push struct; nil: none
+	name      string       // String
 	Workgroup [3]uint32
 }
 
 type kernelKey string
 
-// Kernel returns the pipeline for shader with these specialization constants, creating it the
-// first time (through the persistent pipeline cache). spec must hold at least the workgroup x, y, z.
-func (c *Context) Kernel(shader string, spec ...uint32) (*Kernel, error) {
-	if len(spec) < 3 {
-		return nil, fmt.Errorf("kernel %s: specialization constants must start with the workgroup size x, y, z", shader)
+// Kernel returns the pipeline for shader with the specialization constants spec, a value of the
+// shader's spec type in shaders.Contracts (its embedded shaders.Workgroup is the workgroup size),
+// creating it the first time (through the persistent pipeline cache).
+func (c *Context) Kernel(shader string, spec any) (*Kernel, error) {
+	con, err := contract(shader)
+	if err != nil {
+		if _, missing := shaders.SPIRV(shader); missing != nil {
+			return nil, missing
+		}
+		return nil, err
 	}
-	key := kernelKey(fmt.Sprint(shader, spec))
+	if t := reflect.TypeOf(spec); t != con.Spec {
+		return nil, fmt.Errorf("kernel %s: specialization constants of type %v, the shader's contract is %v", shader, t, con.Spec)
+	}
+	layout, err := specLayoutOf(con.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", shader, err)
+	}
+	sv := reflect.ValueOf(spec)
+	ids, values, text := layout.values(sv)
+	key := kernelKey(shader + text)
 	if k, ok := c.kernels[key]; ok {
 		return k, nil
 	}
-	inv := spec[0] * spec[1] * spec[2]
-	if inv == 0 || inv > c.Info.MaxInvocations {
+	wg := layout.workgroupOf(sv)
+	inv := uint64(wg[0]) * uint64(wg[1]) * uint64(wg[2])
+	if inv == 0 || inv > uint64(c.Info.MaxInvocations) {
 		return nil, fmt.Errorf("kernel %s: workgroup %dx%dx%d has %d invocations, device allows 1..%d",
-			shader, spec[0], spec[1], spec[2], inv, c.Info.MaxInvocations)
+			shader, wg[0], wg[1], wg[2], inv, c.Info.MaxInvocations)
 	}
 	for i := 0; i < 3; i++ {
-		if spec[i] > c.Info.MaxWorkgroupSize[i] {
-			return nil, fmt.Errorf("kernel %s: workgroup size %d in dimension %d exceeds the device's %d", shader, spec[i], i, c.Info.MaxWorkgroupSize[i])
+		if wg[i] > c.Info.MaxWorkgroupSize[i] {
+			return nil, fmt.Errorf("kernel %s: workgroup size %d in dimension %d exceeds the device's %d", shader, wg[i], i, c.Info.MaxWorkgroupSize[i])
 		}
 	}
 	code, err := shaders.SPIRV(shader)
@@ -88,10 +104,11 @@ func (c *Context) Kernel(shader string, spec ...uint32) (*Kernel, error) {
 	}
 	defer vkapi.DestroyShaderModule(c.device, module, nil)
 
-	entries := make([]vkapi.SpecializationMapEntry, len(spec))
-	data := make([]byte, 4*len(spec))
-	for i, v := range spec {
-		entries[i] = vkapi.SpecializationMapEntry{ConstantID: uint32(i), Offset: uint32(4 * i), Size: 4}
+	// The constants in id order, 4 bytes each.
+	entries := make([]vkapi.SpecializationMapEntry, len(values))
+	data := make([]byte, 4*len(values))
+	for i, v := range values {
+		entries[i] = vkapi.SpecializationMapEntry{ConstantID: ids[i], Offset: uint32(4 * i), Size: 4}
 		binary.LittleEndian.PutUint32(data[4*i:], v)
 	}
 	cdata := cBytes(data)
@@ -119,8 +136,8 @@ func (c *Context) Kernel(shader string, spec ...uint32) (*Kernel, error) {
 	if err := check("vkCreateComputePipelines", created); err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", shader, err)
 	}
-	k := &Kernel{Shader: shader, Spec: append([]uint32(nil), spec...), ctx: c, pipeline: pipelines[0],
-		Workgroup: [3]uint32{spec[0], spec[1], spec[2]}}
+	k := &Kernel{Shader: shader, Spec: spec, ctx: c, pipeline: pipelines[0], push: con.Push,
+		name: shader + text, Workgroup: wg}
 	if err := c.Check(); err != nil {
 		k.destroy()
 		return nil, fmt.Errorf("kernel %s: %w", shader, err)
@@ -131,30 +148,8 @@ func (c *Context) Kernel(shader string, spec ...uint32) (*Kernel, error) {
 
 func (k *Kernel) destroy() { vkapi.DestroyPipeline(k.ctx.device, k.pipeline, nil) }
 
-// String names the shader and its constants, e.g. "matmul[8 1 1 16 16]".
-func (k *Kernel) String() string { return strings.ReplaceAll(fmt.Sprint(k.Shader, k.Spec), " ", ",") }
-
-// Push encodes push constants in order: each value is 4 bytes (int, int32, uint32 or float32).
-func Push(values ...any) []byte {
-	b := make([]byte, 0, 4*len(values))
-	for _, v := range values {
-		var w uint32
-		switch x := v.(type) {
-		case int:
-			w = uint32(int32(x))
-		case int32:
-			w = uint32(x)
-		case uint32:
-			w = x
-		case float32:
-			w = math.Float32bits(x)
-		default:
-			panic(fmt.Sprintf("vk.Push: unsupported %T", v))
-		}
-		b = binary.LittleEndian.AppendUint32(b, w)
-	}
-	return b
-}
+// String names the shader and its constants in id order, e.g. "matmul[8,1,1,16,16]".
+func (k *Kernel) String() string { return k.name }
 
 // Groups returns how many workgroups of size wg cover n items, at least 1.
 func Groups(n, wg int) uint32 {

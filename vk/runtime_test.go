@@ -1,10 +1,12 @@
 package vk_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/vktest"
 )
@@ -77,11 +79,11 @@ func TestSelectDevice(t *testing.T) {
 // fillKernel and axpyKernel are the two smallest shaders: enough to exercise sequences.
 func kernels(t *testing.T, ctx *vk.Context) (fill, axpy *vk.Kernel) {
 	t.Helper()
-	fill, err := ctx.Kernel("fill", 64, 1, 1)
+	fill, err := ctx.Kernel("fill", shaders.Workgroup{X: 64, Y: 1, Z: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	axpy, err = ctx.Kernel("axpy", 64, 1, 1)
+	axpy, err = ctx.Kernel("axpy", shaders.Workgroup{X: 64, Y: 1, Z: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestSequenceBarriers(t *testing.T) {
 		}
 		defer s.Release()
 		for i, d := range []*vk.Tensor{x, y, z} {
-			if err := s.Dispatch(fill, g, vk.Push(uint32(n), float32(i+1)), vk.Out(d)); err != nil {
+			if err := s.Dispatch(fill, g, shaders.FillPush{N: n, Value: float32(i + 1)}, vk.Out(d)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -138,15 +140,15 @@ func TestSequenceBarriers(t *testing.T) {
 		defer s.Release()
 		steps := []struct {
 			k    *vk.Kernel
-			push []byte
+			push any
 			args []vk.Arg
 		}{
-			{fill, vk.Push(uint32(n), float32(3)), []vk.Arg{vk.Out(x)}},                          // x = 3
-			{fill, vk.Push(uint32(n), float32(1)), []vk.Arg{vk.Out(y)}},                          // y = 1 (independent)
-			{axpy, vk.Push(uint32(n), float32(2), float32(1)), []vk.Arg{vk.In(x), vk.InOut(y)}},  // y = 2x + y = 7   (barrier)
-			{axpy, vk.Push(uint32(n), float32(1), float32(0)), []vk.Arg{vk.In(y), vk.InOut(z)}},  // z = y = 7        (barrier)
-			{fill, vk.Push(uint32(n), float32(5)), []vk.Arg{vk.Out(y)}},                          // y = 5 after z read it (barrier)
-			{axpy, vk.Push(uint32(n), float32(10), float32(1)), []vk.Arg{vk.In(y), vk.InOut(z)}}, // z = 10y + z = 57 (barrier)
+			{fill, shaders.FillPush{N: n, Value: 3}, []vk.Arg{vk.Out(x)}},                       // x = 3
+			{fill, shaders.FillPush{N: n, Value: 1}, []vk.Arg{vk.Out(y)}},                       // y = 1 (independent)
+			{axpy, shaders.AxpyPush{N: n, Alpha: 2, Beta: 1}, []vk.Arg{vk.In(x), vk.InOut(y)}},  // y = 2x + y = 7   (barrier)
+			{axpy, shaders.AxpyPush{N: n, Alpha: 1, Beta: 0}, []vk.Arg{vk.In(y), vk.InOut(z)}},  // z = y = 7        (barrier)
+			{fill, shaders.FillPush{N: n, Value: 5}, []vk.Arg{vk.Out(y)}},                       // y = 5 after z read it (barrier)
+			{axpy, shaders.AxpyPush{N: n, Alpha: 10, Beta: 1}, []vk.Arg{vk.In(y), vk.InOut(z)}}, // z = 10y + z = 57 (barrier)
 		}
 		for _, st := range steps {
 			if err := s.Dispatch(st.k, g, st.push, st.args...); err != nil {
@@ -183,11 +185,11 @@ func TestTimedSequence(t *testing.T) {
 	}
 	defer s.Release()
 	for i := 0; i < 2; i++ {
-		if err := s.DispatchLabeled("fill", fill, [3]uint32{vk.Groups(1<<16, 64), 1, 1}, vk.Push(uint32(1<<16), float32(i)), vk.Out(x)); err != nil {
+		if err := s.DispatchLabeled("fill", fill, [3]uint32{vk.Groups(1<<16, 64), 1, 1}, shaders.FillPush{N: 1 << 16, Value: float32(i)}, vk.Out(x)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.DispatchLabeled("third", fill, [3]uint32{1, 1, 1}, vk.Push(uint32(1), float32(0)), vk.Out(x)); err == nil {
+	if err := s.DispatchLabeled("third", fill, [3]uint32{1, 1, 1}, shaders.FillPush{N: 1, Value: 0}, vk.Out(x)); err == nil {
 		t.Fatal("a timed sequence accepted more dispatches than it has queries for")
 	}
 	if err := s.Run(); err != nil {
@@ -217,13 +219,16 @@ func TestDispatchErrors(t *testing.T) {
 	}
 	defer s.Release()
 	huge := ctx.Info.MaxWorkgroupCount[0] + 1
-	if err := s.Dispatch(fill, [3]uint32{huge, 1, 1}, vk.Push(uint32(16), float32(0)), vk.Out(x)); err == nil {
+	if err := s.Dispatch(fill, [3]uint32{huge, 1, 1}, shaders.FillPush{N: 16, Value: 0}, vk.Out(x)); err == nil {
 		t.Error("a grid over maxComputeWorkGroupCount was accepted")
 	}
-	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, make([]byte, vk.PushConstantSize+4), vk.Out(x)); err == nil {
-		t.Error("oversized push constants were accepted")
+	push := shaders.FillPush{N: 16}
+	for _, wrong := range []any{shaders.AxpyPush{N: 16}, &push, nil, []byte{16, 0, 0, 0, 0, 0, 0, 0}} {
+		err := s.Dispatch(fill, [3]uint32{1, 1, 1}, wrong, vk.Out(x))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%T", wrong)) || !strings.Contains(err.Error(), "shaders.FillPush") {
+			t.Errorf("push constants of type %T for fill: %v, want an error naming both types", wrong, err)
+		}
 	}
-	push := vk.Push(uint32(16), float32(0))
 	late := make([]vk.Arg, vk.MaxTexelBindings+1)
 	for i := range late {
 		late[i] = vk.In(x)
@@ -235,10 +240,20 @@ func TestDispatchErrors(t *testing.T) {
 	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, push, vk.Arg{T: x, Access: vk.Write, Texels: true}); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("a written texel view: %v", err)
 	}
-	if _, err := ctx.Kernel("fill", ctx.Info.MaxInvocations+1, 1, 1); err == nil {
+	if _, err := ctx.Kernel("fill", shaders.Workgroup{X: ctx.Info.MaxInvocations + 1, Y: 1, Z: 1}); err == nil {
 		t.Error("a workgroup over maxComputeWorkGroupInvocations was accepted")
 	}
-	if _, err := ctx.Kernel("no-such-shader", 1, 1, 1); err == nil || !strings.Contains(err.Error(), "no-such-shader") {
+	if _, err := ctx.Kernel("no-such-shader", shaders.Workgroup{X: 1, Y: 1, Z: 1}); err == nil || !strings.Contains(err.Error(), "no-such-shader") {
 		t.Errorf("unknown shader: %v", err)
+	}
+	for _, wrong := range []any{shaders.ReduceSpec{Workgroup: shaders.Workgroup{X: 64, Y: 1, Z: 1}}, &shaders.Workgroup{X: 64, Y: 1, Z: 1},
+		[]uint32{64, 1, 1}, nil} {
+		_, err := ctx.Kernel("fill", wrong)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%T", wrong)) || !strings.Contains(err.Error(), "shaders.Workgroup") {
+			t.Errorf("spec constants of type %T for fill: %v, want an error naming both types", wrong, err)
+		}
+	}
+	if _, err := ctx.Kernel("reduce", shaders.Workgroup{X: 64, Y: 1, Z: 1}); err == nil || !strings.Contains(err.Error(), "shaders.ReduceSpec") {
+		t.Errorf("only the workgroup for reduce: %v", err)
 	}
 }

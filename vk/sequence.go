@@ -2,6 +2,7 @@ package vk
 
 import (
 	"fmt"
+	"reflect"
 
 	vkapi "github.com/vulkan-go/vulkan"
 )
@@ -147,14 +148,15 @@ func (s *Sequence) memoryBarrier(src, dst vkapi.PipelineStageFlagBits, srcAccess
 	})
 }
 
-// Dispatch records kernel k over groups workgroups with push constants push (see Push), binding
-// args to bindings 0, 1, ... in order. label names the dispatch in timings ("" = the kernel's name).
-func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push []byte, args ...Arg) error {
+// Dispatch records kernel k over groups workgroups with push constants push, a value of the push
+// type of k's shader in shaders.Contracts (nil for a shader without push constants), binding
+// args to bindings 0, 1, ... in order.
+func (s *Sequence) Dispatch(k *Kernel, groups [3]uint32, push any, args ...Arg) error {
 	return s.DispatchLabeled("", k, groups, push, args...)
 }
 
-// DispatchLabeled is Dispatch with a label for timings.
-func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, push []byte, args ...Arg) error {
+// DispatchLabeled is Dispatch with a label for timings ("" = the kernel's name).
+func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, push any, args ...Arg) error {
 	c := s.ctx
 	if !s.recording {
 		return fmt.Errorf("sequence: dispatch of %s after Run without Reset", k)
@@ -162,8 +164,21 @@ func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, pu
 	if len(args) > MaxBindings {
 		return fmt.Errorf("dispatch of %s: %d tensors, at most %d", k, len(args), MaxBindings)
 	}
-	if len(push) > PushConstantSize {
-		return fmt.Errorf("dispatch of %s: %d bytes of push constants, at most %d", k, len(push), PushConstantSize)
+	if t := reflect.TypeOf(push); t != k.push {
+		if k.push == nil {
+			return fmt.Errorf("dispatch of %s: push constants of type %v, the shader has none", k, t)
+		}
+		return fmt.Errorf("dispatch of %s: push constants of type %v, the shader's contract is %v", k, t, k.push)
+	}
+	var pushed []byte
+	if push != nil {
+		if err := checkPushType(k.push); err != nil {
+			return fmt.Errorf("dispatch of %s: %w", k, err)
+		}
+		pushed = encodePush(make([]byte, 0, PushConstantSize), reflect.ValueOf(push))
+		if len(pushed) > PushConstantSize {
+			return fmt.Errorf("dispatch of %s: %d bytes of push constants, at most %d", k, len(pushed), PushConstantSize)
+		}
 	}
 	for i, g := range groups {
 		if g == 0 || g > c.Info.MaxWorkgroupCount[i] {
@@ -224,10 +239,8 @@ func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, pu
 	}
 	vkapi.CmdBindPipeline(s.cmd, vkapi.PipelineBindPointCompute, k.pipeline)
 	vkapi.CmdBindDescriptorSets(s.cmd, vkapi.PipelineBindPointCompute, c.layouts.pipeline, 0, 1, []vkapi.DescriptorSet{set}, 0, nil)
-	if len(push) > 0 {
-		padded := make([]byte, (len(push)+3)/4*4)
-		copy(padded, push)
-		vkapi.CmdPushConstants(s.cmd, c.layouts.pipeline, vkapi.ShaderStageFlags(vkapi.ShaderStageComputeBit), 0, uint32(len(padded)), cBytesPtr(padded))
+	if len(pushed) > 0 {
+		vkapi.CmdPushConstants(s.cmd, c.layouts.pipeline, vkapi.ShaderStageFlags(vkapi.ShaderStageComputeBit), 0, uint32(len(pushed)), cBytesPtr(pushed))
 	}
 	vkapi.CmdDispatch(s.cmd, groups[0], groups[1], groups[2])
 	if s.timed {

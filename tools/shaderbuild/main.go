@@ -1,6 +1,8 @@
 // Command shaderbuild compiles every shaders/*.comp to shaders/spv/NAME.spv with glslc (target
-// Vulkan 1.1, optimised, no debug info) and checks each result with spirv-val and against the
-// project's shader conventions (shaders/common.glsl). Run it from the repository root:
+// Vulkan 1.1, optimised, no debug info) and checks each result with spirv-val, against the
+// project's shader conventions (shaders/common.glsl) and against its Go contract, the push and
+// spec struct types in shaders.Contracts (shaders/contract.go; see contract.go here). A shader
+// that fails a check is not written. Run it from the repository root:
 //
 //	go run ./tools/shaderbuild          rebuild spv/, remove .spv files with no source
 //	go run ./tools/shaderbuild -check   build into a temporary folder and fail, listing each
@@ -22,6 +24,7 @@ import (
 	"sync"
 
 	"github.com/vktrain/vktrain/internal/atomicfile"
+	"github.com/vktrain/vktrain/shaders"
 )
 
 func main() {
@@ -36,7 +39,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*dir, *check, os.Stdout); err != nil {
+	if err := run(*dir, *check, shaders.Contracts, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "shaderbuild: %v\n", err)
 		os.Exit(1)
 	}
@@ -69,7 +72,9 @@ type result struct {
 	err  error
 }
 
-func run(dir string, check bool, out io.Writer) error {
+// run builds (or with check, checks) the shaders in dir, checking each one against its entry in
+// contracts.
+func run(dir string, check bool, contracts map[string]shaders.Contract, out io.Writer) error {
 	t, err := findTools()
 	if err != nil {
 		return err
@@ -97,6 +102,7 @@ func run(dir string, check bool, out io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 	results := compileAll(t, abs, tmp, names)
+	general := checkContracts(abs, names, results, contracts)
 
 	var failed []string
 	for _, r := range results {
@@ -104,6 +110,10 @@ func run(dir string, check bool, out io.Writer) error {
 			fmt.Fprintf(out, "FAIL %s: %v\n", filepath.Join(dir, r.name+".comp"), indent(r.err.Error()))
 			failed = append(failed, r.name+".comp")
 		}
+	}
+	if general != nil {
+		fmt.Fprintf(out, "FAIL shaders.Contracts: %v\n", indent(general.Error()))
+		failed = append(failed, "shaders.Contracts")
 	}
 	spvDir := filepath.Join(abs, "spv")
 	existing, err := filepath.Glob(filepath.Join(spvDir, "*.spv"))
@@ -151,7 +161,7 @@ func run(dir string, check bool, out io.Writer) error {
 					len(bad), filepath.Join(dir, "spv"), glslcVersion(t)))
 			}
 			if len(failed) > 0 {
-				msg = append(msg, "failed to build: "+strings.Join(failed, ", "))
+				msg = append(msg, "failed to build or to pass the checks: "+strings.Join(failed, ", "))
 			}
 			return errors.New(strings.Join(msg, "; "))
 		}
@@ -182,10 +192,43 @@ func run(dir string, check bool, out io.Writer) error {
 		fmt.Fprintf(out, "removed %s (no %s.comp)\n", filepath.Join(dir, "spv", n+".spv"), n)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d shaders failed to build: %s", len(failed), len(results), strings.Join(failed, ", "))
+		return fmt.Errorf("failed to build or to pass the checks: %s", strings.Join(failed, ", "))
 	}
 	fmt.Fprintf(out, "%d shaders built\n", len(results))
 	return nil
+}
+
+// checkContracts checks each shader built without error against its Go contract, recording a
+// failure (a mismatch, no contract) in its result, and returns the errors of the registry as a
+// whole: entries without a shader, optional marks that no shader needs.
+func checkContracts(abs string, names []string, results []result, contracts map[string]shaders.Contract) error {
+	absent := map[string][]uint32{}
+	for i, r := range results {
+		if r.err != nil {
+			continue
+		}
+		if err := missingContract(r.name, contracts); err != nil {
+			results[i].err = err
+			continue
+		}
+		c := contracts[r.name]
+		m, err := parse(r.spv)
+		if err != nil {
+			results[i].err = err
+			continue
+		}
+		decls, err := readDecls(abs, r.name)
+		if err != nil {
+			results[i].err = fmt.Errorf("reading its GLSL declarations: %v", err)
+			continue
+		}
+		a, err := checkContract(r.name, m, decls, c)
+		absent[r.name] = a
+		if err != nil {
+			results[i].err = fmt.Errorf("does not match its Go contract in shaders/contract.go:\n%v", err)
+		}
+	}
+	return errors.Join(extraContracts(names, contracts), checkOptionalMarks(contracts, absent))
 }
 
 // compileAll builds every shader into tmp, in parallel; results come back in names' order.

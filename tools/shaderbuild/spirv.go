@@ -12,6 +12,7 @@ const (
 	spvMagic = 0x07230203
 
 	opEntryPoint              = 15
+	opTypeBool                = 20
 	opTypeInt                 = 21
 	opTypeFloat               = 22
 	opTypeVector              = 23
@@ -22,6 +23,8 @@ const (
 	opTypeStruct              = 30
 	opTypePointer             = 32
 	opConstant                = 43
+	opSpecConstantTrue        = 48
+	opSpecConstantFalse       = 49
 	opSpecConstant            = 50
 	opSpecConstantComposite   = 51
 	opVariable                = 59
@@ -55,7 +58,7 @@ type module struct {
 	types       map[uint32][]uint32            // type id -> its instruction (opcode first)
 	constants   map[uint32]uint32              // 32-bit OpConstant values
 	specComp    map[uint32][]uint32            // OpSpecConstantComposite -> constituents
-	specConst   map[uint32]bool                // OpSpecConstant results
+	specConst   map[uint32]uint32              // OpSpecConstant{,True,False} results -> their type
 	variables   []variable
 }
 
@@ -78,7 +81,7 @@ func parse(spv []byte) (*module, error) {
 		types:     map[uint32][]uint32{},
 		constants: map[uint32]uint32{},
 		specComp:  map[uint32][]uint32{},
-		specConst: map[uint32]bool{},
+		specConst: map[uint32]uint32{},
 	}
 	for i := 5; i < len(w); {
 		op, n := w[i]&0xffff, int(w[i]>>16)
@@ -110,7 +113,7 @@ func parse(spv []byte) (*module, error) {
 				}
 				m.memberOff[ins[1]][ins[2]] = ins[4]
 			}
-		case opTypeInt, opTypeFloat, opTypeVector, opTypeMatrix, opTypeImage, opTypeSampledImage, opTypeArray, opTypeStruct, opTypePointer:
+		case opTypeBool, opTypeInt, opTypeFloat, opTypeVector, opTypeMatrix, opTypeImage, opTypeSampledImage, opTypeArray, opTypeStruct, opTypePointer:
 			if n >= 2 {
 				m.types[ins[1]] = append([]uint32{op}, ins[2:]...)
 			}
@@ -118,9 +121,9 @@ func parse(spv []byte) (*module, error) {
 			if n == 4 {
 				m.constants[ins[2]] = ins[3]
 			}
-		case opSpecConstant:
+		case opSpecConstant, opSpecConstantTrue, opSpecConstantFalse:
 			if n >= 3 {
-				m.specConst[ins[2]] = true
+				m.specConst[ins[2]] = ins[1]
 			}
 		case opSpecConstantComposite:
 			if n >= 3 {
@@ -170,7 +173,7 @@ func (m *module) checkWorkgroup() error {
 	}
 	for i, p := range parts {
 		s, ok := m.decor[p][decorationSpecID]
-		if !ok || !m.specConst[p] || len(s) == 0 || s[0] != uint32(i) {
+		if _, spec := m.specConst[p]; !ok || !spec || len(s) == 0 || s[0] != uint32(i) {
 			return errors.New(want)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -98,8 +99,10 @@ func (o *Ops) AdamW(s *vk.Sequence, param, grad, m, v, stepParams *vk.Tensor, n 
 		return err
 	}
 	wg := e.Get("wg_x")
-	k, err := o.ctx.Kernel("adamw", uint32(wg), 1, 1, StepBeta1, StepOneMinusBeta1, StepBeta2, StepOneMinusBeta2,
-		StepEps, StepDecayFactor, StepSize, StepInvBias2Sqrt, StepClipScale, adamwPer)
+	k, err := o.ctx.Kernel("adamw", shaders.AdamWSpec{Workgroup: shaders.Workgroup{X: uint32(wg), Y: 1, Z: 1},
+		SlotBeta1: StepBeta1, SlotOneMinusBeta1: StepOneMinusBeta1, SlotBeta2: StepBeta2, SlotOneMinusBeta2: StepOneMinusBeta2,
+		SlotEps: StepEps, SlotDecayFactor: StepDecayFactor, SlotStepSize: StepSize, SlotInvBias2Sqrt: StepInvBias2Sqrt,
+		SlotClipScale: StepClipScale, Per: adamwPer})
 	if err != nil {
 		return err
 	}
@@ -107,6 +110,6 @@ func (o *Ops) AdamW(s *vk.Sequence, param, grad, m, v, stepParams *vk.Tensor, n 
 	if decay {
 		flag = 1
 	}
-	return counted(s, adamwFLOPs*float64(n), s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg*adamwPer)), vk.Push(uint32(n), flag),
+	return counted(s, adamwFLOPs*float64(n), s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg*adamwPer)), shaders.AdamWPush{N: uint32(n), Decay: flag},
 		vk.InOut(param), vk.In(grad), vk.InOut(m), vk.InOut(v), vk.In(stepParams)))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -75,8 +76,14 @@ func (o *Ops) attentionKernel(a Attention, shader string) (k *vk.Kernel, wg, row
 		return nil, 0, 0, err
 	}
 	wg, rows = e.Get("wg_x"), e.Get("rows")
-	k, err = o.ctx.Kernel(shader, uint32(wg), 1, 1, uint32(a.Dh), vkBool(a.Causal), vkBool(a.KeyValid != nil),
-		o.rowLanes(), uint32(rows))
+	spec := shaders.AttentionSpec{Workgroup: shaders.Workgroup{X: uint32(wg), Y: 1, Z: 1}, DH: uint32(a.Dh),
+		Causal: vkBool(a.Causal), KeyValid: vkBool(a.KeyValid != nil), CH: o.rowLanes(), RQ: uint32(rows)}
+	if shader == "attention_bwd_rowdot" {
+		// The same constants (the kernel keeps its name), of which the shader uses the head size.
+		k, err = o.ctx.Kernel(shader, shaders.AttentionRowdotSpec(spec))
+	} else {
+		k, err = o.ctx.Kernel(shader, spec)
+	}
 	return k, wg, rows, err
 }
 
@@ -106,8 +113,8 @@ func (o *Ops) attentionRows(s *vk.Sequence, a Attention, shader string, args ...
 
 // push is the push-constant block shared by the attention shaders (shaders/attention.glsl):
 // B, T, H (uint) and the score scale 1/sqrt(Dh) (float).
-func (a Attention) push() []byte {
-	return vk.Push(a.B, a.T, a.H, float32(1/math.Sqrt(float64(a.Dh))))
+func (a Attention) push() shaders.AttentionPush {
+	return shaders.AttentionPush{B: uint32(a.B), T: uint32(a.T), H: uint32(a.H), Scale: float32(1 / math.Sqrt(float64(a.Dh)))}
 }
 
 // AttentionForward records the fused attention forward: Out = softmax(scores) V and LSE, by

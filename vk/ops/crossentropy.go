@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -70,9 +71,10 @@ func (o *Ops) crossEntropy(s *vk.Sequence, backward uint32, losses bool, rows, v
 		return err
 	}
 	wg := e.Get("wg_x")
-	k, err := o.ctx.Kernel("crossentropy", uint32(wg), 1, 1, backward, StepLossScale, boolU32(stride%4 == 0), boolU32(losses))
+	k, err := o.ctx.Kernel("crossentropy", shaders.CrossEntropySpec{Workgroup: shaders.Workgroup{X: uint32(wg), Y: 1, Z: 1},
+		Backward: backward, SlotLossScale: StepLossScale, Vec: boolU32(stride%4 == 0), Losses: boolU32(losses)})
 	if err != nil {
 		return err
 	}
-	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(rows, wg)), vk.Push(uint32(rows), uint32(vocab), ignoreIndex, uint32(stride)), args...)
+	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(rows, wg)), shaders.CrossEntropyPush{Rows: uint32(rows), Vocab: uint32(vocab), IgnoreIndex: ignoreIndex, Stride: uint32(stride)}, args...)
 }

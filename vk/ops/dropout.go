@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -35,5 +36,5 @@ func (o *Ops) dropout(s *vk.Sequence, op string, in *vk.Tensor, inName string, o
 	threshold := uint32(math.Ceil(float64(p) * (1 << 32)))
 	scale := float32(1 / (1 - float64(p)))
 	dst, acc := outArg(out, accumulate)
-	return counted(s, 2*float64(n), o.elementwise(s, "dropout", "dropout", vec4s(n), vk.Push(n, threshold, scale, acc), vk.In(in), dst, vk.In(rng)))
+	return counted(s, 2*float64(n), o.elementwise(s, "dropout", "dropout", vec4s(n), shaders.DropoutPush{N: uint32(n), Threshold: threshold, Scale: scale, Accumulate: acc}, vk.In(in), dst, vk.In(rng)))
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -14,7 +15,7 @@ func (o *Ops) Add(s *vk.Sequence, a, b, y *vk.Tensor, n int) error {
 	if err := checkShapes("add", shaped{"a", a, []int{n}}, shaped{"b", b, []int{n}}, shaped{"y", y, []int{n}}); err != nil {
 		return err
 	}
-	return counted(s, float64(n), o.elementwise(s, "add", "add", vec4s(n), vk.Push(n), vk.In(a), vk.In(b), vk.Out(y)))
+	return counted(s, float64(n), o.elementwise(s, "add", "add", vec4s(n), shaders.CountPush{N: uint32(n)}, vk.In(a), vk.In(b), vk.Out(y)))
 }
 
 // AddBias records y[r, c] += bias[c] for the row-major rows x cols matrix y.
@@ -26,7 +27,7 @@ func (o *Ops) AddBias(s *vk.Sequence, y, bias *vk.Tensor, rows, cols int) error 
 	if err != nil {
 		return err
 	}
-	return counted(s, float64(rows*cols), s.Dispatch(k, rowGrid(o.ctx, wg, cols, rows), vk.Push(rows, cols), vk.InOut(y), vk.In(bias)))
+	return counted(s, float64(rows*cols), s.Dispatch(k, rowGrid(o.ctx, wg, cols, rows), shaders.RowsColsPush{Rows: uint32(rows), Cols: uint32(cols)}, vk.InOut(y), vk.In(bias)))
 }
 
 // BiasGrad records dbias[c] += sum over r of dy[r, c]: the gradient of AddBias, accumulated.
@@ -35,7 +36,7 @@ func (o *Ops) BiasGrad(s *vk.Sequence, dy, dbias *vk.Tensor, rows, cols int) err
 	if err := checkShapes("bias grad", shaped{"dy", dy, []int{rows, cols}}, shaped{"dbias", dbias, []int{cols}}); err != nil {
 		return err
 	}
-	return counted(s, float64(rows*cols), o.elementwise(s, "add", "add_bias_grad", vec4s(cols), vk.Push(rows, cols), vk.In(dy), vk.InOut(dbias)))
+	return counted(s, float64(rows*cols), o.elementwise(s, "add", "add_bias_grad", vec4s(cols), shaders.RowsColsPush{Rows: uint32(rows), Cols: uint32(cols)}, vk.In(dy), vk.InOut(dbias)))
 }
 
 // GeluForward records y = gelu(x) over the first n elements, in GPT-2's tanh form
@@ -44,7 +45,7 @@ func (o *Ops) GeluForward(s *vk.Sequence, x, y *vk.Tensor, n int) error {
 	if err := checkShapes("gelu", shaped{"x", x, []int{n}}, shaped{"y", y, []int{n}}); err != nil {
 		return err
 	}
-	return counted(s, geluFLOPs*float64(n), o.elementwise(s, "gelu", "gelu", vec4s(n), vk.Push(n), vk.In(x), vk.Out(y)))
+	return counted(s, geluFLOPs*float64(n), o.elementwise(s, "gelu", "gelu", vec4s(n), shaders.CountPush{N: uint32(n)}, vk.In(x), vk.Out(y)))
 }
 
 // GeluBackward records dx = dy * gelu'(x) over the first n elements, or dx += ... when
@@ -54,18 +55,18 @@ func (o *Ops) GeluBackward(s *vk.Sequence, x, dy, dx *vk.Tensor, n int, accumula
 		return err
 	}
 	out, acc := outArg(dx, accumulate)
-	return counted(s, geluBackwardFLOPs*float64(n), o.elementwise(s, "gelu", "gelu_backward", vec4s(n), vk.Push(n, acc), vk.In(x), vk.In(dy), out))
+	return counted(s, geluBackwardFLOPs*float64(n), o.elementwise(s, "gelu", "gelu_backward", vec4s(n), shaders.GeluBackwardPush{N: uint32(n), Accumulate: acc}, vk.In(x), vk.In(dy), out))
 }
 
-// defaultKernel returns the kernel of shader with the workgroup size of op's profile entry (variant
-// "default"), and that size.
+// defaultKernel returns the kernel of shader, whose only specialization constants are the
+// workgroup size, with the workgroup size of op's profile entry (variant "default"), and that size.
 func (o *Ops) defaultKernel(op, shader string) (*vk.Kernel, int, error) {
 	e, err := o.entry(op, "default")
 	if err != nil {
 		return nil, 0, err
 	}
 	wg := e.Get("wg_x")
-	k, err := o.ctx.Kernel(shader, uint32(wg), 1, 1)
+	k, err := o.ctx.Kernel(shader, shaders.Workgroup{X: uint32(wg), Y: 1, Z: 1})
 	return k, wg, err
 }
 

@@ -1,6 +1,9 @@
 package ops
 
-import "github.com/vktrain/vktrain/vk"
+import (
+	"github.com/vktrain/vktrain/shaders"
+	"github.com/vktrain/vktrain/vk"
+)
 
 // EmbeddingForward records out[t, :] = table[ids[t], :] for the first tokens uint32 ids, or
 // out[t, :] += ... when accumulate is set (e.g. position embeddings onto token embeddings).
@@ -21,7 +24,7 @@ func (o *Ops) EmbeddingForward(s *vk.Sequence, ids, table, out *vk.Tensor, token
 	if accumulate {
 		flops = float64(tokens * dim)
 	}
-	return counted(s, flops, s.Dispatch(k, rowGrid(o.ctx, wg, dim, tokens), vk.Push(tokens, dim, vocab, acc), vk.In(ids), vk.In(table), dst))
+	return counted(s, flops, s.Dispatch(k, rowGrid(o.ctx, wg, dim, tokens), shaders.EmbeddingPush{Tokens: uint32(tokens), Dim: uint32(dim), Vocab: uint32(vocab), Accumulate: acc}, vk.In(ids), vk.In(table), dst))
 }
 
 // EmbeddingBackward records dtable[ids[t], :] += dout[t, :] for the first tokens ids, skipping
@@ -33,6 +36,6 @@ func (o *Ops) EmbeddingBackward(s *vk.Sequence, ids, dout, dtable *vk.Tensor, to
 		return err
 	}
 	vocab := dtable.Len() / dim
-	return counted(s, float64(tokens*dim), o.elementwise(s, "embedding", "embedding_backward", vec4s(dim), vk.Push(tokens, dim, vocab),
+	return counted(s, float64(tokens*dim), o.elementwise(s, "embedding", "embedding_backward", vec4s(dim), shaders.EmbeddingBackwardPush{Tokens: uint32(tokens), Dim: uint32(dim), Vocab: uint32(vocab)},
 		vk.In(ids), vk.In(dout), vk.InOut(dtable)))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -19,7 +20,7 @@ func (o *Ops) LayerNormForward(s *vk.Sequence, x, gamma, beta, y, mean, rstd *vk
 	if !(eps >= 0) || math.IsInf(float64(eps), 1) {
 		return fmt.Errorf("layernorm: eps %v must be finite and not negative", eps)
 	}
-	return counted(s, layerNormFLOPs*float64(rows*cols), o.elementwise(s, "layernorm", "layernorm", rows, vk.Push(rows, cols, eps),
+	return counted(s, layerNormFLOPs*float64(rows*cols), o.elementwise(s, "layernorm", "layernorm", rows, shaders.LayerNormPush{Rows: uint32(rows), Cols: uint32(cols), Eps: eps},
 		vk.In(x), vk.In(gamma), vk.In(beta), vk.Out(y), vk.Out(mean), vk.Out(rstd)))
 }
 
@@ -34,11 +35,11 @@ func (o *Ops) LayerNormBackward(s *vk.Sequence, x, gamma, mean, rstd, dy, dx, dg
 		return err
 	}
 	// The parameter gradients go first: they read dy, which dx may overwrite.
-	if err := o.elementwise(s, "layernorm", "layernorm_params_grad", vec4s(cols), vk.Push(rows, cols),
+	if err := o.elementwise(s, "layernorm", "layernorm_params_grad", vec4s(cols), shaders.RowsColsPush{Rows: uint32(rows), Cols: uint32(cols)},
 		vk.In(x), vk.In(mean), vk.In(rstd), vk.In(dy), vk.InOut(dgamma), vk.InOut(dbeta)); err != nil {
 		return err
 	}
 	out, acc := outArg(dx, accumulate)
-	return counted(s, layerNormBackwardFLOPs*float64(rows*cols), o.elementwise(s, "layernorm", "layernorm_backward", rows, vk.Push(rows, cols, acc),
+	return counted(s, layerNormBackwardFLOPs*float64(rows*cols), o.elementwise(s, "layernorm", "layernorm_backward", rows, shaders.LayerNormBackwardPush{Rows: uint32(rows), Cols: uint32(cols), Accumulate: acc},
 		vk.In(x), vk.In(gamma), vk.In(mean), vk.In(rstd), vk.In(dy), out))
 }

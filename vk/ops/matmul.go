@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -38,28 +39,24 @@ func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 		return err
 	}
 	wgX, wgY, tm, tn := e.Get("wg_x"), e.Get("wg_y"), e.Get("tm"), e.Get("tn")
-	// Specialization constants: workgroup, tiles, transposes, then the variant's own.
-	spec := []uint32{uint32(wgX), uint32(wgY), 1, uint32(tm), uint32(tn), 0, 0}
-	if g.TransA {
-		spec[5] = 1
-	}
-	if g.TransB {
-		spec[6] = 1
-	}
-	shader, texels := "matmul", false
-	if e.Variant == "tiled" {
-		shader, spec = "matmul_tiled", append(spec, uint32(e.Get("bk")))
+	wg := shaders.Workgroup{X: uint32(wgX), Y: uint32(wgY), Z: 1}
+	tiled, texels := e.Variant == "tiled", false
+	var k *vk.Kernel
+	if tiled {
+		k, err = o.ctx.Kernel("matmul_tiled", shaders.MatmulTiledSpec{Workgroup: wg, TM: uint32(tm), TN: uint32(tn),
+			TransA: boolU32(g.TransA), TransB: boolU32(g.TransB), BK: uint32(e.Get("bk"))})
 	} else {
 		vec := g.aligned()
 		texels = e.Variant == "texel" && vec && o.ctx.FitsTexels(g.A) && o.ctx.FitsTexels(g.B)
-		spec = append(spec, shareLanes(wgX, o.ctx.Info.SubgroupSize), boolU32(vec), boolU32(texels))
+		k, err = o.ctx.Kernel("matmul", shaders.MatmulSpec{Workgroup: wg, TM: uint32(tm), TN: uint32(tn),
+			TransA: boolU32(g.TransA), TransB: boolU32(g.TransB), SG: shareLanes(wgX, o.ctx.Info.SubgroupSize),
+			Vec: boolU32(vec), Texels: boolU32(texels)})
 	}
-	k, err := o.ctx.Kernel(shader, spec...)
 	if err != nil {
 		return err
 	}
 	groups := [3]uint32{vk.Groups(g.N, wgX*tn), vk.Groups(g.M, wgY*tm), uint32(g.Batch)}
-	rowsFast := e.Variant != "tiled" && g.sweepA(groups[1], groups[0])
+	rowsFast := !tiled && g.sweepA(groups[1], groups[0])
 	if rowsFast {
 		groups[0], groups[1] = groups[1], groups[0]
 	}
@@ -75,8 +72,19 @@ func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 		hasBias = 1
 		args = append(args, vk.In(g.Bias))
 	}
-	push := vk.Push(g.M, g.N, g.K, g.Lda, g.Ldb, g.Ldc, g.OffA, g.OffB, g.OffC, g.OffBias,
-		g.StrideA, g.StrideB, g.StrideC, g.Alpha, g.Beta, hasBias, boolU32(rowsFast))
+	push := shaders.MatmulPush{M: uint32(g.M), N: uint32(g.N), K: uint32(g.K),
+		Lda: uint32(g.Lda), Ldb: uint32(g.Ldb), Ldc: uint32(g.Ldc),
+		OffA: uint32(g.OffA), OffB: uint32(g.OffB), OffC: uint32(g.OffC), OffBias: uint32(g.OffBias),
+		StrideA: uint32(g.StrideA), StrideB: uint32(g.StrideB), StrideC: uint32(g.StrideC),
+		Alpha: g.Alpha, Beta: g.Beta, HasBias: hasBias, RowsFast: boolU32(rowsFast)}
+	if tiled {
+		// matmul_tiled's block is matmul's without RowsFast (always 0 here).
+		t := shaders.MatmulTiledPush{M: push.M, N: push.N, K: push.K, Lda: push.Lda, Ldb: push.Ldb, Ldc: push.Ldc,
+			OffA: push.OffA, OffB: push.OffB, OffC: push.OffC, OffBias: push.OffBias,
+			StrideA: push.StrideA, StrideB: push.StrideB, StrideC: push.StrideC,
+			Alpha: push.Alpha, Beta: push.Beta, HasBias: push.HasBias}
+		return counted(s, g.flops(), s.Dispatch(k, groups, t, args...))
+	}
 	return counted(s, g.flops(), s.Dispatch(k, groups, push, args...))
 }
 

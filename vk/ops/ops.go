@@ -82,7 +82,7 @@ func (o *Ops) entry(op string, variants ...string) (profile.Entry, error) {
 }
 
 // elementwise records a 1-D kernel over n elements with the op's workgroup size.
-func (o *Ops) elementwise(s *vk.Sequence, op, shader string, n int, push []byte, args ...vk.Arg) error {
+func (o *Ops) elementwise(s *vk.Sequence, op, shader string, n int, push any, args ...vk.Arg) error {
 	k, wg, err := o.defaultKernel(op, shader)
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func (o *Ops) Fill(s *vk.Sequence, y *vk.Tensor, n int, value float32) error {
 	if err != nil {
 		return err
 	}
-	return s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg)), vk.Push(uint32(n), value), vk.Out(y)) // vec4 blocks
+	return s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg)), shaders.FillPush{N: uint32(n), Value: value}, vk.Out(y)) // vec4 blocks
 }
 
 // Axpy computes y = alpha*x + beta*y over the first n elements.
@@ -121,7 +121,7 @@ func (o *Ops) Axpy(s *vk.Sequence, x, y *vk.Tensor, n int, alpha, beta float32) 
 	if err := fits("axpy", y, n); err != nil {
 		return err
 	}
-	return counted(s, 3*float64(n), o.elementwise(s, "axpy", "axpy", n, vk.Push(uint32(n), alpha, beta), vk.In(x), vk.InOut(y)))
+	return counted(s, 3*float64(n), o.elementwise(s, "axpy", "axpy", n, shaders.AxpyPush{N: uint32(n), Alpha: alpha, Beta: beta}, vk.In(x), vk.InOut(y)))
 }
 
 // Scale computes y = a*y over the first n elements.

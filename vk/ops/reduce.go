@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -29,22 +30,24 @@ func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams 
 	if err := checkShapes("grad norm", shaped{"partials", partials, []int{need}}, stepShape(stepParams)); err != nil {
 		return err
 	}
-	squares, err := o.ctx.Kernel("reduce", uint32(wg), 1, 1, reducePer, 1)
+	wg1 := shaders.Workgroup{X: uint32(wg), Y: 1, Z: 1}
+	squares, err := o.ctx.Kernel("reduce", shaders.ReduceSpec{Workgroup: wg1, Per: reducePer, Square: 1})
 	if err != nil {
 		return err
 	}
-	sums, err := o.ctx.Kernel("reduce", uint32(wg), 1, 1, reducePer, 0)
+	sums, err := o.ctx.Kernel("reduce", shaders.ReduceSpec{Workgroup: wg1, Per: reducePer, Square: 0})
 	if err != nil {
 		return err
 	}
-	clip, err := o.ctx.Kernel("reduce_clip", 1, 1, 1, StepClipScale, StepGradNorm)
+	clip, err := o.ctx.Kernel("reduce_clip", shaders.ReduceClipSpec{Workgroup: shaders.Workgroup{X: 1, Y: 1, Z: 1},
+		SlotClipScale: StepClipScale, SlotGradNorm: StepGradNorm})
 	if err != nil {
 		return err
 	}
 	off := 0
 	for i, g := range grads {
 		groups := vk.Groups(g.Len(), wg*reducePer)
-		if err := s.Dispatch(squares, grid1D(o.ctx, groups), vk.Push(uint32(g.Len()), 0, uint32(off)),
+		if err := s.Dispatch(squares, grid1D(o.ctx, groups), shaders.ReducePush{N: uint32(g.Len()), InOff: 0, OutOff: uint32(off)},
 			vk.In(g), vk.Out(partials)); err != nil {
 			return err
 		}
@@ -52,7 +55,7 @@ func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams 
 	}
 	in, n := 0, off
 	for _, next := range later {
-		if err := s.Dispatch(sums, grid1D(o.ctx, vk.Groups(n, wg*reducePer)), vk.Push(uint32(n), uint32(in), uint32(in+n)),
+		if err := s.Dispatch(sums, grid1D(o.ctx, vk.Groups(n, wg*reducePer)), shaders.ReducePush{N: uint32(n), InOff: uint32(in), OutOff: uint32(in + n)},
 			vk.In(partials), vk.Out(partials)); err != nil {
 			return err
 		}
@@ -62,7 +65,7 @@ func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams 
 	for _, g := range grads {
 		total += g.Len()
 	}
-	return counted(s, 2*float64(total), s.Dispatch(clip, [3]uint32{1, 1, 1}, vk.Push(uint32(n), uint32(in), maxNorm), vk.In(partials), vk.Out(stepParams)))
+	return counted(s, 2*float64(total), s.Dispatch(clip, [3]uint32{1, 1, 1}, shaders.ReduceClipPush{N: uint32(n), Off: uint32(in), MaxNorm: maxNorm}, vk.In(partials), vk.Out(stepParams)))
 }
 
 // SumSquaresPartialsLen is how many elements the partials tensor of GradNorm over grads needs.

@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
 )
 
@@ -88,8 +89,9 @@ func (o *Ops) remap(s *vk.Sequence, src, dst *vk.Tensor, rows, cols Axis, decoal
 	if split.Sigma != 0 {
 		flops += float64(dr*dc) * splitFLOPs
 	}
-	push := vk.Push(uint32(dr), uint32(dc), uint32(sc), uint32(rows.Role), uint32(rows.Half),
-		uint32(cols.Role), uint32(cols.Half), boolU32(decoalesce), beta, scale, split.Sigma, split.Seed, split.Stream)
+	push := shaders.RemapPush{Rows: uint32(dr), Cols: uint32(dc), SrcCols: uint32(sc),
+		RowRole: uint32(rows.Role), RowHalf: uint32(rows.Half), ColRole: uint32(cols.Role), ColHalf: uint32(cols.Half),
+		Decoalesce: boolU32(decoalesce), Beta: beta, Scale: scale, Split: split.Sigma, Seed: split.Seed, Stream: split.Stream}
 	args := []vk.Arg{vk.In(src), vk.Out(dst)}
 	if beta != 0 {
 		args[1] = vk.InOut(dst)
