@@ -202,3 +202,76 @@ func (n *Net) loadImages(b data.Batch) error {
 	}
 	return n.in.targets.WriteUint32(0, targets)
 }
+
+// Classified is what a forward pass over labelled images measured.
+type Classified struct {
+	Loss      float64 // mean over the counted images
+	Accuracy  float64 // share of the counted images whose most likely class is their label
+	Count     int     // images counted (labels not IgnoreIndex)
+	Confusion [][]int // Confusion[label][predicted] counts
+}
+
+// Classify runs the forward pass over batches of images and measures the loss, the accuracy
+// and the confusion matrix; images labelled IgnoreIndex (an evaluation set's padding) are left
+// out.
+func (n *Net) Classify(batches []data.Batch) (Classified, error) {
+	c := Classified{Confusion: make([][]int, n.Vocab)}
+	for i := range c.Confusion {
+		c.Confusion[i] = make([]int, n.Vocab)
+	}
+	var lossSum float64
+	correct := 0
+	for _, b := range batches {
+		pred, err := n.Predict(b)
+		if err != nil {
+			return c, err
+		}
+		s, err := n.lossSum()
+		if err != nil {
+			return c, err
+		}
+		lossSum += s
+		for i, l := range b.Labels {
+			if l == IgnoreIndex {
+				continue
+			}
+			c.Count++
+			c.Confusion[l][pred[i]]++
+			if int(l) == pred[i] {
+				correct++
+			}
+		}
+	}
+	if c.Count > 0 {
+		c.Loss, c.Accuracy = lossSum/float64(c.Count), float64(correct)/float64(c.Count)
+	}
+	return c, nil
+}
+
+// Predict runs the forward pass over a batch of images and returns each image's most likely
+// class (the first of equals).
+func (n *Net) Predict(b data.Batch) ([]int, error) {
+	if !n.vit() {
+		return nil, fmt.Errorf("classifying images needs a vit model, this is %s", n.Cfg.Arch)
+	}
+	if err := n.load(b); err != nil {
+		return nil, err
+	}
+	if err := n.eval.Run(); err != nil {
+		return nil, err
+	}
+	logits, err := n.act.logits.ReadFloat32()
+	if err != nil {
+		return nil, err
+	}
+	pred, stride := make([]int, n.B), n.vocabStride()
+	for i := range pred {
+		row := logits[i*n.T*stride:][:n.Vocab]
+		for k, v := range row {
+			if v > row[pred[i]] {
+				pred[i] = k
+			}
+		}
+	}
+	return pred, nil
+}

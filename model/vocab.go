@@ -28,13 +28,14 @@ func VocabSize(m config.Model) (int, error) {
 }
 
 // HuggingFaceConfig is a config.json in the form Hugging Face's GPT-2, BERT and ViT classes
-// read, for model m with a token table of vocab rows (a ViT's classes).
+// read, for model m with a token table of vocab rows (a ViT's labels are Fashion-MNIST's class
+// names when it has ten classes).
 func HuggingFaceConfig(m config.Model, vocab int) map[string]any {
 	if m.Arch == "vit" {
 		labels, ids := map[string]string{}, map[string]int{}
-		for i := range vocab {
+		for i := range m.Classes {
 			name := fmt.Sprint("LABEL_", i)
-			if vocab == len(data.FashionMNISTClasses) {
+			if m.Classes == len(data.FashionMNISTClasses) {
 				name = data.FashionMNISTClasses[i]
 			}
 			labels[fmt.Sprint(i)], ids[name] = name, i
