@@ -200,3 +200,49 @@ func TestLogitsMatchReference(t *testing.T) {
 		t.Errorf("Logits: normalised squared error %g against the reference", e)
 	}
 }
+
+// Classify's loss, predictions and confusion matrix are the reference's: its mean loss over
+// the counted images and the argmax of its class-token logits.
+func TestViTClassifyMatchesReference(t *testing.T) {
+	cfg := model.TinyViT()
+	const b = 4
+	n := model.NewTestNet(t, cfg, cfg.Classes, b, cfg.Context)
+	batch := model.RandomImageBatch(rand.New(rand.NewPCG(7, 8)), b, cfg.Image, cfg.Classes)
+	params, err := n.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := reference.New(cfg, cfg.Classes, reference.Widen(params))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ref.Forward(reference.Batch{B: b, T: n.T, Images: opref.F64(batch.Images), Labels: batch.Labels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.Classify([]data.Batch{batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Count != b-1 || math.Abs(c.Loss-f.Loss) > 1e-5*f.Loss {
+		t.Errorf("loss %v over %d images, reference %v over %d", c.Loss, c.Count, f.Loss, b-1)
+	}
+	right := 0
+	for i, l := range batch.Labels[:b-1] {
+		best := 0
+		for k := range cfg.Classes {
+			if f.Logits[i*cfg.Classes+k] > f.Logits[i*cfg.Classes+best] {
+				best = k
+			}
+		}
+		if c.Confusion[l][best] == 0 {
+			t.Errorf("image %d: label %d, the reference predicts %d, the confusion matrix has no such case", i, l, best)
+		}
+		if int(l) == best {
+			right++
+		}
+	}
+	if want := float64(right) / float64(b-1); c.Accuracy != want {
+		t.Errorf("accuracy %v, the reference's %v", c.Accuracy, want)
+	}
+}
