@@ -1,0 +1,20 @@
+//go:build !mpi
+
+package mpi_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vktrain/vktrain/internal/mpi/mpitest"
+)
+
+// TestSumInRankOrder runs TestRanks in 3 ranks under mpirun (3: blocks of unequal fill).
+func TestSumInRankOrder(t *testing.T) {
+	bin := mpitest.Build(t, "github.com/vktrain/vktrain/internal/mpi", true)
+	out, err := mpitest.Command(t, time.Minute, 3, bin, "-test.run", "^TestRanks$", "-test.v").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mpirun: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
