@@ -318,7 +318,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		}
 		step := r.State.Step - r.phaseStart
 		lr := LearningRate(sched, step)
-		batches := make([]data.Batch, tc.MicroBatches)
+		batches := make([]data.Batch, tc.GradAccum)
 		for i := range batches {
 			if r.masker != nil {
 				batches[i] = r.masker.Next(r.batcher)
@@ -336,7 +336,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			return r.stopped(r.State.Step+1, err)
 		}
 		r.State.Step++
-		r.State.Tokens += int64(tc.MicroBatches * r.Net.B * r.Net.T)
+		r.State.Tokens += int64(tc.GradAccum * r.Net.B * r.Net.T)
 		wall := time.Since(start).Seconds()
 		r.State.FLOPs += res.FLOPs
 		r.State.WallS += wall

@@ -3,6 +3,7 @@
 package mpi_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -16,5 +17,7 @@ func TestSumInRankOrder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("mpirun: %v\n%s", err, out)
 	}
-	t.Logf("%s", out)
+	if n := strings.Count(string(out), "--- PASS: TestRanks"); n != 3 {
+		t.Fatalf("%d of 3 ranks passed TestRanks:\n%s", n, out)
+	}
 }

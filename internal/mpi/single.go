@@ -14,8 +14,8 @@ const Enabled = false
 type impl struct{}
 
 func (impl) alltoall(send, recv []float32, block int) error { copy(recv, send); return nil }
-func (impl) allgather(send, recv []float32) error             { copy(recv, send); return nil }
-func (impl) allgatherBytes(send, recv []byte) error           { copy(recv, send); return nil }
+func (impl) allgather(send, recv []float32) error           { copy(recv, send); return nil }
+func (impl) allgatherBytes(send, recv []byte) error         { copy(recv, send); return nil }
 
 // Abort ends the process with code.
 func (impl) Abort(code int) { os.Exit(code) }
