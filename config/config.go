@@ -44,12 +44,12 @@ type Model struct {
 
 // Train is the optimisation and the run around it.
 type Train struct {
-	Data            string  `toml:"data"`             // corpus: a text file or folder; "" means data/austen
-	Batch           int     `toml:"batch"`            // sequences per micro-batch
-	GradAccum       int     `toml:"grad_accum"`       // micro-batches per optimizer step (per rank under MPI); 0 means 1
+	Data      string `toml:"data"`       // corpus: a text file or folder; "" means data/austen
+	Batch     int    `toml:"batch"`      // sequences per micro-batch
+	GradAccum int    `toml:"grad_accum"` // micro-batches per optimizer step (per rank under MPI); 0 means 1
 	// MicroBatches is grad_accum's former name, still read (configurations and checkpoints
 	// written before it was renamed) and folded into GradAccum; it is never written.
-	MicroBatches int `toml:"micro_batches,omitzero"`
+	MicroBatches    int     `toml:"micro_batches,omitzero"`
 	Steps           int     `toml:"steps"`            // optimizer steps (the length of the LR schedule)
 	LR              float64 `toml:"lr"`               // peak learning rate
 	MinLR           float64 `toml:"min_lr"`           // learning rate at the end of the decay
