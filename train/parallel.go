@@ -23,7 +23,7 @@ import (
 // ranks is the state of a run that is one rank of a job of more than one.
 type ranks struct {
 	world   *mpi.World
-	grads   []float32 // the gradients on the host, summed there
+	grads   []float32 // the gradients on the host, summed there (sized for the Net in training)
 	scratch []float32 // mpi.World.Sum's
 	commS   float64   // seconds spent summing the gradients (read, sum across ranks, write)
 	check   bool      // compare the ranks' parameters after every step (CheckReplicas)
@@ -73,7 +73,7 @@ func (r *Run) JoinWorld(w *mpi.World) error {
 	}
 	r.State.Ranks = w.Size
 	if w.Size > 1 {
-		r.ranks = &ranks{world: w, grads: make([]float32, r.Net.GradLen())}
+		r.ranks = &ranks{world: w}
 	}
 	return nil
 }
@@ -163,6 +163,9 @@ func (r *Run) step(batches []data.Batch, sp ops.StepParams) (model.StepResult, e
 		return model.StepResult{}, err
 	}
 	start := time.Now()
+	if n := r.Net.GradLen(); len(r.ranks.grads) != n { // a V-cycle level of another size
+		r.ranks.grads = make([]float32, n)
+	}
 	if err := r.Net.ReadGrads(r.ranks.grads); err != nil {
 		return model.StepResult{}, err
 	}

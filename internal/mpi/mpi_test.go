@@ -13,7 +13,7 @@ import (
 // TestSumInRankOrder runs TestRanks in 3 ranks under mpirun (3: blocks of unequal fill).
 func TestSumInRankOrder(t *testing.T) {
 	bin := mpitest.Build(t, "github.com/vktrain/vktrain/internal/mpi", true)
-	out, err := mpitest.Command(t, time.Minute, 3, bin, "-test.run", "^TestRanks$", "-test.v").CombinedOutput()
+	out, err := mpitest.Command(t, time.Minute, "-np", "3", bin, "-test.run", "^TestRanks$", "-test.v").CombinedOutput()
 	if err != nil {
 		t.Fatalf("mpirun: %v\n%s", err, out)
 	}

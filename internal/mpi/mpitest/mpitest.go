@@ -5,7 +5,6 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -29,13 +28,13 @@ func Build(t testing.TB, pkg string, test bool) string {
 	return bin
 }
 
-// Command is `mpirun -np np bin args...` on this host: as many ranks as asked whatever the
-// cores, as root too, over shared memory. It is killed if it outlives timeout or the test.
-func Command(t testing.TB, timeout time.Duration, np int, bin string, args ...string) *exec.Cmd {
+// Command is `mpirun ARGS...` on this host (ARGS: -np N PROGRAM ..., or several such groups
+// separated by ":"), with as many ranks as asked whatever the cores, as root too, over shared
+// memory. It is killed if it outlives timeout or the test.
+func Command(t testing.TB, timeout time.Duration, args ...string) *exec.Cmd {
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	t.Cleanup(cancel)
-	full := append([]string{"--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader",
-		"-np", strconv.Itoa(np), bin}, args...)
+	full := append([]string{"--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader"}, args...)
 	cmd := exec.CommandContext(ctx, "mpirun", full...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
