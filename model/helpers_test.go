@@ -118,9 +118,6 @@ func (n *Net) DropoutKey(step, micro, micros int) uint32 { return n.dropoutKey(s
 // KeyValid is BERT's padding mask of a micro-batch's ids.
 func (n *Net) KeyValid(ids []uint32) []uint32 { return n.keyValid(ids) }
 
-// Counted is the number of targets of b the loss counts.
-func Counted(b data.Batch) int { return counted(b) }
-
 // TinyViT takes images of 8 x 8 pixels in 4 patches of 4 x 4 (5 rows with the class token),
 // into 10 classes (padded to 12 on the GPU).
 func TinyViT() config.Model {

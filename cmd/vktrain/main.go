@@ -113,13 +113,14 @@ func parse(fs *flag.FlagSet, args []string) error {
 // deviceFlags are the flags of every command that touches the GPU.
 type deviceFlags struct {
 	device, profile string
+	rank            int // local rank in an MPI job: ranks take turns among the best devices
 }
 
 // open opens the chosen device, with the validation layers when VKTRAIN_VALIDATE asks for them
 // and warnings on stderr.
 func (d *deviceFlags) open() (*vk.Context, error) {
 	cfg := vk.ConfigFromEnv()
-	cfg.Device, cfg.Log = d.device, os.Stderr
+	cfg.Device, cfg.Rank, cfg.Log = d.device, d.rank, os.Stderr
 	return vk.Open(cfg)
 }
 
