@@ -147,7 +147,7 @@ func TestViTConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := c.Model; m.Context != m.Patches()+1 || m.Patches() != 16 || m.Classes != 10 || c.Train.Data != DefaultImages || c.Train.Augment != "crop-flip" {
+	if m := c.Model; m.Context != m.Patches()+1 || m.Patches() != 16 || m.Classes != 10 || c.Train.Data != DefaultImages || c.Train.Augment != "none" {
 		t.Errorf("vit-tiny: context %d, %d patches, %d classes, data %q, augment %q", m.Context, m.Patches(), m.Classes, c.Train.Data, c.Train.Augment)
 	}
 	base, _ := PresetText("vit-tiny")
@@ -160,7 +160,7 @@ func TestViTConfig(t *testing.T) {
 		{base, "patch = 7", "patch = 5", "model.image, model.patch"},
 		{base, "patch = 7", "patch = 7\ncontext = 50", "model.context: a vit model has 16 patches"},
 		{base, "patch = 7", "patch = 7\ntokenizer = \"byte\"", "model.tokenizer"},
-		{base, `augment = "crop-flip"`, `augment = "mixup"`, "train.augment"},
+		{base, `augment = "none"`, `augment = "mixup"`, "train.augment"},
 		{gpt, "layers = 2", "layers = 2\npatch = 4", "only a vit model"},
 	} {
 		_, err := Parse("x", []byte(strings.Replace(string(tc.text), tc.from, tc.to, 1)))
