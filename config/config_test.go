@@ -151,6 +151,9 @@ func TestViTConfig(t *testing.T) {
 		t.Errorf("vit-tiny: context %d, %d patches, %d classes, data %q, augment %q", m.Context, m.Patches(), m.Classes, c.Train.Data, c.Train.Augment)
 	}
 	base, _ := PresetText("vit-tiny")
+	if c, err := Parse("x", []byte(strings.Replace(string(base), `augment = "none"`, "", 1))); err != nil || c.Train.Augment != "crop-flip" {
+		t.Errorf("a vit model augments with crop-flip by default: %v, %q", err, c.Train.Augment)
+	}
 	gpt, _ := PresetText("gpt-tiny")
 	for _, tc := range []struct {
 		text     []byte

@@ -31,12 +31,13 @@ func fashion(t *testing.T) string {
 }
 
 // tinyViT are the flags that train the vit-tiny preset shrunk to one layer of width 16 on
-// batches of 32 images for 12 steps, every step logged, validated every 4 steps on 2 batches.
+// batches of 32 augmented images for 12 steps, every step logged, validated every 4 steps on 2
+// batches.
 func tinyViT(t *testing.T, out string) []string {
 	args := []string{"-preset", "vit-tiny", "-out", out, "-json", "-set", "train.data=" + fmt.Sprintf("%q", fashion(t))}
 	for _, kv := range []string{"model.layers=1", "model.width=16", "model.heads=2", "model.ffn=32", "train.batch=32", "train.lr=5e-3",
 		"train.steps=12", "train.warmup=2", "train.eval_every=4", "train.eval_batches=2", "train.checkpoint_every=4",
-		"train.log_every=1"} {
+		"train.log_every=1", `train.augment="crop-flip-rotate"`} {
 		args = append(args, "-set", kv)
 	}
 	return args
