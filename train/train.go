@@ -57,7 +57,7 @@ type Run struct {
 	lastCkpt string
 
 	dataDigest [32]byte // of the training and validation tokens
-	ranks      *ranks   // nil: not one rank of a data-parallel job (JoinWorld)
+	job        *Job     // nil: not one rank of a data-parallel job of more than one (JoinWorld)
 }
 
 // NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten).
