@@ -25,6 +25,7 @@ type trainResult struct {
 	Steps      int     `json:"steps"`
 	MsPerStep  float64 `json:"ms_per_step"`
 	TokensPerS float64 `json:"tokens_per_s"`
+	ImagesPerS float64 `json:"images_per_s,omitempty"` // an image classifier's (vit); its tokens are its images' rows
 	GFLOPS     float64 `json:"gflops"`
 	FLOPsStep  float64 `json:"flops_per_step"`
 	Device     string  `json:"device"`
@@ -48,7 +49,7 @@ type kernelTime struct {
 }
 
 // benchTrain times whole optimizer steps (forward, backward, clipping, AdamW) of a preset's
-// model on random tokens, after two warm-up steps; -breakdown then times each kernel of a step.
+// model on random tokens (a ViT on random images), after two warm-up steps; -breakdown then times each kernel of a step.
 // Under mpirun the ranks run data-parallel steps (train.Job) and rank 0 reports the job.
 func benchTrain(args []string, stdout io.Writer) (err error) {
 	fs := newFlags("bench train", "bench train [-preset NAME | -config FILE] [-steps N] [-breakdown] [-json]")
@@ -101,6 +102,17 @@ func benchTrain(args []string, stdout io.Writer) (err error) {
 	batch := func() []data.Batch {
 		out := make([]data.Batch, world.Size*cfg.Train.GradAccum)
 		for i := range out {
+			if cfg.Model.Arch == "vit" {
+				side := cfg.Model.Image
+				out[i] = data.Batch{B: b, Images: make([]float32, b*side*side), Labels: make([]uint32, b)}
+				for j := range out[i].Images {
+					out[i].Images[j] = float32(rng.NormFloat64())
+				}
+				for j := range out[i].Labels {
+					out[i].Labels[j] = uint32(rng.IntN(vocab))
+				}
+				continue
+			}
 			out[i] = data.Batch{B: b, T: t, Input: make([]uint32, b*t), Target: make([]uint32, b*t)}
 			for j := range out[i].Input {
 				out[i].Input[j], out[i].Target[j] = uint32(rng.IntN(vocab)), uint32(rng.IntN(vocab))
@@ -140,6 +152,9 @@ func benchTrain(args []string, stdout io.Writer) (err error) {
 		MsPerStep: round(1000*secs/float64(steps), 2), TokensPerS: round(tokens/secs, 1),
 		GFLOPS: round(flops*float64(steps)/secs/1e9, 2), FLOPsStep: flops, Device: ctx.Info.Name, Breakdown: kernels,
 		Ranks: world.Size}
+	if cfg.Model.Arch == "vit" {
+		res.ImagesPerS = round(res.TokensPerS/float64(t), 1)
+	}
 	if world.Size > 1 {
 		c := job.Comm
 		c.Steps -= comm.Steps
@@ -157,6 +172,9 @@ func benchTrain(args []string, stdout io.Writer) (err error) {
 	}
 	fmt.Fprintf(stdout, "train %s (%d parameters, %d x %d tokens) on %s: %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s\n",
 		name, res.Params, b, t, res.Device, res.MsPerStep, res.TokensPerS, res.GFLOPS)
+	if res.ImagesPerS > 0 {
+		fmt.Fprintf(stdout, "%.0f images/s\n", res.ImagesPerS)
+	}
 	if world.Size > 1 {
 		fmt.Fprintf(stdout, "%d ranks (the figures above are the job's): gradient all-reduce %.2f ms/step, %.2f ms of it exposed (%.0f%% hidden behind the backward pass)\n",
 			world.Size, res.ReduceMsPerStep, res.ExposedMsStep, 100*res.Hidden)
