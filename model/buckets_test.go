@@ -15,9 +15,12 @@ func TestBuckets(t *testing.T) {
 	for _, c := range []struct {
 		cfg   config.Model
 		vocab int
-	}{{TinyGPT(), 17}, {TinyBERT(), BERTVocab}} {
+	}{{TinyGPT(), 17}, {TinyBERT(), BERTVocab}, {TinyViT(), 10}} {
 		t.Run(c.cfg.Arch, func(t *testing.T) {
-			const b, tt = 2, 8
+			b, tt := 2, 8
+			if c.cfg.Arch == "vit" {
+				tt = c.cfg.Context
+			}
 			n := NewTestNet(t, WithDropout(c.cfg, 0.2), c.vocab, b, tt)
 			buckets, err := n.Buckets()
 			if err != nil {
