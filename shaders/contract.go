@@ -164,11 +164,13 @@ type DropoutPush struct {
 type EmbeddingPush struct {
 	Tokens, Dim, Vocab uint32
 	Accumulate         uint32
+	First              uint32 // the table's first row (a chunk of a row-chunked table)
 }
 
 // EmbeddingBackwardPush is embedding_backward.comp's push-constant block.
 type EmbeddingBackwardPush struct {
 	Tokens, Dim, Vocab uint32
+	First              uint32 // the table's first row (a chunk of a row-chunked table)
 }
 
 // FillPush is fill.comp's push-constant block.

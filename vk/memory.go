@@ -23,6 +23,7 @@ type memory struct {
 	arenas      []*arena
 	staging     *arena // host-visible, grown on demand; nil when mappable
 	stagingType uint32
+	live        uint64 // bytes held by tensors
 }
 
 // arena is one VkDeviceMemory with one VkBuffer over all of it, and its free spans.
@@ -199,6 +200,7 @@ func (m *memory) alloc(size uint64) (*arena, uint64, error) {
 	need := roundUp(size, m.align)
 	for _, a := range m.arenas {
 		if off, ok := a.take(need); ok {
+			m.live += need
 			return a, off, nil
 		}
 	}
@@ -218,6 +220,7 @@ func (m *memory) alloc(size uint64) (*arena, uint64, error) {
 	}
 	m.arenas = append(m.arenas, a)
 	off, _ := a.take(need)
+	m.live += need
 	return a, off, nil
 }
 

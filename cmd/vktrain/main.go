@@ -117,7 +117,10 @@ type deviceFlags struct {
 // open opens the chosen device, with the validation layers when VKTRAIN_VALIDATE asks for them
 // and warnings on stderr.
 func (d *deviceFlags) open() (*vk.Context, error) {
-	cfg := vk.ConfigFromEnv()
+	cfg, err := vk.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	cfg.Device, cfg.Log = d.device, os.Stderr
 	return vk.Open(cfg)
 }
