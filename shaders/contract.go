@@ -279,4 +279,6 @@ type RemapPush struct {
 	Beta, Scale      float32
 	Split            float32 // standard deviation of the antisymmetric split (0: none)
 	Seed, Stream     uint32
+	SrcOff, DstOff   uint32 // a band of rows of a row-chunked parameter: its first elements
+	SrcFirst         uint32 // the band's first source element in the whole source
 }

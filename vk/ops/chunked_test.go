@@ -210,6 +210,46 @@ func TestChunkedOps(t *testing.T) {
 		}
 	})
 
+	t.Run("V-cycle maps", func(t *testing.T) {
+		// A 50 x 24 table coalesced into 50 x 12 and de-coalesced back (with a split), both
+		// chunked differently (20 and 40 rows a chunk), against the same maps on plain tensors.
+		bigVals, smallVals := randoms(rng, vocab*2*dim), randoms(rng, vocab*dim)
+		bigC, err := ctx.NewRowTensor("big", vocab, 2*dim, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(bigC.Free)
+		smallC := newChunked(t, ctx, "small", vocab, dim, smallVals)
+		bigP, smallP := newPlain(t, ctx, "plain big", vocab*2*dim), newPlain(t, ctx, "plain small", vocab*dim)
+		for _, x := range []*vk.Tensor{bigC, bigP} {
+			write(t, x, 0, bigVals)
+		}
+		write(t, smallP, 0, smallVals)
+		for _, role := range []ops.Role{ops.RoleOut, ops.RoleIn} {
+			rows, cols := ops.Axis{Role: ops.Unmapped, Groups: vocab, Half: 1}, ops.Axis{Role: role, Groups: 3, Half: dim / 3}
+			split := ops.Split{Sigma: 0.1, Seed: 7, Stream: 3}
+			vktest.Run(t, ctx, func(s *vk.Sequence) error {
+				for _, p := range [][2]*vk.Tensor{{bigC, smallC}, {bigP, smallP}} {
+					if err := o.Coalesce(s, p[0], p[1], rows, cols, 0.25, 0.5); err != nil {
+						return err
+					}
+					if err := o.DeCoalesce(s, p[1], p[0], rows, cols, 0.5, 0.5, split); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			for _, p := range [][2]*vk.Tensor{{bigC, bigP}, {smallC, smallP}} {
+				got, want := read(t, p[0]), read(t, p[1])
+				for j := range want {
+					if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("role %d: %s[%d] = %v chunked, %v plain", role, p[0].Name, j, got[j], want[j])
+					}
+				}
+			}
+		}
+	})
+
 	t.Run("a chunked tensor cannot be bound whole", func(t *testing.T) {
 		s, err := ctx.NewSequence()
 		if err != nil {
