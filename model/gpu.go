@@ -142,6 +142,22 @@ func (a *alloc) tensor(name string, size int) *vk.Tensor {
 	return t
 }
 
+// rows allocates a parameter-shaped tensor of rows x cols, held in row chunks (of multiples of
+// 4 rows, which keeps the vocabulary products on ops.Gemm's vec4 path) when it exceeds the
+// device's binding limit: the token tables.
+func (a *alloc) rows(name string, rows, cols int) *vk.Tensor {
+	if a.err != nil || rows == 1 {
+		return a.tensor(name, rows*cols)
+	}
+	t, err := a.ctx.NewRowTensor(name, rows, cols, 4)
+	if err != nil {
+		a.err = err
+		return nil
+	}
+	a.all = append(a.all, t)
+	return t
+}
+
 // layerNorm allocates a LayerNorm's statistics over rows rows of width, and its input x and
 // output y unless given (another activation).
 func (a *alloc) layerNorm(name string, rows, width int, x, y *vk.Tensor) lnActs {
@@ -159,11 +175,11 @@ func (n *Net) allocate(seed uint64) error {
 	defer func() { n.tensors = a.all }()
 	for i, p := range n.Specs {
 		n.index[p.Name] = i
-		size := n.stored(p)
-		n.params = append(n.params, a.tensor(p.Name, size))
-		n.grads = append(n.grads, a.tensor("grad "+p.Name, size))
-		n.m = append(n.m, a.tensor("adam m "+p.Name, size))
-		n.v = append(n.v, a.tensor("adam v "+p.Name, size))
+		rows, cols := n.storedRows(p)
+		n.params = append(n.params, a.rows(p.Name, rows, cols))
+		n.grads = append(n.grads, a.rows("grad "+p.Name, rows, cols))
+		n.m = append(n.m, a.rows("adam m "+p.Name, rows, cols))
+		n.v = append(n.v, a.rows("adam v "+p.Name, rows, cols))
 	}
 	c, bert := n.Cfg, n.bert()
 	bt, d, f := n.rows(), c.Width, c.FFN
@@ -237,11 +253,21 @@ func (n *Net) vocabStride() int { return (n.Vocab + 3) &^ 3 }
 // stored is the number of elements of parameter p's GPU tensors (and of its gradient and
 // moments): the tensors indexed by token hold vocabStride rows, the others p.Size().
 func (n *Net) stored(p ParamSpec) int {
+	rows, cols := n.storedRows(p)
+	return rows * cols
+}
+
+// storedRows is the shape of parameter p's GPU tensors as rows x cols: the token tables are
+// vocabStride x width, and may be row-chunked (vk.Context.NewRowTensor); every other parameter
+// is one row, never chunked.
+func (n *Net) storedRows(p ParamSpec) (rows, cols int) {
 	switch p.Name {
-	case "wte.weight", bertWord, BERTDecoderBias:
-		return p.Size() / n.Vocab * n.vocabStride()
+	case "wte.weight", bertWord:
+		return n.vocabStride(), p.Size() / n.Vocab
+	case BERTDecoderBias:
+		return 1, n.vocabStride()
 	}
-	return p.Size()
+	return 1, p.Size()
 }
 
 func (n *Net) initParams(seed uint64) error {
