@@ -46,6 +46,7 @@ type Model struct {
 type Train struct {
 	Data            string  `toml:"data"`             // corpus: a text file or folder; "" means data/austen
 	Batch           int     `toml:"batch"`            // sequences per micro-batch
+	SeqLen          int     `toml:"seq_len"`          // tokens per sequence; 0 means model.context
 	MicroBatches    int     `toml:"micro_batches"`    // gradient accumulation; 0 means 1
 	Steps           int     `toml:"steps"`            // optimizer steps (the length of the LR schedule)
 	LR              float64 `toml:"lr"`               // peak learning rate
@@ -100,6 +101,9 @@ func (c *Config) fillDefaults() {
 	}
 	if t.MicroBatches == 0 {
 		t.MicroBatches = 1
+	}
+	if t.SeqLen == 0 {
+		t.SeqLen = m.Context
 	}
 	if t.Decay == "" {
 		t.Decay = "cosine"
@@ -170,6 +174,9 @@ func (c *Config) Validate() error {
 		bad("model.init_std: must be positive, got %g", m.InitStd)
 	}
 	positive("train.batch", t.Batch)
+	if t.SeqLen < 1 || t.SeqLen > m.Context {
+		bad("train.seq_len: %d is not in 1..model.context = %d", t.SeqLen, m.Context)
+	}
 	positive("train.micro_batches", t.MicroBatches)
 	positive("train.steps", t.Steps)
 	if t.LR <= 0 {

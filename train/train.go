@@ -127,7 +127,7 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 	if err != nil {
 		return nil, err
 	}
-	t := cfg.Model.Context
+	t := cfg.Train.SeqLen
 	batcher, err := data.NewBatcher(train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
 	if err != nil {
 		return nil, fmt.Errorf("training data %s: %w", cfg.Train.Data, err)

@@ -3,7 +3,10 @@ package vk
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	vkapi "github.com/vulkan-go/vulkan"
@@ -24,6 +27,9 @@ type memory struct {
 	staging     *arena // host-visible, grown on demand; nil when mappable
 	stagingType uint32
 	live        uint64 // bytes held by tensors
+	// hostAvailable is the host's available memory when the context opened (the capacity of a
+	// CPU device's heap).
+	hostAvailable uint64
 }
 
 // arena is one VkDeviceMemory with one VkBuffer over all of it, and its free spans.
@@ -51,7 +57,7 @@ const storageUsage = vkapi.BufferUsageFlags(vkapi.BufferUsageStorageBufferBit |
 	vkapi.BufferUsageUniformTexelBufferBit | vkapi.BufferUsageTransferSrcBit | vkapi.BufferUsageTransferDstBit)
 
 func newMemory(c *Context) (*memory, error) {
-	m := &memory{c: c, align: 256}
+	m := &memory{c: c, align: 256, hostAvailable: hostAvailable()}
 	m.align = max(m.align, c.Info.MinStorageAlignment, c.Info.MinTexelAlignment)
 	vkapi.GetPhysicalDeviceMemoryProperties(c.physical, &m.props)
 	m.props.Deref()
@@ -141,8 +147,7 @@ func (m *memory) createBuffer(size uint64) (vkapi.Buffer, vkapi.MemoryRequiremen
 // the host is to access it directly.
 func (m *memory) newArena(size uint64, typ uint32, mapped bool) (*arena, error) {
 	heap := int(m.props.MemoryTypes[typ].HeapIndex)
-	heapSize := uint64(m.props.MemoryHeaps[heap].Size)
-	if m.heapUsed[heap]+size > heapSize {
+	if m.heapUsed[heap]+size > m.heapCapacity(heap) {
 		return nil, m.outOfMemory(size, heap, nil)
 	}
 	buf, req, err := m.createBuffer(size)
@@ -179,9 +184,41 @@ func (m *memory) newArena(size uint64, typ uint32, mapped bool) (*arena, error) 
 	return a, nil
 }
 
+// heapCapacity is how much of a heap vktrain may use: its size, or on a CPU device (lavapipe,
+// whose heap is host memory whatever size it reports) the host memory available when the
+// context was opened.
+func (m *memory) heapCapacity(heap int) uint64 {
+	if m.c.Info.Type == CPU && m.hostAvailable > 0 {
+		return m.hostAvailable
+	}
+	return uint64(m.props.MemoryHeaps[heap].Size)
+}
+
+// Capacity is the memory vktrain may use for tensors on this device, bytes (see heapCapacity).
+func (c *Context) Capacity() uint64 {
+	return c.mem.heapCapacity(int(c.mem.props.MemoryTypes[c.mem.deviceType].HeapIndex))
+}
+
+// hostAvailable reads MemAvailable from /proc/meminfo (0 where there is none).
+func hostAvailable() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemAvailable:" {
+			kib, err := strconv.ParseUint(f[1], 10, 64)
+			if err == nil {
+				return kib << 10
+			}
+		}
+	}
+	return 0
+}
+
 func (m *memory) outOfMemory(size uint64, heap int, cause error) error {
-	err := fmt.Errorf("out of device memory: cannot allocate %s on heap %d (%s, %s already used by vktrain)",
-		formatBytes(size), heap, formatBytes(uint64(m.props.MemoryHeaps[heap].Size)), formatBytes(m.heapUsed[heap]))
+	err := fmt.Errorf("out of device memory: cannot allocate %s on heap %d (%s usable, %s already used by vktrain)",
+		formatBytes(size), heap, formatBytes(m.heapCapacity(heap)), formatBytes(m.heapUsed[heap]))
 	if cause != nil {
 		err = fmt.Errorf("%w: %v", err, cause)
 	}
