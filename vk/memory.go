@@ -218,7 +218,7 @@ func hostAvailable() uint64 {
 
 func (m *memory) outOfMemory(size uint64, heap int, cause error) error {
 	err := fmt.Errorf("out of device memory: cannot allocate %s on heap %d (%s usable, %s already used by vktrain)",
-		formatBytes(size), heap, formatBytes(m.heapCapacity(heap)), formatBytes(m.heapUsed[heap]))
+		FormatBytes(size), heap, FormatBytes(m.heapCapacity(heap)), FormatBytes(m.heapUsed[heap]))
 	if cause != nil {
 		err = fmt.Errorf("%w: %v", err, cause)
 	}
@@ -229,10 +229,10 @@ func (m *memory) outOfMemory(size uint64, heap int, cause error) error {
 func (m *memory) alloc(size uint64) (*arena, uint64, error) {
 	info := m.c.Info
 	if size > info.MaxStorageBuffer {
-		return nil, 0, fmt.Errorf("tensor of %s exceeds the device's maxStorageBufferRange of %s", formatBytes(size), formatBytes(info.MaxStorageBuffer))
+		return nil, 0, fmt.Errorf("tensor of %s exceeds the device's maxStorageBufferRange of %s", FormatBytes(size), FormatBytes(info.MaxStorageBuffer))
 	}
 	if size > info.MaxAllocation {
-		return nil, 0, fmt.Errorf("tensor of %s exceeds the device's maxMemoryAllocationSize of %s", formatBytes(size), formatBytes(info.MaxAllocation))
+		return nil, 0, fmt.Errorf("tensor of %s exceeds the device's maxMemoryAllocationSize of %s", FormatBytes(size), FormatBytes(info.MaxAllocation))
 	}
 	need := roundUp(size, m.align)
 	for _, a := range m.arenas {
@@ -330,7 +330,8 @@ func (m *memory) destroy() {
 
 func roundUp(n, a uint64) uint64 { return (n + a - 1) / a * a }
 
-func formatBytes(n uint64) string {
+// FormatBytes is n bytes in B, KiB, MiB or GiB.
+func FormatBytes(n uint64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
@@ -341,3 +342,6 @@ func formatBytes(n uint64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// Mappable reports whether the host maps tensors' memory directly (no staging buffer).
+func (c *Context) Mappable() bool { return c.mem.mappable }

@@ -59,7 +59,7 @@ func ChunkRows(limit uint64, rows, cols, rowAlign int) (int, error) {
 	}
 	r := int(limit/row) / rowAlign * rowAlign
 	if r == 0 {
-		return 0, fmt.Errorf("%d rows of %s do not fit the chunk limit of %s", rowAlign, formatBytes(row), formatBytes(limit))
+		return 0, fmt.Errorf("%d rows of %s do not fit the chunk limit of %s", rowAlign, FormatBytes(row), FormatBytes(limit))
 	}
 	return r, nil
 }
@@ -216,6 +216,9 @@ func (t *Tensor) eachChunk(at uint64, b []byte, access func(*Tensor, uint64, []b
 }
 
 func (t *Tensor) span(at, n uint64) error {
+	if t.ctx == nil {
+		return fmt.Errorf("tensor %q is only planned (vk.Plan), not allocated", t.Name)
+	}
 	if t.arena == nil && t.chunks == nil {
 		return fmt.Errorf("tensor %q used after Free", t.Name)
 	}
@@ -245,3 +248,81 @@ func (c *Context) copyBuffer(src vkapi.Buffer, srcOff uint64, dst vkapi.Buffer, 
 	})
 	return s.Run()
 }
+
+// Allocator makes tensors: a Context allocates them, a Plan only sizes them.
+type Allocator interface {
+	NewTensor(name string, n int) (*Tensor, error)
+	NewRowTensor(name string, rows, cols, rowAlign int) (*Tensor, error)
+}
+
+// Plan is an Allocator that allocates nothing: it returns tensors that know their size and
+// chunks but hold no memory (kernels and the host refuse them), and adds up the device memory
+// the same calls would take on its device, tensor by tensor, with the binding and allocation
+// limits checked as the Context checks them.
+type Plan struct {
+	Info    DeviceInfo
+	Kind    string // what the tensors recorded now are for, copied into each Planned
+	align   uint64
+	chunk   uint64
+	Tensors []Planned
+}
+
+// Planned is one allocation a Plan recorded: a tensor, or one chunk of a row-chunked one.
+type Planned struct {
+	Name  string `json:"name"`
+	Kind  string `json:"kind"`
+	Bytes uint64 `json:"bytes"` // rounded up to the allocation alignment
+}
+
+// NewPlan is a Plan for the context's device and chunk limit.
+func (c *Context) NewPlan() *Plan {
+	return &Plan{Info: c.Info, align: c.mem.align, chunk: c.chunk}
+}
+
+// NewTensor records a tensor of n elements.
+func (p *Plan) NewTensor(name string, n int) (*Tensor, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("tensor %q: %d elements", name, n)
+	}
+	size := uint64(n) * 4
+	if size > p.Info.MaxStorageBuffer {
+		return nil, fmt.Errorf("tensor %q of %s exceeds the device's maxStorageBufferRange of %s", name, FormatBytes(size), FormatBytes(p.Info.MaxStorageBuffer))
+	}
+	if size > p.Info.MaxAllocation {
+		return nil, fmt.Errorf("tensor %q of %s exceeds the device's maxMemoryAllocationSize of %s", name, FormatBytes(size), FormatBytes(p.Info.MaxAllocation))
+	}
+	p.Tensors = append(p.Tensors, Planned{Name: name, Kind: p.Kind, Bytes: roundUp(size, p.align)})
+	return &Tensor{Name: name, n: n}, nil
+}
+
+// NewRowTensor records a rows x cols tensor, in row chunks as Context.NewRowTensor would hold it.
+func (p *Plan) NewRowTensor(name string, rows, cols, rowAlign int) (*Tensor, error) {
+	per, err := ChunkRows(p.chunk, rows, cols, rowAlign)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	if per == rows {
+		return p.NewTensor(name, rows*cols)
+	}
+	t := &Tensor{Name: name, n: rows * cols}
+	for r := 0; r < rows; r += per {
+		c, err := p.NewTensor(fmt.Sprintf("%s rows %d-%d", name, r, min(r+per, rows)-1), min(per, rows-r)*cols)
+		if err != nil {
+			return nil, err
+		}
+		t.chunks = append(t.chunks, Chunk{T: c, Off: r * cols})
+	}
+	return t, nil
+}
+
+// Total is the device memory of every recorded allocation, bytes.
+func (p *Plan) Total() uint64 {
+	var n uint64
+	for _, t := range p.Tensors {
+		n += t.Bytes
+	}
+	return n
+}
+
+// ChunkLimit is the largest chunk of a row-chunked tensor, bytes.
+func (p *Plan) ChunkLimit() uint64 { return p.chunk }

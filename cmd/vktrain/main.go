@@ -23,6 +23,7 @@ var commands = []command{
 	{"compare", "train the baseline and the V-cycle of a configuration and report the savings", runCompare},
 	{"sample", "generate text from a checkpoint", runSample},
 	{"eval", "validation loss of a checkpoint", runEval},
+	{"plan", "the memory a configuration's model takes on the device, computed before allocating", runPlan},
 	{"devices", "list the Vulkan devices, their limits and the tuning parameters in force", runDevices},
 	{"bench", "time a kernel (bench matmul ...)", runBench},
 	{"tune", "time kernel parameters on this device and write its tuned profile", runTune},
@@ -43,7 +44,8 @@ Commands:
 	fmt.Fprintf(w, `
 Run "vktrain COMMAND -h" for a command's flags.
 Environment: VKTRAIN_DEVICE (index or name substring) picks the device, VKTRAIN_VALIDATE=1 runs
-under the Vulkan validation layers, VKTRAIN_CACHE_DIR moves the pipeline cache.
+under the Vulkan validation layers, VKTRAIN_CACHE_DIR moves the pipeline cache,
+VKTRAIN_CHUNK_BYTES lowers the chunk size of tensors split past the binding limit (for tests).
 `)
 }
 

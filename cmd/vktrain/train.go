@@ -107,12 +107,13 @@ func (c *configFlags) load() (*config.Config, []byte, string, error) {
 }
 
 func runTrain(args []string, stdout io.Writer) error {
-	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-json]")
+	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-dry-run] [-json]")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/NAME); an existing run is never overwritten")
 	resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint")
 	asJSON := fs.Bool("json", false, "print each metrics line as JSON instead of a progress bar")
+	dryRun := fs.Bool("dry-run", false, "print the memory plan (as vktrain plan; JSON with -json) and train nothing")
 	var df deviceFlags
 	df.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -131,6 +132,9 @@ func runTrain(args []string, stdout io.Writer) error {
 		var err error
 		if cfg, text, name, err = cf.load(); err != nil {
 			return err
+		}
+		if *dryRun {
+			return printPlan(df, cfg, *asJSON, stdout)
 		}
 		if *out == "" {
 			*out = filepath.Join("runs", name)
