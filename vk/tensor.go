@@ -95,7 +95,7 @@ func (t *Tensor) Chunks() []Chunk {
 }
 
 // Chunked reports whether the tensor is held in row chunks.
-func (t *Tensor) Chunked() bool { return t.chunks != nil }
+func (t *Tensor) Chunked() bool { return t != nil && t.chunks != nil }
 
 // Len is the number of elements.
 func (t *Tensor) Len() int { return t.n }
