@@ -44,10 +44,13 @@ type Model struct {
 
 // Train is the optimisation and the run around it.
 type Train struct {
-	Data            string  `toml:"data"`             // corpus: a text file or folder; "" means data/austen
-	Batch           int     `toml:"batch"`            // sequences per micro-batch
-	SeqLen          int     `toml:"seq_len"`          // tokens per sequence; 0 means model.context
-	MicroBatches    int     `toml:"micro_batches"`    // gradient accumulation; 0 means 1
+	Data      string `toml:"data"`       // corpus: a text file or folder; "" means data/austen
+	Batch     int    `toml:"batch"`      // sequences per micro-batch
+	SeqLen    int    `toml:"seq_len"`    // tokens per sequence; 0 means model.context
+	GradAccum int    `toml:"grad_accum"` // micro-batches per optimizer step (per rank under MPI); 0 means 1
+	// MicroBatches is grad_accum's former name, still read (configurations and checkpoints
+	// written before it was renamed) and folded into GradAccum; it is never written.
+	MicroBatches    int     `toml:"micro_batches,omitzero"`
 	Steps           int     `toml:"steps"`            // optimizer steps (the length of the LR schedule)
 	LR              float64 `toml:"lr"`               // peak learning rate
 	MinLR           float64 `toml:"min_lr"`           // learning rate at the end of the decay
@@ -99,8 +102,11 @@ func (c *Config) fillDefaults() {
 	if m.InitStd == 0 {
 		m.InitStd = 0.02
 	}
-	if t.MicroBatches == 0 {
-		t.MicroBatches = 1
+	if t.GradAccum == 0 || t.GradAccum == t.MicroBatches {
+		t.GradAccum, t.MicroBatches = t.MicroBatches, 0
+	}
+	if t.GradAccum == 0 {
+		t.GradAccum = 1
 	}
 	if t.SeqLen == 0 {
 		t.SeqLen = m.Context
@@ -177,7 +183,10 @@ func (c *Config) Validate() error {
 	if t.SeqLen < 1 || t.SeqLen > m.Context {
 		bad("train.seq_len: %d is not in 1..model.context = %d", t.SeqLen, m.Context)
 	}
-	positive("train.micro_batches", t.MicroBatches)
+	positive("train.grad_accum", t.GradAccum)
+	if t.MicroBatches != 0 {
+		bad("train.micro_batches: is train.grad_accum's former name; give only grad_accum (got %d and %d)", t.MicroBatches, t.GradAccum)
+	}
 	positive("train.steps", t.Steps)
 	if t.LR <= 0 {
 		bad("train.lr: must be positive, got %g", t.LR)

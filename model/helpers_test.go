@@ -121,6 +121,3 @@ func (n *Net) DropoutKey(step, micro, micros int) uint32 { return n.dropoutKey(s
 
 // KeyValid is BERT's padding mask of a micro-batch's ids.
 func (n *Net) KeyValid(ids []uint32) []uint32 { return n.keyValid(ids) }
-
-// Counted is the number of targets of b the loss counts.
-func Counted(b data.Batch) int { return counted(b) }

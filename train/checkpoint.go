@@ -39,6 +39,7 @@ type State struct {
 	Arch    string             `json:"arch"`
 	Files   map[string]string  `json:"files"` // file name -> hex SHA-256
 	Extra   map[string]float64 `json:"extra,omitempty"`
+	Ranks   int                `json:"ranks,omitempty"` // of the data-parallel job (0: one process)
 
 	// A V-cycle run's place: the phase in progress (an index into VCycleConfig.Phases), the
 	// level its model is (0 or 1: the full model), and the work of every level so far.

@@ -55,6 +55,9 @@ type Run struct {
 	masker   *data.Masker // BERT's masked-LM batches; nil for GPT
 	evalSet  []data.Batch
 	lastCkpt string
+
+	dataDigest [32]byte // of the training and validation tokens
+	ranks      *ranks   // nil: not one rank of a data-parallel job (JoinWorld)
 }
 
 // NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten).
@@ -154,7 +157,7 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 		return nil, err
 	}
 	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, State: State{Level: 1}, sched: cfg.Schedule(cfg.Phases()[0]),
-		batcher: batcher, masker: masker, evalSet: evalSet}
+		batcher: batcher, masker: masker, evalSet: evalSet, dataDigest: tokensDigest(train, val)}
 	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
 		net.Free()
 		return nil, err
@@ -255,7 +258,7 @@ func (r *Run) addLevelWork(flops, wallS float64) {
 var errNotFinite = errors.New("not finite")
 
 // Checkpoint writes a checkpoint of the steps done so far, unless a parameter or moment is NaN
-// or infinite.
+// or infinite. In a data-parallel job only rank 0 writes it (the others return "").
 func (r *Run) Checkpoint() (string, error) {
 	params, err := r.Net.Params()
 	if err != nil {
@@ -279,6 +282,9 @@ func (r *Run) Checkpoint() (string, error) {
 	}
 	r.State.Batcher = r.batcher.State()
 	// A V-cycle level's checkpoint describes that level's model (its config.json, its shapes).
+	if !r.lead() {
+		return "", nil
+	}
 	cfg := *r.Cfg
 	cfg.Model = r.Net.Cfg
 	dir, err := SaveCheckpoint(r.Out, r.CfgText, &cfg, params, m, v, r.Net.Specs, r.State)
@@ -294,23 +300,29 @@ func (r *Run) ValidationLoss() (float64, error) { return r.Net.MeanLoss(r.evalSe
 
 // Train runs the remaining steps of the phase (the whole schedule of a plain run), logging to
 // OUT/metrics.jsonl (and to onLog, if not nil), evaluating every train.eval_every steps and at
-// the phase's end, and checkpointing every train.checkpoint_every steps and at the end. A
+// the phase's end, and checkpointing every train.checkpoint_every steps and at the end (rank 0
+// of a data-parallel job logs and checkpoints, and calls onLog). A
 // cancelled ctx writes a checkpoint and returns ErrInterrupted; a non-finite loss, gradient
 // norm or validation loss stops the run and names the step and the last good checkpoint, which
 // is kept (a model that is not finite is never checkpointed).
 func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 	tc, sched := r.Cfg.Train, r.sched
 	end := r.phaseStart + sched.Steps
-	f, err := os.OpenFile(filepath.Join(r.Out, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
+	var enc *json.Encoder
+	if r.lead() {
+		f, err := os.OpenFile(filepath.Join(r.Out, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		enc = json.NewEncoder(f)
 	}
-	defer f.Close()
-	enc := json.NewEncoder(f)
 	lastLogTokens, lastLogWall := r.State.Tokens, r.State.WallS
 	r.Net.SetPhaseStart(r.phaseStart)
 	for r.State.Step < end {
-		if ctx.Err() != nil {
+		if stop, err := r.stopAgreed(ctx.Err() != nil); err != nil {
+			return err
+		} else if stop {
 			if _, err := r.Checkpoint(); err != nil {
 				return err
 			}
@@ -318,16 +330,9 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		}
 		step := r.State.Step - r.phaseStart
 		lr := LearningRate(sched, step)
-		batches := make([]data.Batch, tc.MicroBatches)
-		for i := range batches {
-			if r.masker != nil {
-				batches[i] = r.masker.Next(r.batcher)
-			} else {
-				batches[i] = r.batcher.Next()
-			}
-		}
+		batches := r.nextBatches()
 		start := time.Now()
-		res, err := r.Net.Step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
+		res, err := r.step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
 			WeightDecay: tc.WeightDecay, Step: step + 1})
 		if err == nil && !finite(res.GradNorm) {
 			err = fmt.Errorf("gradient norm is %v", res.GradNorm)
@@ -336,7 +341,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			return r.stopped(r.State.Step+1, err)
 		}
 		r.State.Step++
-		r.State.Tokens += int64(tc.MicroBatches * r.Net.B * r.Net.T)
+		r.State.Tokens += int64(len(batches) * r.Net.B * r.Net.T)
 		wall := time.Since(start).Seconds()
 		r.State.FLOPs += res.FLOPs
 		r.State.WallS += wall
@@ -363,10 +368,12 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 				m.TokensPerS = float64(r.State.Tokens-lastLogTokens) / dt
 			}
 			lastLogTokens, lastLogWall = r.State.Tokens, r.State.WallS
-			if err := enc.Encode(m); err != nil {
-				return err
+			if enc != nil {
+				if err := enc.Encode(m); err != nil {
+					return err
+				}
 			}
-			if onLog != nil {
+			if onLog != nil && r.lead() {
 				onLog(m)
 			}
 		}

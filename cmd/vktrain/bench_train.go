@@ -81,7 +81,7 @@ func benchTrain(args []string, stdout io.Writer) error {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Train.Seed, 1))
 	batch := func() []data.Batch {
-		out := make([]data.Batch, cfg.Train.MicroBatches)
+		out := make([]data.Batch, cfg.Train.GradAccum)
 		for i := range out {
 			out[i] = data.Batch{B: b, T: t, Input: make([]uint32, b*t), Target: make([]uint32, b*t)}
 			for j := range out[i].Input {
@@ -112,7 +112,7 @@ func benchTrain(args []string, stdout io.Writer) error {
 		}
 	}
 	secs := elapsed.Seconds()
-	tokens := float64(steps * cfg.Train.MicroBatches * b * t)
+	tokens := float64(steps * cfg.Train.GradAccum * b * t)
 	res := trainResult{Op: "train", Preset: name, Params: model.CountParams(net.Specs), Batch: b, Context: t, Steps: steps,
 		MsPerStep: round(1000*secs/float64(steps), 2), TokensPerS: round(tokens/secs, 1),
 		GFLOPS: round(flops*float64(steps)/secs/1e9, 2), FLOPsStep: flops, Device: ctx.Info.Name, Breakdown: kernels}

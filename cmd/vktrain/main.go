@@ -114,6 +114,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 // deviceFlags are the flags of every command that touches the GPU.
 type deviceFlags struct {
 	device, profile string
+	rank            int // local rank in an MPI job: ranks take turns among the best devices
 }
 
 // open opens the chosen device, with the validation layers when VKTRAIN_VALIDATE asks for them
@@ -123,7 +124,7 @@ func (d *deviceFlags) open() (*vk.Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Device, cfg.Log = d.device, os.Stderr
+	cfg.Device, cfg.Rank, cfg.Log = d.device, d.rank, os.Stderr
 	return vk.Open(cfg)
 }
 
