@@ -141,6 +141,36 @@ func TestOverride(t *testing.T) {
 	}
 }
 
+// A vit model's context is its patches and the class token; its image keys are checked, and
+// other models refuse them.
+func TestViTConfig(t *testing.T) {
+	c, err := Preset("vit-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Model; m.Context != m.Patches()+1 || m.Patches() != 16 || m.Classes != 10 || c.Train.Data != DefaultImages || c.Train.Augment != "crop-flip" {
+		t.Errorf("vit-tiny: context %d, %d patches, %d classes, data %q, augment %q", m.Context, m.Patches(), m.Classes, c.Train.Data, c.Train.Augment)
+	}
+	base, _ := PresetText("vit-tiny")
+	gpt, _ := PresetText("gpt-tiny")
+	for _, tc := range []struct {
+		text     []byte
+		from, to string
+		want     string
+	}{
+		{base, "patch = 7", "patch = 5", "model.image, model.patch"},
+		{base, "patch = 7", "patch = 7\ncontext = 50", "model.context: a vit model has 16 patches"},
+		{base, "patch = 7", "patch = 7\ntokenizer = \"byte\"", "model.tokenizer"},
+		{base, `augment = "crop-flip"`, `augment = "mixup"`, "train.augment"},
+		{gpt, "layers = 2", "layers = 2\npatch = 4", "only a vit model"},
+	} {
+		_, err := Parse("x", []byte(strings.Replace(string(tc.text), tc.from, tc.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s -> %s: error %v, want one saying %q", tc.from, tc.to, err, tc.want)
+		}
+	}
+}
+
 // TestMicroBatchesIsGradAccum reads grad_accum's former name and writes only the new one.
 func TestMicroBatchesIsGradAccum(t *testing.T) {
 	base, err := PresetText("gpt-tiny")

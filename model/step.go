@@ -99,19 +99,26 @@ func (n *Net) SetGradClip(maxNorm float64) error {
 	return n.recordUpdate(n.update, n.clip)
 }
 
-// Counted is the number of targets of b the loss counts (not IgnoreIndex).
+// Counted is the number of targets (an image batch's labels) of b the loss counts (not
+// IgnoreIndex).
 func Counted(b data.Batch) int {
 	c := 0
-	for _, t := range b.Target {
-		if t != IgnoreIndex {
-			c++
+	for _, ts := range [][]uint32{b.Target, b.Labels} {
+		for _, t := range ts {
+			if t != IgnoreIndex {
+				c++
+			}
 		}
 	}
 	return c
 }
 
-// load writes a micro-batch's ids and targets (and BERT's padding mask, from its [PAD] ids).
+// load writes a micro-batch's ids and targets (and BERT's padding mask, from its [PAD] ids), or
+// a ViT's images and labels.
 func (n *Net) load(b data.Batch) error {
+	if n.vit() {
+		return n.loadImages(b)
+	}
 	if len(b.Input) != n.B*n.T || len(b.Target) != n.B*n.T {
 		return fmt.Errorf("batch of %d inputs and %d targets, the model takes %d x %d", len(b.Input), len(b.Target), n.B, n.T)
 	}

@@ -104,6 +104,19 @@ func tokensDigest(train, val []uint32) [sha256.Size]byte {
 	return d
 }
 
+// imagesDigest is the SHA-256 of a run's training and validation images and labels.
+func imagesDigest(sets ...*data.Images) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range sets {
+		binary.Write(h, binary.LittleEndian, [2]int64{int64(s.Len()), int64(len(s.Pixels))})
+		h.Write(s.Pixels)
+		h.Write(s.Labels)
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
+}
+
 // Rank is this process's rank in the job (0 without MPI).
 func (r *Run) Rank() int {
 	if r.ranks == nil {
@@ -136,11 +149,7 @@ func (r *Run) CommS() float64 {
 func (r *Run) nextBatches() []data.Batch {
 	batches := make([]data.Batch, r.Ranks()*r.Cfg.Train.GradAccum)
 	for i := range batches {
-		if r.masker != nil {
-			batches[i] = r.masker.Next(r.batcher)
-		} else {
-			batches[i] = r.batcher.Next()
-		}
+		batches[i] = r.next()
 	}
 	return batches
 }

@@ -262,10 +262,20 @@ func (p *progress) log(m train.Metrics) {
 	if m.ValLoss != nil {
 		desc += fmt.Sprintf(" val %.4f", *m.ValLoss)
 	}
+	if m.ValAcc != nil {
+		desc += fmt.Sprintf(" acc %.2f%%", 100**m.ValAcc)
+	}
+	if m.TestAcc != nil {
+		desc += fmt.Sprintf(" test acc %.2f%%", 100**m.TestAcc)
+	}
 	if m.Level > 1 {
 		desc = fmt.Sprintf("level %d %s", m.Level, desc)
 	}
-	p.bar.Describe(fmt.Sprintf("%s %6.0f tok/s", desc, m.TokensPerS))
+	speed := fmt.Sprintf("%6.0f tok/s", m.TokensPerS)
+	if m.ImagesPerS > 0 {
+		speed = fmt.Sprintf("%5.0f img/s", m.ImagesPerS)
+	}
+	p.bar.Describe(desc + " " + speed)
 	p.bar.Set(m.Step)
 }
 
