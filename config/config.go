@@ -120,9 +120,6 @@ func (c *Config) fillDefaults() {
 	if t.GradAccum == 0 {
 		t.GradAccum = 1
 	}
-	if t.SeqLen == 0 {
-		t.SeqLen = m.Context
-	}
 	if t.Decay == "" {
 		t.Decay = "cosine"
 	}
@@ -157,6 +154,9 @@ func (c *Config) fillDefaults() {
 	}
 	if t.Data == "" {
 		t.Data = DefaultCorpus
+	}
+	if t.SeqLen == 0 {
+		t.SeqLen = m.Context
 	}
 	if c.VCycle != nil {
 		c.VCycle.fillDefaults()
