@@ -19,7 +19,7 @@ func TestLearningRate(t *testing.T) {
 		{"linear", 10, 1}, {"linear", 109, 0.1}, {"constant", 50, 1}, {"constant", 3, 0.4},
 	} {
 		c.Decay = tc.decay
-		if got := LearningRate(c, tc.step); !near(got, tc.want) {
+		if got := LearningRate(c, float64(tc.step)); !near(got, tc.want) {
 			t.Errorf("%s step %d: %v, want %v", tc.decay, tc.step, got, tc.want)
 		}
 	}
@@ -29,7 +29,7 @@ func TestLearningRate(t *testing.T) {
 		t.Errorf("cosine midpoint %v", mid)
 	}
 	for s := 11; s < 110; s++ {
-		if LearningRate(c, s) > LearningRate(c, s-1) {
+		if LearningRate(c, float64(s)) > LearningRate(c, float64(s-1)) {
 			t.Fatalf("cosine decay rises at step %d", s)
 		}
 	}

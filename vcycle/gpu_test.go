@@ -85,7 +85,7 @@ func TestGPUMapsEqualCPUMaps(t *testing.T) {
 			name := arch + "/" + h.name
 			fineCfg := tinyModel(arch)
 			coarseCfg, _ := fineCfg.Halved(h.width, h.depth)
-			m, err := NewMaps(fineCfg, tinyVocab, h.width, h.depth, "adjacent", "exact")
+			m, err := NewMaps(fineCfg, tinyVocab, h.width, h.depth, rules("adjacent", "exact", "copy"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,7 +247,7 @@ func TestTwoLevelSchedule(t *testing.T) {
 			case sw.Up && !sw.Done:
 				saved, coarse = params(t, sw.Fine), params(t, sw.Coarse)
 			case sw.Up && sw.Done:
-				m, err := NewMaps(cfg.Model, sw.Fine.Vocab, true, true, "adjacent", "exact")
+				m, err := NewMaps(cfg.Model, sw.Fine.Vocab, true, true, rules("adjacent", "exact", "copy"))
 				if err != nil {
 					t.Fatal(err)
 				}
