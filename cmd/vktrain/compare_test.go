@@ -26,15 +26,40 @@ up = { steps = 12 }
 down = { steps = 12 }
 `
 
-func tinyVCycleConfig(t *testing.T, dir string) string {
+// tinyRecipe is tinyVCycle with the recipe of the presets (docs/method.md §9): moments through
+// the maps, one schedule by FLOPs, stacked depth grown as an identity.
+const tinyRecipe = `
+[vcycle]
+alpha = 1.0
+split = 0.01
+depth_pairing = "stride"
+moments = "map"
+schedule = "global"
+progress = "flops"
+depth_init = "zero"
+
+[[vcycle.level]]
+down = { steps = 6 }
+up = { steps = 12 }
+
+[[vcycle.level]]
+down = { steps = 12 }
+`
+
+// tinyVCycleConfig writes tinyTOML with the [vcycle] section vcycle (tinyVCycle if empty).
+func tinyVCycleConfig(t *testing.T, dir string, vcycle ...string) string {
 	t.Helper()
+	section := tinyVCycle
+	if len(vcycle) > 0 {
+		section = vcycle[0]
+	}
 	path := tinyConfig(t, dir, "tiny-vcycle", "checkpoint_every = 5")
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.WriteString(tinyVCycle); err != nil {
+	if _, err := f.WriteString(section); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -139,8 +164,15 @@ func TestCompare(t *testing.T) {
 // same curve; the end writes a checkpoint of the full model; a run stopped by a signal in any
 // level, or killed, and resumed logs bitwise the same losses as the run uninterrupted.
 func TestTrainVCycle(t *testing.T) {
+	t.Run("paper", func(t *testing.T) { testTrainVCycle(t, tinyVCycle) })
+	t.Run("recipe", func(t *testing.T) { testTrainVCycle(t, tinyRecipe) })
+}
+
+// testTrainVCycle trains the V-cycle of section and checks that it resumes bit for bit from
+// signals and kills in every phase and at the switch.
+func testTrainVCycle(t *testing.T, section string) {
 	dir := t.TempDir()
-	cfg := tinyVCycleConfig(t, dir)
+	cfg := tinyVCycleConfig(t, dir, section)
 	ref := filepath.Join(dir, "ref")
 	runTrainOK(t, "-config", cfg, "-out", ref, "-json")
 	want := metrics(t, ref)
@@ -187,5 +219,23 @@ func TestTrainVCycle(t *testing.T) {
 	}
 	if _, stderr, code := runVktrain(t, vktrainCmd(t, "train", "-resume", ref, "-steps", "50")); code == 0 || !strings.Contains(stderr, "-steps cannot change it") {
 		t.Errorf("-resume -steps of a V-cycle run: exit %d, %s", code, stderr)
+	}
+}
+
+// Growing once: level 1's down phase may be empty, so that the small model trains from the
+// coalesced initial weights and is then grown (the paper's comparison without the way down,
+// and with depth-only levels G_stack's).
+func TestTrainGrowOnce(t *testing.T) {
+	dir := t.TempDir()
+	section := strings.Replace(tinyRecipe, "down = { steps = 6 }", "down = { steps = 0 }", 1)
+	out := filepath.Join(dir, "run")
+	runTrainOK(t, "-config", tinyVCycleConfig(t, dir, section), "-out", out, "-json")
+	ms := metrics(t, out)
+	first, last := ms[0], ms[len(ms)-1]
+	if first.Step != 1 || first.Level != 2 || last.Step != 24 || last.Level != 1 || last.ValLoss == nil {
+		t.Fatalf("first line %+v, last %+v: want level 2 from step 1, level 1 to step 24", first, last)
+	}
+	if *last.ValLoss >= first.Loss {
+		t.Errorf("the grown model's validation loss %g is not below the first step's loss %g", *last.ValLoss, first.Loss)
 	}
 }
