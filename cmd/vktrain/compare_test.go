@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -157,6 +158,56 @@ func TestCompare(t *testing.T) {
 	}
 	if _, stderr, code := compare(t, "-config", tinyConfig(t, dir, "plain"), "-out", filepath.Join(dir, "cmp4")); code == 0 || !strings.Contains(stderr, "no [vcycle] section") {
 		t.Errorf("compare without [vcycle]: exit %d, %s", code, stderr)
+	}
+}
+
+// TestCompareSeeds: compare -seeds 2 compares two seeds, each in its folder with its own
+// report, and summarizes them; a second sweep reuses each seed's baseline.
+func TestCompareSeeds(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyVCycleConfig(t, dir, tinyRecipe)
+	out := filepath.Join(dir, "seeds")
+	stdout, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-seed", "4", "-seeds", "2", "-out", out, "-json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var rep seedsReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("stdout is not the report: %v\n%s", err, stdout)
+	}
+	if len(rep.Seeds) != 2 || rep.Seeds[0].Seed != 4 || rep.Seeds[1].Seed != 5 {
+		t.Fatalf("seeds %+v", rep.Seeds)
+	}
+	var finals []float64
+	for _, s := range rep.Seeds {
+		vc := metrics(t, filepath.Join(out, fmt.Sprintf("seed-%d", s.Seed), "vcycle"))
+		if got := *vc[len(vc)-1].ValLoss; got != s.VCycle.FinalValLoss {
+			t.Errorf("seed %d: report's V-cycle final %v, metrics %v", s.Seed, s.VCycle.FinalValLoss, got)
+		}
+		finals = append(finals, s.VCycle.FinalValLoss)
+		if _, err := os.Stat(filepath.Join(out, fmt.Sprintf("seed-%d", s.Seed), "report.json")); err != nil {
+			t.Errorf("seed %d has no report of its own", s.Seed)
+		}
+	}
+	if finals[0] == finals[1] {
+		t.Errorf("both seeds ended at %v: the seed did not reach the runs", finals[0])
+	}
+	mean := (finals[0] + finals[1]) / 2
+	std := math.Abs(finals[0]-finals[1]) / math.Sqrt2
+	if v := rep.VCycleFinal; v.N != 2 || math.Abs(v.Mean-mean) > 1e-12 || math.Abs(v.Std-std) > 1e-12 ||
+		v.Min != math.Min(finals[0], finals[1]) || v.Max != math.Max(finals[0], finals[1]) {
+		t.Errorf("V-cycle final statistics %+v, want mean %v, std %v", v, mean, std)
+	}
+	// A sweep over [vcycle] reuses every seed's baseline.
+	out2 := filepath.Join(dir, "sweep")
+	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-seed", "4", "-seeds", "2", "-out", out2, "-baseline", out, "-set", "vcycle.alpha=0.5"); code != 0 {
+		t.Fatalf("compare -seeds -baseline: exit %d\n%s", code, stderr)
+	}
+	for _, seed := range []int{4, 5} {
+		link, err := os.Readlink(filepath.Join(out2, fmt.Sprintf("seed-%d", seed), "baseline"))
+		if err != nil || !strings.HasSuffix(link, filepath.Join(fmt.Sprintf("seed-%d", seed), "baseline")) {
+			t.Errorf("seed %d's baseline is %q (%v), want a link to the first sweep's", seed, link, err)
+		}
 	}
 }
 
