@@ -17,11 +17,11 @@ type VCycle struct {
 	Embedding    string  `toml:"embedding"`     // "exact" (final LayerNorm rescaled) or "reference" (embeddings rescaled)
 	Keep         string  `toml:"keep"`          // where a level waits while the levels below train: "gpu" (default) or "disk"
 	Split        float64 `toml:"split"`         // std of the antisymmetric split of de-coalesced inputs (0: none; ours, docs/method.md §8)
-	Moments      string  `toml:"moments"`       // AdamW state at a switch: "reset" (zero, the paper) or "map" (carried through the maps, §9.1)
-	Schedule     string  `toml:"schedule"`      // "phases" (each phase its own schedule, the paper) or "global" (one schedule for the run, §9.2)
+	Moments      string  `toml:"moments"`       // AdamW state at a switch: "reset" (zero, the paper) or "map" (carried through the maps, §9.4–§9.6)
+	Schedule     string  `toml:"schedule"`      // "phases" (each phase its own schedule, the paper) or "global" (one schedule for the run, §9.9)
 	Progress     string  `toml:"progress"`      // the global schedule's clock: "tokens" or "flops" (fraction of the run's budget)
 	Rewarm       int     `toml:"rewarm"`        // global schedule: linear re-warmup steps after each switch (0: none)
-	DepthInit    string  `toml:"depth_init"`    // de-coalesced depth pairs: "copy" (the paper), "halve" or "zero" (§9.3)
+	DepthInit    string  `toml:"depth_init"`    // de-coalesced depth pairs: "copy" (the paper), "halve" or "zero" (§9.7)
 	Levels       []Level `toml:"level"`
 }
 

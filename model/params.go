@@ -59,7 +59,7 @@ type ParamSpec struct {
 	Layer      int
 	Rows, Cols WidthRole // the axes of the matrix view: Shape, or 1 x n for a vector
 	Tied       TiedRole
-	Branch     bool // a residual branch's output projection (weight or bias), which depth growth may scale (docs/method.md §9.3)
+	Branch     bool // a residual branch's output projection (weight or bias), which depth growth may scale (docs/method.md §9.7)
 }
 
 // Size is the number of elements.
@@ -188,7 +188,7 @@ func CountParams(specs []ParamSpec) int {
 // TrainingFLOPsPerToken estimates one training step's FLOPs per token of model m on sequences
 // of t tokens: 6 per weight of every matrix product (the token table counted once, as the tied
 // decoder's product; forward 2, backward 4) and 12·t·d per layer for attention's two products.
-// The V-cycle's FLOPs-based schedule uses it to weigh the levels' steps (docs/method.md §9.2).
+// The V-cycle's FLOPs-based schedule uses it to weigh the levels' steps (docs/method.md §9.9).
 func TrainingFLOPsPerToken(m config.Model, vocab, t int) float64 {
 	n := 0
 	for _, p := range Params(m, vocab) {

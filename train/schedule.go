@@ -29,7 +29,7 @@ func LearningRate(t config.Train, step float64) float64 {
 }
 
 // Schedule is a run's learning rate and AdamW step count at each of its steps, over all its
-// phases (docs/method.md §9.2). With [vcycle] schedule = "phases" (and in a plain run) each phase
+// phases (docs/method.md §9.9). With [vcycle] schedule = "phases" (and in a plain run) each phase
 // follows its own schedule; with "global" the whole run follows [train]'s, evaluated at the
 // run's progress: the fraction of its tokens, or of its FLOPs, spent before the step.
 type Schedule struct {

@@ -52,7 +52,7 @@ func vcycleConfig(t *testing.T, set ...string) *config.Config {
 	return cfg
 }
 
-// The global schedule (docs/method.md §9.2) is [train]'s schedule at the run's progress: it
+// The global schedule (docs/method.md §9.9) is [train]'s schedule at the run's progress: it
 // warms up once, then never rises, and moves by no more than a normal step's change across a
 // switch between levels; with a re-warmup it restarts from lr/rewarm after each switch. AdamW's
 // step count runs on over the switches when the moments are mapped and restarts when they are

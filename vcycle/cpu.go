@@ -17,7 +17,7 @@ type Params = map[string][]float64
 func (m *Maps) Coalesce(fine Params) (Params, error) { return m.coalesce(theta, fine) }
 
 // MomentsDown is the coarse model's AdamW moments (m, v) made from the fine model's
-// (docs/method.md §9.1).
+// (docs/method.md §9.6).
 func (m *Maps) MomentsDown(fineM, fineV Params) (coarseM, coarseV Params, err error) {
 	if coarseM, err = m.coalesce(firstMoment, fineM); err != nil {
 		return nil, nil, err
@@ -56,7 +56,7 @@ func (m *Maps) coalesce(q quantity, fine Params) (Params, error) {
 
 // DeCoalesce is the fine model made from the coarse one, the pseudo-inverse of Coalesce
 // (docs/method.md §3): each fine channel copies its coarse channel, halved along an input
-// axis; both layers of a depth pair copy their coarse layer as depth_init says (§9.3). A split
+// axis; both layers of a depth pair copy their coarse layer as depth_init says (§9.7). A split
 // with Sigma > 0 adds the antisymmetric ±D along input axes (see ops.Split; the stream is the
 // fine parameter's index).
 func (m *Maps) DeCoalesce(coarse Params, split ops.Split) (Params, error) {
@@ -64,7 +64,7 @@ func (m *Maps) DeCoalesce(coarse Params, split ops.Split) (Params, error) {
 }
 
 // MomentsUp is the fine model's AdamW moments (m, v) made from the coarse model's
-// (docs/method.md §9.1).
+// (docs/method.md §9.4).
 func (m *Maps) MomentsUp(coarseM, coarseV Params) (fineM, fineV Params, err error) {
 	if fineM, err = m.decoalesce(firstMoment, coarseM, ops.Split{}); err != nil {
 		return nil, nil, err

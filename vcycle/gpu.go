@@ -25,7 +25,7 @@ func (m *Maps) RecordCoalesce(o *ops.Ops, s *vk.Sequence, fine, coarse *model.Ne
 }
 
 // RecordMomentsDown records coarse's AdamW moments := the coalesced moments of fine
-// (docs/method.md §9.1).
+// (docs/method.md §9.6).
 func (m *Maps) RecordMomentsDown(o *ops.Ops, s *vk.Sequence, fine, coarse *model.Net) error {
 	if err := m.recordDown(o, s, firstMoment, fine, coarse); err != nil {
 		return err
@@ -73,7 +73,7 @@ func (m *Maps) RecordInterpolate(o *ops.Ops, s *vk.Sequence, coarse, fine *model
 }
 
 // RecordMomentsUp records fine's AdamW moments := the de-coalesced moments of coarse
-// (docs/method.md §9.1), replacing what fine held: the moments of the interpolated model are
+// (docs/method.md §9.4), replacing what fine held: the moments of the interpolated model are
 // mapped as if alpha were 1 (§9.8).
 func (m *Maps) RecordMomentsUp(o *ops.Ops, s *vk.Sequence, coarse, fine *model.Net) error {
 	for _, q := range []quantity{firstMoment, secondMoment} {

@@ -34,7 +34,7 @@ type link struct {
 	branch     bool // a residual branch's output projection
 }
 
-// quantity is what a map carries: parameters or one of AdamW's moments (docs/method.md §9.1).
+// quantity is what a map carries: parameters or one of AdamW's moments (docs/method.md §9.4–§9.6).
 type quantity int
 
 const (
@@ -85,7 +85,7 @@ func axisSpread(a ops.Axis) spread {
 // NewMaps builds the maps from the fine model fine to the model one level below it (halving
 // width and/or depth) under v's rules: depth_pairing (which fine layers a coarse layer
 // averages), embedding (how the tied embedding's scale is kept; docs/method.md §3) and
-// depth_init (how a depth pair is de-coalesced; §9.3).
+// depth_init (how a depth pair is de-coalesced; §9.7).
 func NewMaps(fine config.Model, vocab int, width, depth bool, v *config.VCycle) (*Maps, error) {
 	coarse, err := fine.Halved(width, depth)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/vktrain/vktrain/vk/ops"
 )
 
-// Mapping moments down after mapping them up gives them back (docs/method.md §9.1), for every
+// Mapping moments down after mapping them up gives them back (docs/method.md §9.4, §9.6), for every
 // halving and both architectures.
 func TestMomentMapsInvert(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -59,7 +59,7 @@ func gradients(t *testing.T, cfg config.Model, p Params) Params {
 	return g
 }
 
-// The premise of the moment maps (docs/method.md §9.1): at a function-preserving
+// The premise of the moment maps (docs/method.md §9.2–§9.4): at a function-preserving
 // de-coalescing, each fine copy's gradient is the coarse gradient times 1/(k c), which is what
 // the first-moment map applies (and its square the second's). Checked on the float64 reference
 // model for width de-coalescing (both architectures) and for GPT's depth growth as an exact
@@ -122,7 +122,7 @@ func TestMomentMapPremise(t *testing.T) {
 	}
 }
 
-// Depth growth under depth_init (docs/method.md §9.3): "zero" keeps GPT's logits exactly,
+// Depth growth under depth_init (docs/method.md §9.7): "zero" keeps GPT's logits exactly,
 // "halve" is closer to them than the paper's "copy" when the branches are small (halving
 // matches to first order in the branch outputs).
 func TestDepthInit(t *testing.T) {
