@@ -239,7 +239,7 @@ func trainCompared(ctx context.Context, o *ops.Ops, cfg *config.Config, text []b
 	if cfg.VCycle != nil {
 		total = cfg.Steps()
 	}
-	p := newProgress(total, 0, false, nil)
+	p := newProgress(total, 0, false, nil, os.Stderr)
 	if cfg.VCycle != nil {
 		err = vcycle.Train(ctx, o, run, p.vcycleOptions(cfg))
 	} else {

@@ -64,11 +64,12 @@ func runSample(args []string, stdout io.Writer) error {
 }
 
 func runEval(args []string, stdout io.Writer) error {
-	fs := newFlags("eval", "eval -ckpt DIR [-data PATH] [-batches N] [-json]")
+	fs := newFlags("eval", "eval -ckpt DIR [-data PATH] [-batches N] [-split test|val] [-json]")
 	var ckpt checkpointFlag
 	ckpt.register(fs)
-	dataPath := fs.String("data", "", "corpus whose validation split is evaluated (default: the checkpoint's)")
-	batches := fs.Int("batches", 0, "validation batches (default: the checkpoint's train.eval_batches)")
+	dataPath := fs.String("data", "", "corpus (or image dataset) whose validation split is evaluated (default: the checkpoint's)")
+	batches := fs.Int("batches", 0, "validation batches (default: the checkpoint's train.eval_batches; an image classifier's whole split)")
+	split := fs.String("split", "test", `image classifier (vit): the split whose accuracy and confusion matrix are printed, "test" or "val"`)
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	var df deviceFlags
 	df.register(fs)
@@ -82,6 +83,9 @@ func runEval(args []string, stdout io.Writer) error {
 	cfg := ck.Config
 	if *dataPath == "" {
 		*dataPath = cfg.Train.Data
+	}
+	if cfg.Model.Arch == "vit" {
+		return evalImages(ck, df, *dataPath, *split, *batches, *asJSON, stdout)
 	}
 	if *batches <= 0 {
 		*batches = cfg.Train.EvalBatches

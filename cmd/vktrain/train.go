@@ -106,13 +106,14 @@ func (c *configFlags) load() (*config.Config, []byte, string, error) {
 	return cfg, text, name, err
 }
 
-func runTrain(args []string, stdout io.Writer) error {
+func runTrain(args []string, stdout io.Writer) (err error) {
 	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-json]")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/NAME); an existing run is never overwritten")
 	resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint")
 	asJSON := fs.Bool("json", false, "print each metrics line as JSON instead of a progress bar")
+	checkRanks := fs.Bool("check-ranks", false, "under mpirun: compare every rank's parameters after each step and stop at the first difference")
 	var df deviceFlags
 	df.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -136,6 +137,12 @@ func runTrain(args []string, stdout io.Writer) error {
 			*out = filepath.Join("runs", name)
 		}
 	}
+	world, msgs, err := joinJob()
+	if err != nil {
+		return err
+	}
+	defer leaveJob(world, &err)
+	df.rank = world.LocalRank
 	ctx, o, err := openOps(df)
 	if err != nil {
 		return err
@@ -152,16 +159,34 @@ func runTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer run.Free()
+	accum := run.Cfg.Train.GradAccum
+	if err := run.JoinWorld(world); err != nil {
+		return err
+	}
+	if *checkRanks {
+		run.CheckReplicas()
+	}
+	if run.Cfg.Train.GradAccum != accum {
+		fmt.Fprintf(msgs, "%d ranks: train.grad_accum %d -> %d keeps the global batch of %d micro-batches per step\n",
+			world.Size, accum, run.Cfg.Train.GradAccum, world.Size*run.Cfg.Train.GradAccum)
+	}
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	total := run.Cfg.Steps()
 	if v := run.Cfg.VCycle; v != nil {
-		fmt.Fprintf(os.Stderr, "V-cycle of %d levels, %d steps in all\n", len(v.Levels), total)
+		fmt.Fprintf(msgs, "V-cycle of %d levels, %d steps in all\n", len(v.Levels), total)
 	}
-	fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s for %d steps from step %d; output in %s\n",
-		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), ctx.Info.Name, total, run.State.Step, run.Out)
-	p := newProgress(total, run.State.Step, *asJSON, stdout)
+	where := ctx.Info.Name
+	if world.Size > 1 {
+		where = fmt.Sprintf("%d ranks (rank 0: %s)", world.Size, where)
+	}
+	fmt.Fprintf(msgs, "training %s (%d parameters) on %s for %d steps from step %d; output in %s\n",
+		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), where, total, run.State.Step, run.Out)
+	if world.Rank > 0 {
+		stdout = io.Discard
+	}
+	p := newProgress(total, run.State.Step, *asJSON, stdout, msgs)
 	if run.Cfg.VCycle != nil {
 		err = vcycle.Train(sigCtx, o, run, p.vcycleOptions(run.Cfg))
 	} else {
@@ -170,18 +195,21 @@ func runTrain(args []string, stdout io.Writer) error {
 	p.finish()
 	switch {
 	case errors.Is(err, train.ErrInterrupted):
-		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
+		fmt.Fprintf(msgs, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
 		return nil
 	case err != nil:
 		return err
 	}
 	if run.Cfg.VCycle != nil {
-		printLevels(os.Stderr, run.State)
+		printLevels(msgs, run.State)
+	}
+	if world.Rank > 0 {
+		return nil
 	}
 	if err := writeCurves(run.Out); err != nil {
 		return fmt.Errorf("drawing the loss curves: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "done: metrics in %s, curves in %s, checkpoint in %s\n",
+	fmt.Fprintf(msgs, "done: metrics in %s, curves in %s, checkpoint in %s\n",
 		filepath.Join(run.Out, "metrics.jsonl"), filepath.Join(run.Out, "curves.png"), train.CheckpointsDir(run.Out))
 	return nil
 }
@@ -191,16 +219,17 @@ func runTrain(args []string, stdout io.Writer) error {
 type progress struct {
 	bar  *progressbar.ProgressBar
 	json *json.Encoder
+	msgs io.Writer // the bar and the announcements of phases
 }
 
-func newProgress(total, start int, asJSON bool, stdout io.Writer) *progress {
+func newProgress(total, start int, asJSON bool, stdout, msgs io.Writer) *progress {
 	if asJSON {
-		return &progress{json: json.NewEncoder(stdout)}
+		return &progress{json: json.NewEncoder(stdout), msgs: msgs}
 	}
-	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(msgs), progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(30))
 	bar.Set(start)
-	return &progress{bar: bar}
+	return &progress{bar: bar, msgs: msgs}
 }
 
 func (p *progress) log(m train.Metrics) {
@@ -212,10 +241,20 @@ func (p *progress) log(m train.Metrics) {
 	if m.ValLoss != nil {
 		desc += fmt.Sprintf(" val %.4f", *m.ValLoss)
 	}
+	if m.ValAcc != nil {
+		desc += fmt.Sprintf(" acc %.2f%%", 100**m.ValAcc)
+	}
+	if m.TestAcc != nil {
+		desc += fmt.Sprintf(" test acc %.2f%%", 100**m.TestAcc)
+	}
 	if m.Level > 1 {
 		desc = fmt.Sprintf("level %d %s", m.Level, desc)
 	}
-	p.bar.Describe(fmt.Sprintf("%s %6.0f tok/s", desc, m.TokensPerS))
+	speed := fmt.Sprintf("%6.0f tok/s", m.TokensPerS)
+	if m.ImagesPerS > 0 {
+		speed = fmt.Sprintf("%5.0f img/s", m.ImagesPerS)
+	}
+	p.bar.Describe(desc + " " + speed)
 	p.bar.Set(m.Step)
 }
 
@@ -227,21 +266,24 @@ func (p *progress) vcycleOptions(cfg *config.Config) vcycle.Options {
 		}
 		way := "down"
 		if ph.Up {
-			way = "up, interpolated"
+			way = "up, de-coalesced"
 		}
 		m := cfg.Model
 		if models, err := cfg.LevelModels(); err == nil {
 			m = models[ph.Level-1]
 		}
-		fmt.Fprintf(os.Stderr, "level %d (%d layers x %d, %s): %d steps, lr %g\n",
-			ph.Level, m.Layers, m.Width, way, ph.Steps, cfg.Schedule(ph).LR)
+		lr := fmt.Sprintf("lr %g", cfg.Schedule(ph).LR)
+		if cfg.VCycle.Global() {
+			lr = "lr on the run's schedule"
+		}
+		fmt.Fprintf(p.msgs, "level %d (%d layers x %d, %s): %d steps, %s\n", ph.Level, m.Layers, m.Width, way, ph.Steps, lr)
 	}}
 }
 
 func (p *progress) finish() {
 	if p.bar != nil {
 		p.bar.Finish()
-		fmt.Fprintln(os.Stderr)
+		fmt.Fprintln(p.msgs)
 	}
 }
 
