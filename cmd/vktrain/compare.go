@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,6 +75,7 @@ func runCompare(args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print report.json on stdout (progress stays on stderr)")
 	reuse := fs.String("baseline", "", "reuse this finished baseline run (an earlier comparison's OUT/baseline with the same\n[model] and [train]) instead of training it again, for sweeps over [vcycle]; it is linked as OUT/baseline.\nWith -seeds: an earlier multi-seed comparison's OUT, whose seed-S/baseline each seed reuses")
 	seeds := fs.Int("seeds", 1, "compare this many seeds, from the configuration's (or -seed's) upwards")
+	reuseVC := fs.String("vcycle", "", "reuse this finished V-cycle run of the same configuration (vktrain train's OUT) instead of\ntraining it: with -baseline, a report on two runs trained apart, e.g. at the same time; not with -seeds")
 	var df deviceFlags
 	df.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -92,6 +94,9 @@ func runCompare(args []string, stdout io.Writer) error {
 	if *seeds < 1 {
 		return fmt.Errorf("%w: -seeds must be at least 1, got %d", errUsage, *seeds)
 	}
+	if *reuseVC != "" && *seeds > 1 {
+		return fmt.Errorf("%w: -vcycle names one run; it does not go with -seeds", errUsage)
+	}
 	if *out == "" {
 		*out = filepath.Join("runs", "compare-"+name)
 	}
@@ -109,7 +114,7 @@ func runCompare(args []string, stdout io.Writer) error {
 	defer stop()
 
 	if *seeds == 1 {
-		rep, err := compareOne(sigCtx, o, cfg, text, *out, *reuse)
+		rep, err := compareOne(sigCtx, o, cfg, text, *out, *reuse, *reuseVC)
 		if err != nil {
 			return err
 		}
@@ -132,7 +137,7 @@ func runCompare(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		rep, err := compareOne(sigCtx, o, &c, text, dir, prev)
+		rep, err := compareOne(sigCtx, o, &c, text, dir, prev, "")
 		if err != nil {
 			return fmt.Errorf("seed %d: %w", seed, err)
 		}
@@ -147,26 +152,25 @@ func runCompare(args []string, stdout io.Writer) error {
 }
 
 // compareOne trains the baseline (or links reuse, a finished one) and the V-cycle of cfg (whose
-// TOML is text) into out and compares them.
-func compareOne(ctx context.Context, o *ops.Ops, cfg *config.Config, text []byte, out, reuse string) (*compareReport, error) {
+// TOML is text; or links reuseVC, a finished one) into out and compares them.
+func compareOne(ctx context.Context, o *ops.Ops, cfg *config.Config, text []byte, out, reuse, reuseVC string) (*compareReport, error) {
 	base := *cfg
 	base.VCycle = nil
 	baseText, err := base.TOML()
 	if err != nil {
 		return nil, err
 	}
+	var vcState *train.State
+	if reuseVC != "" {
+		if vcState, err = checkVCycle(reuseVC, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if reuse != "" {
 		if err := checkBaseline(reuse, &base); err != nil {
 			return nil, err
 		}
-		abs, err := filepath.Abs(reuse)
-		if err == nil {
-			err = os.MkdirAll(out, 0o755)
-		}
-		if err == nil {
-			err = os.Symlink(abs, filepath.Join(out, "baseline"))
-		}
-		if err != nil {
+		if err := linkRun(reuse, filepath.Join(out, "baseline")); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(os.Stderr, "baseline: reusing %s\n", reuse)
@@ -176,12 +180,20 @@ func compareOne(ctx context.Context, o *ops.Ops, cfg *config.Config, text []byte
 			return nil, err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "V-cycle: %d levels, %d steps\n", len(cfg.VCycle.Levels), cfg.Steps())
-	st, err := trainCompared(ctx, o, cfg, text, filepath.Join(out, "vcycle"))
-	if err != nil {
-		return nil, err
+	if vcState != nil {
+		if err := linkRun(reuseVC, filepath.Join(out, "vcycle")); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "V-cycle: reusing %s\n", reuseVC)
+	} else {
+		fmt.Fprintf(os.Stderr, "V-cycle: %d levels, %d steps\n", len(cfg.VCycle.Levels), cfg.Steps())
+		st, err := trainCompared(ctx, o, cfg, text, filepath.Join(out, "vcycle"))
+		if err != nil {
+			return nil, err
+		}
+		vcState = &st
 	}
-	rep, err := buildReport(out, st)
+	rep, err := buildReport(out, *vcState)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +238,42 @@ func checkBaseline(dir string, base *config.Config) error {
 		return fmt.Errorf("-baseline %s stopped at step %d of %d", dir, ck.State.Step, base.Train.Steps)
 	}
 	return nil
+}
+
+// checkVCycle checks that dir is a finished V-cycle run of cfg and returns where it ended.
+func checkVCycle(dir string, cfg *config.Config) (*train.State, error) {
+	ck, err := train.LoadCheckpoint(dir)
+	if err != nil {
+		return nil, fmt.Errorf("-vcycle: %w", err)
+	}
+	want, err := cfg.TOML()
+	if err != nil {
+		return nil, err
+	}
+	got, err := ck.Config.TOML()
+	switch {
+	case err != nil:
+		return nil, err
+	case ck.Config.VCycle == nil:
+		return nil, fmt.Errorf("-vcycle %s is not a V-cycle run", dir)
+	case !bytes.Equal(got, want):
+		return nil, fmt.Errorf("-vcycle %s was trained with another configuration than this one", dir)
+	case ck.State.Step != cfg.Steps():
+		return nil, fmt.Errorf("-vcycle %s stopped at step %d of %d", dir, ck.State.Step, cfg.Steps())
+	}
+	return &ck.State, nil
+}
+
+// linkRun links the finished run dir as link (a side of a comparison), creating link's folder.
+func linkRun(dir, link string) error {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(link), 0o755)
+	}
+	if err == nil {
+		err = os.Symlink(abs, link)
+	}
+	return err
 }
 
 // trainCompared trains one side of a comparison into out and returns where the run ended.

@@ -156,6 +156,20 @@ func TestCompare(t *testing.T) {
 	if _, stderr, code := compare(t, "-config", cfg, "-steps", "31", "-out", filepath.Join(dir, "cmp3"), "-baseline", filepath.Join(out, "baseline")); code == 0 || !strings.Contains(stderr, "another [model] or [train]") {
 		t.Errorf("mismatched -baseline: exit %d, %s", code, stderr)
 	}
+	// Two finished runs, trained apart, give the same report as the comparison that trained them.
+	stdout, stderr, code = compare(t, "-config", cfg, "-steps", "30", "-out", filepath.Join(dir, "cmp5"), "-json",
+		"-baseline", filepath.Join(out, "baseline"), "-vcycle", filepath.Join(out, "vcycle"))
+	var again5 compareReport
+	if code != 0 || json.Unmarshal([]byte(stdout), &again5) != nil {
+		t.Fatalf("compare -baseline -vcycle: exit %d\n%s", code, stderr)
+	}
+	if again5.VCycle.FinalValLoss != rep.VCycle.FinalValLoss || again5.VCycle.FLOPs != rep.VCycle.FLOPs || len(again5.VCycle.Levels) != 2 {
+		t.Errorf("report from the finished runs %+v, want %+v", again5.VCycle, rep.VCycle)
+	}
+	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-out", filepath.Join(dir, "cmp6"), "-set", "vcycle.alpha=0.5",
+		"-vcycle", filepath.Join(out, "vcycle")); code == 0 || !strings.Contains(stderr, "another configuration") {
+		t.Errorf("mismatched -vcycle: exit %d, %s", code, stderr)
+	}
 	if _, stderr, code := compare(t, "-config", tinyConfig(t, dir, "plain"), "-out", filepath.Join(dir, "cmp4")); code == 0 || !strings.Contains(stderr, "no [vcycle] section") {
 		t.Errorf("compare without [vcycle]: exit %d, %s", code, stderr)
 	}
