@@ -146,7 +146,7 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 	if err != nil {
 		return nil, err
 	}
-	t := cfg.Model.Context
+	t := cfg.Train.SeqLen
 	netCfg := cfg.Model
 	if ck != nil {
 		if netCfg, err = ck.Model(); err != nil {
@@ -183,7 +183,7 @@ func (r *Run) loadTokens() error {
 	if err != nil {
 		return err
 	}
-	t := cfg.Model.Context
+	t := cfg.Train.SeqLen
 	batcher, err := data.NewBatcher(train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
 	if err != nil {
 		return fmt.Errorf("training data %s: %w", cfg.Train.Data, err)

@@ -125,7 +125,7 @@ func randomMoments(rng *rand.Rand, specs []model.ParamSpec) (m, v Params) {
 func TestGPUMapsEqualCPUMaps(t *testing.T) {
 	o := openOps(t)
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, arch := range []string{"gpt", "bert"} {
+	for _, arch := range []string{"gpt", "bert", "vit"} {
 		for _, c := range mapCases {
 			h := halvings[c.halving]
 			name := arch + "/" + h.name + "/" + c.pairing + "/" + c.depthInit
