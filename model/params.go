@@ -212,10 +212,10 @@ func vitParams(m config.Model, classes int) []ParamSpec {
 		for _, qkv := range []string{"query", "key", "value"} {
 			ps = append(ps, dense(p+"attention.attention."+qkv, ResidualIn, ResidualOut, d, d, i)...)
 		}
-		ps = append(ps, dense(p+"attention.output.dense", ResidualIn, ResidualOut, d, d, i)...)
+		ps = append(ps, branch(dense(p+"attention.output.dense", ResidualIn, ResidualOut, d, d, i))...)
 		ps = append(ps, layerNormParams(p+"layernorm_after", d, i, Untied)...)
 		ps = append(ps, dense(p+"intermediate.dense", ResidualIn, FFNOut, d, f, i)...)
-		ps = append(ps, dense(p+"output.dense", FFNIn, ResidualOut, f, d, i)...)
+		ps = append(ps, branch(dense(p+"output.dense", FFNIn, ResidualOut, f, d, i))...)
 	}
 	ps = append(ps, layerNormParams(vitFinalNorm, d, -1, Untied)...)
 	return append(ps, dense(vitClassifier, ResidualIn, Fixed, d, classes, -1)...)

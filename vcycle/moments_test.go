@@ -122,39 +122,41 @@ func TestMomentMapPremise(t *testing.T) {
 	}
 }
 
-// Depth growth under depth_init (docs/method.md §9.7): "zero" keeps GPT's logits exactly,
-// "halve" is closer to them than the paper's "copy" when the branches are small (halving
-// matches to first order in the branch outputs).
+// Depth growth under depth_init (docs/method.md §9.7): "zero" keeps the logits of the pre-LN
+// models (GPT, ViT) exactly, "halve" is closer to them than the paper's "copy" when the branches
+// are small (halving matches to first order in the branch outputs).
 func TestDepthInit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
-	fine := tinyModel("gpt")
-	coarse, _ := fine.Halved(false, true)
-	specs := model.Params(coarse, tinyVocab)
-	theta := randomParams(rng, specs)
-	for _, s := range specs {
-		if s.Branch {
-			for i := range theta[s.Name] {
-				theta[s.Name][i] *= 0.1
+	for _, arch := range []string{"gpt", "vit"} {
+		fine := tinyModel(arch)
+		coarse, _ := fine.Halved(false, true)
+		specs := model.Params(coarse, tinyVocab)
+		theta := randomParams(rng, specs)
+		for _, s := range specs {
+			if s.Branch {
+				for i := range theta[s.Name] {
+					theta[s.Name][i] *= 0.1
+				}
 			}
 		}
-	}
-	want := logits(t, coarse, theta)
-	errs := map[string]float64{}
-	for _, init := range []string{"copy", "halve", "zero"} {
-		m, err := NewMaps(fine, tinyVocab, false, true, rules("stride", "exact", init))
-		if err != nil {
-			t.Fatal(err)
+		want := logits(t, coarse, theta)
+		errs := map[string]float64{}
+		for _, init := range []string{"copy", "halve", "zero"} {
+			m, err := NewMaps(fine, tinyVocab, false, true, rules("stride", "exact", init))
+			if err != nil {
+				t.Fatal(err)
+			}
+			big, err := m.DeCoalesce(theta, ops.Split{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs[init] = relativeError(logits(t, fine, big), want)
 		}
-		big, err := m.DeCoalesce(theta, ops.Split{})
-		if err != nil {
-			t.Fatal(err)
+		if errs["zero"] > 1e-12 {
+			t.Errorf("%s: depth_init zero changes the logits by %g (relative); want exactly the small model's", arch, errs["zero"])
 		}
-		errs[init] = relativeError(logits(t, fine, big), want)
-	}
-	if errs["zero"] > 1e-12 {
-		t.Errorf("depth_init zero changes the logits by %g (relative); want exactly the small model's", errs["zero"])
-	}
-	if !(errs["halve"] < errs["copy"]) {
-		t.Errorf("depth_init halve is %g from the small model's logits, copy %g: halve should be closer", errs["halve"], errs["copy"])
+		if !(errs["halve"] < errs["copy"]) {
+			t.Errorf("%s: depth_init halve is %g from the small model's logits, copy %g: halve should be closer", arch, errs["halve"], errs["copy"])
+		}
 	}
 }
