@@ -8,6 +8,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"slices"
@@ -58,6 +59,7 @@ type Train struct {
 	Data      string `toml:"data"`              // corpus: a text file or folder; "" means data/austen (vit: data/fashion-mnist)
 	Augment   string `toml:"augment,omitempty"` // vit: "crop-flip" (default), "crop-flip-rotate" or "none"
 	Batch     int    `toml:"batch"`             // sequences per micro-batch
+	SeqLen    int    `toml:"seq_len"`           // tokens per sequence; 0 means model.context
 	GradAccum int    `toml:"grad_accum"`        // micro-batches per optimizer step (per rank under MPI); 0 means 1
 	// MicroBatches is grad_accum's former name, still read (configurations and checkpoints
 	// written before it was renamed) and folded into GradAccum; it is never written.
@@ -154,6 +156,9 @@ func (c *Config) fillDefaults() {
 	if t.Data == "" {
 		t.Data = DefaultCorpus
 	}
+	if t.SeqLen == 0 {
+		t.SeqLen = m.Context
+	}
 	if c.VCycle != nil {
 		c.VCycle.fillDefaults()
 	}
@@ -212,6 +217,9 @@ func (c *Config) Validate() error {
 		bad("model.init_std: must be positive, got %g", m.InitStd)
 	}
 	positive("train.batch", t.Batch)
+	if t.SeqLen < 1 || t.SeqLen > m.Context {
+		bad("train.seq_len: %d is not in 1..model.context = %d", t.SeqLen, m.Context)
+	}
 	positive("train.grad_accum", t.GradAccum)
 	if t.MicroBatches != 0 {
 		bad("train.micro_batches: is train.grad_accum's former name; give only grad_accum (got %d and %d)", t.MicroBatches, t.GradAccum)
@@ -377,3 +385,5 @@ func setPath(node any, path []string, v any) error {
 	}
 	return nil
 }
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

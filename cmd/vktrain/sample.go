@@ -98,7 +98,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := data.EvalBatches(val, cfg.Train.Batch, cfg.Model.Context, *batches)
+	set, err := data.EvalBatches(val, cfg.Train.Batch, cfg.Train.SeqLen, *batches)
 	if err != nil {
 		return fmt.Errorf("validation data %s: %w", *dataPath, err)
 	}
@@ -107,7 +107,7 @@ func runEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ctx.Close()
-	net, err := train.LoadNet(o, ck, cfg.Train.Batch, cfg.Model.Context)
+	net, err := train.LoadNet(o, ck, cfg.Train.Batch, cfg.Train.SeqLen)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tokens := len(set) * cfg.Train.Batch * cfg.Model.Context
+	tokens := len(set) * cfg.Train.Batch * cfg.Train.SeqLen
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{"checkpoint": ck.Dir, "step": ck.State.Step,
 			"data": *dataPath, "tokens": tokens, "val_loss": loss})

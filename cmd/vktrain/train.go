@@ -107,12 +107,14 @@ func (c *configFlags) load() (*config.Config, []byte, string, error) {
 }
 
 func runTrain(args []string, stdout io.Writer) (err error) {
-	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-json]")
+	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-init DIR] [-dry-run] [-json]")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/NAME); an existing run is never overwritten")
 	resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint")
 	asJSON := fs.Bool("json", false, "print each metrics line as JSON instead of a progress bar")
+	initDir := fs.String("init", "", "start from a Hugging Face model folder (config.json, model.safetensors) of the configured model")
+	dryRun := fs.Bool("dry-run", false, "print the memory plan (as vktrain plan; JSON with -json) and train nothing")
 	checkRanks := fs.Bool("check-ranks", false, "under mpirun: compare every rank's parameters after each step and stop at the first difference")
 	var df deviceFlags
 	df.register(fs)
@@ -122,8 +124,9 @@ func runTrain(args []string, stdout io.Writer) (err error) {
 	// The configuration is checked before the device is opened: its errors need no GPU.
 	var cfg *config.Config
 	var text []byte
+	var initParams map[string][]float32
 	if *resume != "" {
-		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 || len(cf.set) > 0 ||
+		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 || len(cf.set) > 0 || *initDir != "" ||
 			*out != "" && filepath.Clean(*out) != filepath.Clean(*resume) {
 			return fmt.Errorf("%w: -resume takes the run's own configuration and folder; only -steps may change", errUsage)
 		}
@@ -132,6 +135,18 @@ func runTrain(args []string, stdout io.Writer) (err error) {
 		var err error
 		if cfg, text, name, err = cf.load(); err != nil {
 			return err
+		}
+		if *dryRun {
+			return printPlan(df, cfg, *asJSON, stdout)
+		}
+		if *initDir != "" {
+			vocab, err := model.VocabSize(cfg.Model)
+			if err != nil {
+				return err
+			}
+			if initParams, err = train.ReadHuggingFace(*initDir, cfg.Model, vocab); err != nil {
+				return err
+			}
 		}
 		if *out == "" {
 			*out = filepath.Join("runs", name)
@@ -159,6 +174,12 @@ func runTrain(args []string, stdout io.Writer) (err error) {
 		return err
 	}
 	defer run.Free()
+	if initParams != nil {
+		if err := run.Net.SetParams(initParams); err != nil {
+			return err
+		}
+		fmt.Fprintf(msgs, "starting from the parameters in %s\n", *initDir)
+	}
 	accum := run.Cfg.Train.GradAccum
 	if err := run.JoinWorld(world); err != nil {
 		return err
@@ -266,14 +287,17 @@ func (p *progress) vcycleOptions(cfg *config.Config) vcycle.Options {
 		}
 		way := "down"
 		if ph.Up {
-			way = "up, interpolated"
+			way = "up, de-coalesced"
 		}
 		m := cfg.Model
 		if models, err := cfg.LevelModels(); err == nil {
 			m = models[ph.Level-1]
 		}
-		fmt.Fprintf(p.msgs, "level %d (%d layers x %d, %s): %d steps, lr %g\n",
-			ph.Level, m.Layers, m.Width, way, ph.Steps, cfg.Schedule(ph).LR)
+		lr := fmt.Sprintf("lr %g", cfg.Schedule(ph).LR)
+		if cfg.VCycle.Global() {
+			lr = "lr on the run's schedule"
+		}
+		fmt.Fprintf(p.msgs, "level %d (%d layers x %d, %s): %d steps, %s\n", ph.Level, m.Layers, m.Width, way, ph.Steps, lr)
 	}}
 }
 
