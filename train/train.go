@@ -10,10 +10,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vktrain/vktrain/config"
 	"github.com/vktrain/vktrain/internal/atomicfile"
+	"github.com/vktrain/vktrain/internal/runlock"
 	"github.com/vktrain/vktrain/model"
 
 	"github.com/vktrain/vktrain/data"
@@ -32,6 +35,9 @@ type Metrics struct {
 	LR         float64  `json:"lr"`
 	GradNorm   float64  `json:"grad_norm"`
 	TokensPerS float64  `json:"tokens_per_s"` // over the steps since the last line
+	// Settings a resume changed (key -> new TOML value), in force from this line's step; set
+	// on the first line after such a resume only.
+	Changed map[string]string `json:"changed,omitempty"`
 }
 
 // ErrInterrupted is returned by Train when its context is cancelled (SIGINT, SIGTERM) after the
@@ -51,36 +57,95 @@ type Run struct {
 	sched      config.Train
 	phaseStart int
 
+	// Restarted says that out held a run that stopped before its first checkpoint, which this
+	// run replaces.
+	Restarted bool
+
 	batcher  *data.Batcher
 	masker   *data.Masker // BERT's masked-LM batches; nil for GPT
 	evalSet  []data.Batch
+	corpus   map[string]string // the corpus's document digests (data.Tokenized.Files)
 	lastCkpt string
+	changed  map[string]string // settings a resume changed, for the next metrics line
+	lock     *runlock.Lock
 }
 
-// NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten).
-// The folder is created only once the data and the model are ready, so a run that cannot start
-// leaves nothing behind.
+// NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten;
+// a run that stopped before its first checkpoint left nothing to continue and is replaced, with
+// Restarted set). The run holds out's lock (internal/runlock) until Free: a second process is
+// refused. The folder is created only once the data and the model are ready, so a run that
+// cannot start leaves nothing behind.
 func NewRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string) (*Run, error) {
-	for _, f := range []string{filepath.Join(out, "metrics.jsonl"), CheckpointsDir(out)} {
-		if _, err := os.Stat(f); err == nil {
-			return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
+	_, statErr := os.Stat(out)
+	lock, err := runlock.Acquire(out)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newFreshRun(o, cfg, cfgText, out)
+	if err != nil {
+		lock.Release()
+		if os.IsNotExist(statErr) { // leave nothing behind
+			os.Remove(filepath.Join(out, runlock.Name))
+			os.Remove(out)
 		}
+		return nil, err
+	}
+	r.lock = lock
+	return r, nil
+}
+
+func newFreshRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string) (*Run, error) {
+	metricsPath := filepath.Join(out, "metrics.jsonl")
+	_, ckErr := ResolveCheckpoint(out)
+	_, mErr := os.Stat(metricsPath)
+	if ckErr == nil {
+		return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
 	}
 	r, err := newRun(o, cfg, cfgText, out, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		r.Free()
-		return nil, err
+	if mErr == nil {
+		// A run that stopped before its first checkpoint: nothing of it can be continued.
+		if err := os.Remove(metricsPath); err != nil {
+			r.Free()
+			return nil, err
+		}
+		r.Restarted = true
 	}
 	return r, nil
 }
 
 // ResumeRun continues the run whose output folder (or checkpoint) is dir, exactly where its
-// last checkpoint left it. steps > 0 replaces the schedule's length (train.steps).
-func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
-	ck, err := LoadCheckpoint(dir)
+// last checkpoint left it, holding the folder's lock until Free. settings (KEY=VALUE, as -set
+// takes them) may change the keys of config.ResumableKeys; the first metrics line after the
+// resume records them. The corpus must be the one the run trained on (by its digest); each
+// document that changed is named.
+func ResumeRun(o *ops.Ops, dir string, settings []string) (*Run, error) {
+	ckDir, err := ResolveCheckpoint(dir)
+	if err != nil {
+		if _, mErr := os.Stat(filepath.Join(dir, "metrics.jsonl")); mErr == nil {
+			return nil, fmt.Errorf("%s holds a run that stopped before its first checkpoint: there is nothing to resume; "+
+				"start it again with the command that started it, without -resume (the folder is reused)", dir)
+		}
+		return nil, err
+	}
+	out := filepath.Dir(filepath.Dir(ckDir))
+	lock, err := runlock.Acquire(out)
+	if err != nil {
+		return nil, err
+	}
+	r, err := resumeRun(o, ckDir, out, settings)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	r.lock = lock
+	return r, nil
+}
+
+func resumeRun(o *ops.Ops, ckDir, out string, settings []string) (*Run, error) {
+	ck, err := LoadCheckpoint(ckDir)
 	if err != nil {
 		return nil, err
 	}
@@ -89,29 +154,64 @@ func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if steps > 0 && cfg.VCycle != nil {
-		return nil, fmt.Errorf("%s is a V-cycle run: its length is its phases' ([vcycle]), -steps cannot change it", dir)
-	}
-	if steps > 0 && steps != cfg.Train.Steps {
-		// The new length goes into the configuration the next checkpoints store, so that a
-		// later -resume follows the same schedule.
-		cfg.Train.Steps = steps
-		if err := cfg.Validate(); err != nil {
-			return nil, fmt.Errorf("resuming with %d steps: %w", steps, err)
-		}
-		if text, err = cfg.TOML(); err != nil {
+	var changed map[string]string
+	if len(settings) > 0 {
+		if cfg, text, changed, err = resumeSettings(ck, text, settings); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.VCycle == nil && cfg.Train.Steps < ck.State.Step {
 		return nil, fmt.Errorf("checkpoint %s is at step %d, past the schedule's %d steps", ck.Dir, ck.State.Step, cfg.Train.Steps)
 	}
-	out := filepath.Dir(filepath.Dir(ck.Dir))
 	r, err := newRun(o, cfg, text, out, ck)
 	if err != nil {
 		return nil, err
 	}
-	return r, r.truncateMetrics()
+	if len(changed) > 0 {
+		r.changed = changed
+	}
+	if err := r.truncateMetrics(); err != nil {
+		r.Free()
+		return nil, err
+	}
+	return r, nil
+}
+
+// resumeSettings applies settings to a checkpoint's configuration text and returns the new
+// configuration, its text and the keys that changed; a key outside config.ResumableKeys is
+// refused.
+func resumeSettings(ck *Checkpoint, text []byte, settings []string) (*config.Config, []byte, map[string]string, error) {
+	newText, err := config.Override(text, settings)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("-set: %w", err)
+	}
+	cfg, err := config.Parse("the checkpoint's configuration with -set", newText)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	changed, err := config.Changed(ck.Config, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var refused []string
+	for k := range changed {
+		if !slices.Contains(config.ResumableKeys, k) || cfg.VCycle != nil && k == "train.steps" {
+			refused = append(refused, k)
+		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		why := "it would change the model, the data or the batches"
+		if cfg.VCycle != nil {
+			why += " (a V-cycle run's length is its phases', [vcycle])"
+		}
+		return nil, nil, nil, fmt.Errorf("resuming %s: %s cannot change on resume: %s; keys that can: %s",
+			ck.Dir, strings.Join(refused, ", "), why, strings.Join(config.ResumableKeys, ", "))
+	}
+	if newText, err = cfg.TOML(); err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, newText, changed, nil
 }
 
 func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Checkpoint) (*Run, error) {
@@ -123,16 +223,24 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 	if err != nil {
 		return nil, err
 	}
-	train, val, err := data.Tokens(cfg.Train.Data, tok)
+	tokens, err := data.Tokens(cfg.Train.Data, tok, cfg.Train.AllowBinary)
 	if err != nil {
+		if ck != nil {
+			return nil, fmt.Errorf("%w (if the corpus moved, resume with -set train.data='\"NEW PATH\"')", err)
+		}
 		return nil, err
 	}
+	if ck != nil && ck.State.Corpus != nil {
+		if diff := data.Changes(ck.State.Corpus, tokens.Files); diff != nil {
+			return nil, fmt.Errorf("the corpus %s is not the one checkpoint %s trained on: %s", tokens.Path, ck.Dir, strings.Join(diff, ", "))
+		}
+	}
 	t := cfg.Model.Context
-	batcher, err := data.NewBatcher(train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
+	batcher, err := data.NewBatcher(tokens.Train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
 	if err != nil {
 		return nil, fmt.Errorf("training data %s: %w", cfg.Train.Data, err)
 	}
-	evalSet, err := data.EvalBatches(val, cfg.Train.Batch, t, cfg.Train.EvalBatches)
+	evalSet, err := data.EvalBatches(tokens.Val, cfg.Train.Batch, t, cfg.Train.EvalBatches)
 	if err != nil {
 		return nil, fmt.Errorf("validation data %s: %w", cfg.Train.Data, err)
 	}
@@ -154,7 +262,7 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 		return nil, err
 	}
 	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, State: State{Level: 1}, sched: cfg.Schedule(cfg.Phases()[0]),
-		batcher: batcher, masker: masker, evalSet: evalSet}
+		batcher: batcher, masker: masker, evalSet: evalSet, corpus: tokens.Files}
 	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
 		net.Free()
 		return nil, err
@@ -207,8 +315,11 @@ func (r *Run) truncateMetrics() error {
 	return atomicfile.Write(path, keep.Bytes())
 }
 
-// Free releases the GPU model.
-func (r *Run) Free() { r.Net.Free() }
+// Free releases the GPU model and the run folder's lock.
+func (r *Run) Free() {
+	r.Net.Free()
+	r.lock.Release()
+}
 
 // BeginPhase switches the run to phase phase of its configuration's Phases: to train net, the
 // model of the phase's level, with the phase's learning-rate schedule from a fresh optimizer
@@ -255,7 +366,7 @@ func (r *Run) addLevelWork(flops, wallS float64) {
 var errNotFinite = errors.New("not finite")
 
 // Checkpoint writes a checkpoint of the steps done so far, unless a parameter or moment is NaN
-// or infinite.
+// or infinite or the model's loss on the first validation batch is.
 func (r *Run) Checkpoint() (string, error) {
 	params, err := r.Net.Params()
 	if err != nil {
@@ -277,7 +388,15 @@ func (r *Run) Checkpoint() (string, error) {
 			}
 		}
 	}
+	// Finite weights can still be broken (a diverging step leaves them huge): the model
+	// checkpointed must also give a finite loss on a validation batch.
+	if loss, err := r.Net.MeanLoss(r.evalSet[:1]); err != nil {
+		return "", err
+	} else if !finite(loss) {
+		return "", fmt.Errorf("%w: the model's validation loss is %v", errNotFinite, loss)
+	}
 	r.State.Batcher = r.batcher.State()
+	r.State.Corpus = r.corpus
 	// A V-cycle level's checkpoint describes that level's model (its config.json, its shapes).
 	cfg := *r.Cfg
 	cfg.Model = r.Net.Cfg
@@ -329,6 +448,9 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		start := time.Now()
 		res, err := r.Net.Step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
 			WeightDecay: tc.WeightDecay, Step: step + 1})
+		if err == nil && !finite(res.Loss) {
+			err = fmt.Errorf("loss is %v", res.Loss)
+		}
 		if err == nil && !finite(res.GradNorm) {
 			err = fmt.Errorf("gradient norm is %v", res.GradNorm)
 		}
@@ -356,9 +478,10 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			}
 			val = &v
 		}
-		if val != nil || done || r.State.Step%tc.LogEvery == 0 || r.State.Step == 1 {
+		if val != nil || done || r.State.Step%tc.LogEvery == 0 || r.State.Step == 1 || r.changed != nil {
 			m := Metrics{Step: r.State.Step, Level: r.Level(), Tokens: r.State.Tokens, FLOPs: r.State.FLOPs,
-				WallS: r.State.WallS, Loss: res.Loss, ValLoss: val, LR: lr, GradNorm: res.GradNorm}
+				WallS: r.State.WallS, Loss: res.Loss, ValLoss: val, LR: lr, GradNorm: res.GradNorm, Changed: r.changed}
+			r.changed = nil
 			if dt := r.State.WallS - lastLogWall; dt > 0 {
 				m.TokensPerS = float64(r.State.Tokens-lastLogTokens) / dt
 			}

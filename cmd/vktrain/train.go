@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,9 +30,32 @@ const defaultPreset = "gpt-tiny"
 type configFlags struct {
 	def                string // the preset without -config or -preset; "" means defaultPreset
 	file, preset, data string
-	steps              int
-	seed               int64
+	allowBinary        bool
+	steps, seed        optionalInt
 	set                []string
+}
+
+// optionalInt is an integer flag that knows whether it was given: an unset flag keeps the
+// configuration's value, a given one is used or refused, zero and negatives included.
+type optionalInt struct {
+	v   int64
+	set bool
+}
+
+func (o *optionalInt) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.FormatInt(o.v, 10)
+}
+
+func (o *optionalInt) Set(s string) error {
+	v, err := strconv.ParseInt(s, 0, 64)
+	if err != nil {
+		return errors.New("not an integer")
+	}
+	o.v, o.set = v, true
+	return nil
 }
 
 // register registers the flags that choose and change a configuration, and those of a run:
@@ -38,8 +63,20 @@ type configFlags struct {
 func (c *configFlags) register(fs *flag.FlagSet) {
 	c.registerChoice(fs)
 	fs.StringVar(&c.data, "data", "", "corpus: a text file or a folder of .txt files (default: the config's, data/austen)")
-	fs.IntVar(&c.steps, "steps", 0, "optimizer steps: the length of the learning-rate schedule (default: the config's)")
-	fs.Int64Var(&c.seed, "seed", -1, "seed for initialisation, batches and dropout (default: the config's)")
+	fs.BoolVar(&c.allowBinary, "allow-binary", false, "train on corpus files that do not look like text (NUL bytes, mostly control or non-UTF-8 bytes)")
+	fs.Var(&c.steps, "steps", "optimizer steps: the length of the learning-rate schedule, at least 1 (default: the config's)")
+	fs.Var(&c.seed, "seed", "seed for initialisation, batches and dropout, 0 or more (default: the config's)")
+}
+
+// check refuses a -steps or -seed out of range.
+func (c *configFlags) check() error {
+	if c.steps.set && c.steps.v < 1 {
+		return fmt.Errorf("%w: -steps must be at least 1, got %d", errUsage, c.steps.v)
+	}
+	if c.seed.set && c.seed.v < 0 {
+		return fmt.Errorf("%w: -seed must not be negative, got %d", errUsage, c.seed.v)
+	}
+	return nil
 }
 
 // registerChoice registers -config, -preset and -set.
@@ -47,11 +84,10 @@ func (c *configFlags) registerChoice(fs *flag.FlagSet) {
 	if c.def == "" {
 		c.def = defaultPreset
 	}
-	c.seed = -1
 	fs.StringVar(&c.file, "config", "", "configuration TOML file (see vktrain config show NAME)")
 	fs.StringVar(&c.preset, "preset", "", "embedded preset (vktrain config list); default "+c.def)
 	fs.Func("set", "KEY=VALUE: change one configuration key (repeatable), e.g. -set train.lr=1e-3,\n"+
-		"-set vcycle.alpha=0.5, -set 'vcycle.level.1.down={steps = 200}' (levels count from 0)", func(s string) error {
+		"-set vcycle.alpha=0.5, -set 'vcycle.level.1.down={steps = 200}' (levels count from 1, the full model)", func(s string) error {
 		c.set = append(c.set, s)
 		return nil
 	})
@@ -93,11 +129,28 @@ func (c *configFlags) load() (*config.Config, []byte, string, error) {
 	if c.data != "" {
 		cfg.Train.Data = c.data
 	}
-	if c.steps > 0 {
-		cfg.Train.Steps = c.steps
+	if c.allowBinary {
+		cfg.Train.AllowBinary = true
 	}
-	if c.seed >= 0 {
-		cfg.Train.Seed = uint64(c.seed)
+	// The run stores where its corpus is as an absolute path, so that it resumes and
+	// evaluates from any folder.
+	if cfg.Train.Data, err = filepath.Abs(cfg.Train.Data); err != nil {
+		return nil, nil, "", err
+	}
+	if err := c.check(); err != nil {
+		return nil, nil, "", err
+	}
+	if c.steps.set {
+		cfg.Train.Steps = int(c.steps.v)
+		if t := &cfg.Train; t.Warmup > t.Steps {
+			// The preset's warmup is for its own length: a shorter run gets a tenth of its steps.
+			fmt.Fprintf(os.Stderr, "note: train.warmup %d is longer than -steps %d; warming up for %d steps instead\n",
+				t.Warmup, t.Steps, t.Steps/10)
+			t.Warmup = t.Steps / 10
+		}
+	}
+	if c.seed.set {
+		cfg.Train.Seed = uint64(c.seed.v)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, "", err
@@ -111,7 +164,8 @@ func runTrain(args []string, stdout io.Writer) error {
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/NAME); an existing run is never overwritten")
-	resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint")
+	resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint\n"+
+		"(with -steps, -data or -set of the schedule, optimizer, logging and checkpoint keys)")
 	asJSON := fs.Bool("json", false, "print each metrics line as JSON instead of a progress bar")
 	var df deviceFlags
 	df.register(fs)
@@ -121,10 +175,26 @@ func runTrain(args []string, stdout io.Writer) error {
 	// The configuration is checked before the device is opened: its errors need no GPU.
 	var cfg *config.Config
 	var text []byte
+	var settings []string // -resume's changes
 	if *resume != "" {
-		if cf.file != "" || cf.preset != "" || cf.data != "" || cf.seed >= 0 || len(cf.set) > 0 ||
+		if cf.file != "" || cf.preset != "" || cf.seed.set || cf.allowBinary ||
 			*out != "" && filepath.Clean(*out) != filepath.Clean(*resume) {
-			return fmt.Errorf("%w: -resume takes the run's own configuration and folder; only -steps may change", errUsage)
+			return fmt.Errorf("%w: -resume takes the run's own configuration and folder; -steps, -data and -set of the keys "+
+				"that change neither the model nor the batches may change (%s)", errUsage, strings.Join(config.ResumableKeys, ", "))
+		}
+		if err := cf.check(); err != nil {
+			return err
+		}
+		settings = cf.set
+		if cf.steps.set {
+			settings = append(settings, fmt.Sprintf("train.steps=%d", cf.steps.v))
+		}
+		if cf.data != "" {
+			abs, err := filepath.Abs(cf.data)
+			if err != nil {
+				return err
+			}
+			settings = append(settings, "train.data="+strconv.Quote(abs))
 		}
 	} else {
 		var name string
@@ -144,7 +214,7 @@ func runTrain(args []string, stdout io.Writer) error {
 
 	var run *train.Run
 	if *resume != "" {
-		run, err = train.ResumeRun(o, *resume, cf.steps)
+		run, err = train.ResumeRun(o, *resume, settings)
 	} else {
 		run, err = train.NewRun(o, cfg, text, *out)
 	}
@@ -152,6 +222,9 @@ func runTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer run.Free()
+	if run.Restarted {
+		fmt.Fprintf(os.Stderr, "%s held a run that stopped before its first checkpoint; starting it again\n", run.Out)
+	}
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
