@@ -189,7 +189,7 @@ func trainCompared(ctx context.Context, o *ops.Ops, cfg *config.Config, text []b
 	} else {
 		err = run.Train(ctx, p.log)
 	}
-	p.finish()
+	p.finish(err == nil)
 	if errors.Is(err, train.ErrInterrupted) {
 		return run.State, fmt.Errorf("interrupted in %s at step %d: the comparison is incomplete", out, run.State.Step)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -119,10 +120,22 @@ func (c *configFlags) load() (*config.Config, []byte, string, error) {
 	if c.file != "" {
 		source = c.file
 	}
+	base := text
 	if text, err = config.Override(text, c.set); err != nil {
 		return nil, nil, "", fmt.Errorf("%w: -set: %v", errUsage, err)
 	}
 	cfg, err := config.Parse(source, text)
+	if err != nil && len(c.set) > 0 {
+		// The merged text's line numbers mean nothing to the user: cite the file's own lines
+		// when the file is at fault, else the -set settings.
+		_, baseErr := config.Parse(source, base)
+		if baseErr != nil && regexp.MustCompile("^"+regexp.QuoteMeta(source)+`:\d+:`).MatchString(baseErr.Error()) {
+			return nil, nil, "", baseErr // the file does not decode
+		}
+		_, err = config.Parse("-set", text)
+		msg := regexp.MustCompile(`-set:\d+:`).ReplaceAllString(err.Error(), "-set:")
+		return nil, nil, "", errors.New(regexp.MustCompile(`line \d+ \(last key`).ReplaceAllString(msg, "(key"))
+	}
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -240,7 +253,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	} else {
 		err = run.Train(sigCtx, p.log)
 	}
-	p.finish()
+	p.finish(err == nil)
 	switch {
 	case errors.Is(err, train.ErrInterrupted):
 		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
@@ -259,21 +272,38 @@ func runTrain(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// progress shows a run's metrics as they are logged: a progress bar on stderr, or JSON lines on
-// stdout.
+// progress shows a run's metrics as they are logged: JSON lines on stdout (-json), a progress
+// bar on a terminal's stderr, or plain lines on a stderr that is not a terminal (a file or a
+// pipe, where a bar's redraws would pile up on one line). Its ETA counts training time only
+// (metrics' wall_s, from the second line on), not shader compilation or evaluation.
 type progress struct {
-	bar  *progressbar.ProgressBar
-	json *json.Encoder
+	bar   *progressbar.ProgressBar
+	json  *json.Encoder
+	lines io.Writer // plain lines, when stderr is not a terminal
+	total int
+
+	first *train.Metrics // the first line logged, the origin of the ETA's rate
 }
 
 func newProgress(total, start int, asJSON bool, stdout io.Writer) *progress {
-	if asJSON {
-		return &progress{json: json.NewEncoder(stdout)}
+	p := &progress{total: total}
+	switch {
+	case asJSON:
+		p.json = json.NewEncoder(stdout)
+	case !isTerminal(os.Stderr):
+		p.lines = os.Stderr
+	default:
+		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+			progressbar.OptionSetWidth(30))
+		p.bar.Set(start)
 	}
-	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetWidth(30))
-	bar.Set(start)
-	return &progress{bar: bar}
+	return p
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func (p *progress) log(m train.Metrics) {
@@ -288,8 +318,19 @@ func (p *progress) log(m train.Metrics) {
 	if m.Level > 1 {
 		desc = fmt.Sprintf("level %d %s", m.Level, desc)
 	}
-	p.bar.Describe(fmt.Sprintf("%s %6.0f tok/s", desc, m.TokensPerS))
+	desc = fmt.Sprintf("%s %6.0f tok/s", desc, m.TokensPerS)
+	if p.first == nil {
+		p.first = &m
+	} else if m.Step > p.first.Step {
+		left := float64(p.total-m.Step) * (m.WallS - p.first.WallS) / float64(m.Step-p.first.Step)
+		desc += " ETA " + (time.Duration(left) * time.Second).Round(time.Second).String()
+	}
+	if p.lines != nil {
+		fmt.Fprintf(p.lines, "step %d/%d %s\n", m.Step, p.total, desc)
+		return
+	}
 	p.bar.Set(m.Step)
+	p.bar.Describe(desc)
 }
 
 // vcycleOptions log a V-cycle's metrics and announce each of its phases.
@@ -311,11 +352,18 @@ func (p *progress) vcycleOptions(cfg *config.Config) vcycle.Options {
 	}}
 }
 
-func (p *progress) finish() {
-	if p.bar != nil {
-		p.bar.Finish()
-		fmt.Fprintln(os.Stderr)
+// finish ends the bar where the run ended: full only when the run completed, not when it
+// stopped on an error or was interrupted.
+func (p *progress) finish(completed bool) {
+	if p.bar == nil {
+		return
 	}
+	if completed {
+		p.bar.Finish()
+	} else {
+		p.bar.Exit()
+	}
+	fmt.Fprintln(os.Stderr)
 }
 
 // printLevels prints a V-cycle's work per level.
