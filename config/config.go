@@ -199,7 +199,8 @@ func (c *Config) Validate() error {
 	positive("train.log_every", t.LogEvery)
 	positive("train.eval_batches", t.EvalBatches)
 	if t.Seed > math.MaxInt64 {
-		bad("train.seed: must be in [0, %d], got %d (a negative seed wraps around)", int64(math.MaxInt64), t.Seed)
+		// TOML integers are signed 64-bit: a value above MaxInt64 is a negative one wrapped.
+		bad("train.seed: must not be negative, got %d", int64(t.Seed))
 	}
 	checkProducts(bad, c)
 	checkFinite(bad, reflect.ValueOf(c).Elem(), "")

@@ -64,7 +64,7 @@ func runCompare(args []string, stdout io.Writer) error {
 		"Trains the baseline (the full model for train.steps) and the V-cycle of the configuration's [vcycle]\n"+
 		"from the same initial weights, seed and data, and writes OUT/report.md, report.json and plot.png\n"+
 		"beside the two runs' folders OUT/baseline and OUT/vcycle. -steps sets the baseline's steps;\n"+
-		"-set changes any key, e.g. -set vcycle.alpha=1 -set 'vcycle.level.1.down={steps = 400}'.")
+		"-set changes any key, e.g. -set vcycle.alpha=1 -set 'vcycle.level.2.down={steps = 400}' (levels count from 1).")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/compare-NAME); an existing comparison is never overwritten")

@@ -177,7 +177,7 @@ func TestFlagsUsedOrRefused(t *testing.T) {
 		{[]string{"train", "-config", cfg, "-steps", "0"}, 2, "-steps must be at least 1, got 0"},
 		{[]string{"train", "-config", cfg, "-steps", "-5"}, 2, "-steps must be at least 1, got -5"},
 		{[]string{"train", "-config", cfg, "-seed", "-5"}, 2, "-seed must not be negative, got -5"},
-		{[]string{"train", "-config", cfg, "-set", "train.seed=-5"}, 1, "train.seed"},
+		{[]string{"train", "-config", cfg, "-set", "train.seed=-5"}, 1, "train.seed: must not be negative, got -5"},
 		{[]string{"train", "-config", cfg, "-set", "train.lr=nan"}, 1, "train.lr: must be a finite number, got NaN"},
 		{[]string{"train", "-config", cfg, "-set", "train.eps=0"}, 1, "train.eps: must be positive"},
 		{[]string{"train", "-config", cfg, "-set", "train.lrr=1"}, 1, `vktrain train: -set: unknown key "train.lrr"`},

@@ -88,7 +88,7 @@ func (c *configFlags) registerChoice(fs *flag.FlagSet) {
 	fs.StringVar(&c.file, "config", "", "configuration TOML file (see vktrain config show NAME)")
 	fs.StringVar(&c.preset, "preset", "", "embedded preset (vktrain config list); default "+c.def)
 	fs.Func("set", "KEY=VALUE: change one configuration key (repeatable), e.g. -set train.lr=1e-3,\n"+
-		"-set vcycle.alpha=0.5, -set 'vcycle.level.1.down={steps = 200}' (levels count from 1, the full model)", func(s string) error {
+		"-set vcycle.alpha=0.5, -set 'vcycle.level.2.down={steps = 200}' (levels count from 1, the full model)", func(s string) error {
 		c.set = append(c.set, s)
 		return nil
 	})
