@@ -193,20 +193,19 @@ func resumeSettings(ck *Checkpoint, text []byte, settings []string) (*config.Con
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if _, ok := changed["train.steps"]; ok && cfg.VCycle != nil {
+		return nil, nil, nil, fmt.Errorf("%s is a V-cycle run: its length is its phases' ([vcycle]), -steps cannot change it", ck.Dir)
+	}
 	var refused []string
 	for k := range changed {
-		if !slices.Contains(config.ResumableKeys, k) || cfg.VCycle != nil && k == "train.steps" {
+		if !slices.Contains(config.ResumableKeys, k) {
 			refused = append(refused, k)
 		}
 	}
 	if len(refused) > 0 {
 		slices.Sort(refused)
-		why := "it would change the model, the data or the batches"
-		if cfg.VCycle != nil {
-			why += " (a V-cycle run's length is its phases', [vcycle])"
-		}
-		return nil, nil, nil, fmt.Errorf("resuming %s: %s cannot change on resume: %s; keys that can: %s",
-			ck.Dir, strings.Join(refused, ", "), why, strings.Join(config.ResumableKeys, ", "))
+		return nil, nil, nil, fmt.Errorf("resuming %s: %s cannot change on resume: it would change the model, the data or the batches; keys that can: %s",
+			ck.Dir, strings.Join(refused, ", "), strings.Join(config.ResumableKeys, ", "))
 	}
 	if newText, err = cfg.TOML(); err != nil {
 		return nil, nil, nil, err
