@@ -50,8 +50,10 @@ check-shaders:
 	$(GO) run ./tools/shaderbuild -check
 
 # Fetch the default corpus (Jane Austen's six novels, Debian's r-cran-janeaustenr) into data/austen; no R needed.
+# and Fashion-MNIST (Debian's dataset-fashion-mnist) into data/fashion-mnist for the ViT presets.
 data:
 	$(GO) run ./tools/corpus
+	$(GO) run ./tools/corpus -dataset fashion-mnist
 
 clean:
 	rm -rf bin

@@ -32,10 +32,10 @@ type Config struct {
 
 // Model is the architecture.
 type Model struct {
-	Arch      string  `toml:"arch"`       // "gpt" (pre-LN, causal) or "bert" (post-LN, masked LM)
-	Tokenizer string  `toml:"tokenizer"`  // "byte" or "gpt2"
+	Arch      string  `toml:"arch"`       // "gpt" (pre-LN, causal), "bert" (post-LN, masked LM) or "vit" (images)
+	Tokenizer string  `toml:"tokenizer"`  // "byte" or "gpt2" ("" for vit)
 	Vocab     int     `toml:"vocab"`      // token-table rows; 0 means the tokenizer's (plus BERT's specials)
-	Context   int     `toml:"context"`    // positions
+	Context   int     `toml:"context"`    // positions; vit: 0 means its patches plus the class token
 	Layers    int     `toml:"layers"`     // transformer blocks
 	Width     int     `toml:"width"`      // residual width d
 	Heads     int     `toml:"heads"`      // attention heads; width must divide by it
@@ -43,14 +43,29 @@ type Model struct {
 	Dropout   float64 `toml:"dropout"`    // residual and embedding dropout probability
 	InitStd   float64 `toml:"init_std"`   // standard deviation of the weight initialisation
 	TypeVocab int     `toml:"type_vocab"` // BERT token types; 0 means 2
+	Image     int     `toml:"image"`      // vit: the side of the square grey input images (28 for Fashion-MNIST)
+	Patch     int     `toml:"patch"`      // vit: the side of the square patches; image must divide by it
+	Classes   int     `toml:"classes"`    // vit: output classes; 0 means 10
+}
+
+// Patches is the number of patches a vit image is cut into.
+func (m Model) Patches() int {
+	if m.Patch < 1 {
+		return 0
+	}
+	return (m.Image / m.Patch) * (m.Image / m.Patch)
 }
 
 // Train is the optimisation and the run around it.
 type Train struct {
-	Data            string  `toml:"data"`             // corpus: a text file or folder; unset means data/austen
-	AllowBinary     bool    `toml:"allow_binary"`     // train on files that do not look like text
-	Batch           int     `toml:"batch"`            // sequences per micro-batch
-	MicroBatches    int     `toml:"micro_batches"`    // gradient accumulation; 0 means 1
+	Data        string `toml:"data"`              // corpus: a text file or folder; unset means data/austen (vit: data/fashion-mnist)
+	AllowBinary bool   `toml:"allow_binary"`      // train on corpus files that do not look like text
+	Augment     string `toml:"augment,omitempty"` // vit: "crop-flip" (default), "crop-flip-rotate" or "none"
+	Batch       int    `toml:"batch"`             // sequences per micro-batch
+	GradAccum   int    `toml:"grad_accum"`        // micro-batches per optimizer step (per rank under MPI); unset means 1
+	// MicroBatches is grad_accum's former name, still read (configurations and checkpoints
+	// written before it was renamed) and folded into GradAccum; it is never written.
+	MicroBatches    int     `toml:"micro_batches,omitzero"`
 	Steps           int     `toml:"steps"`            // optimizer steps (the length of the LR schedule)
 	LR              float64 `toml:"lr"`               // peak learning rate
 	MinLR           float64 `toml:"min_lr"`           // learning rate at the end of the decay
@@ -100,13 +115,24 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 	orDefault(defined, &m.FFN, "model.ffn", 4*m.Width)
 	orDefault(defined, &m.TypeVocab, "model.type_vocab", 2)
 	orDefault(defined, &m.InitStd, "model.init_std", 0.02)
-	orDefault(defined, &t.MicroBatches, "train.micro_batches", 1)
+	switch accum, micro := defined("train", "grad_accum"), defined("train", "micro_batches"); {
+	case !accum && !micro:
+		t.GradAccum = 1
+	case !accum || t.GradAccum == t.MicroBatches: // micro_batches is grad_accum's former name
+		t.GradAccum, t.MicroBatches = t.MicroBatches, 0
+	}
 	orDefault(defined, &t.Decay, "train.decay", "cosine")
 	orDefault(defined, &t.Beta1, "train.beta1", 0.9)
 	orDefault(defined, &t.Beta2, "train.beta2", 0.95)
 	orDefault(defined, &t.Eps, "train.eps", 1e-8)
 	orDefault(defined, &t.LogEvery, "train.log_every", 10)
 	orDefault(defined, &t.EvalBatches, "train.eval_batches", 8)
+	if m.Arch == "vit" {
+		orDefault(defined, &m.Context, "model.context", m.Patches()+1)
+		orDefault(defined, &m.Classes, "model.classes", 10)
+		orDefault(defined, &t.Data, "train.data", DefaultImages)
+		orDefault(defined, &t.Augment, "train.augment", "crop-flip")
+	}
 	orDefault(defined, &t.Data, "train.data", DefaultCorpus)
 	if c.VCycle != nil {
 		c.VCycle.fillDefaults()
@@ -130,16 +156,26 @@ func (c *Config) TOML() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// DefaultCorpus is where `make data` puts Jane Austen's novels.
-const DefaultCorpus = "data/austen"
+// DefaultCorpus is where `make data` puts Jane Austen's novels; DefaultImages Fashion-MNIST.
+const (
+	DefaultCorpus = "data/austen"
+	DefaultImages = "data/fashion-mnist"
+)
 
 // Validate checks the configuration; each error names the key.
 func (c *Config) Validate() error {
 	m, t := c.Model, c.Train
 	var errs []string
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
-	oneOf(bad, "model.arch", m.Arch, "gpt", "bert")
-	oneOf(bad, "model.tokenizer", m.Tokenizer, "byte", "gpt2")
+	oneOf(bad, "model.arch", m.Arch, "gpt", "bert", "vit")
+	if m.Arch == "vit" {
+		c.validateViT(bad)
+	} else {
+		oneOf(bad, "model.tokenizer", m.Tokenizer, "byte", "gpt2")
+		if m.Image != 0 || m.Patch != 0 || m.Classes != 0 || t.Augment != "" {
+			bad("model.image, model.patch, model.classes, train.augment: only a vit model takes them")
+		}
+	}
 	positive := func(key string, v int) {
 		if v < 1 {
 			bad("%s: must be at least 1, got %d", key, v)
@@ -167,7 +203,10 @@ func (c *Config) Validate() error {
 		bad("train.data: must name a corpus (a text file or a folder of .txt files)")
 	}
 	positive("train.batch", t.Batch)
-	positive("train.micro_batches", t.MicroBatches)
+	positive("train.grad_accum", t.GradAccum)
+	if t.MicroBatches != 0 {
+		bad("train.micro_batches: is train.grad_accum's former name; give only grad_accum (got %d and %d)", t.MicroBatches, t.GradAccum)
+	}
 	positive("train.steps", t.Steps)
 	if t.LR <= 0 {
 		bad("train.lr: must be positive, got %g", t.LR)
@@ -214,6 +253,23 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// validateViT checks a vision transformer's image keys.
+func (c *Config) validateViT(bad func(format string, a ...any)) {
+	m, t := c.Model, c.Train
+	if m.Tokenizer != "" || m.Vocab != 0 {
+		bad("model.tokenizer, model.vocab: a vit model reads images, not tokens; leave them out")
+	}
+	if m.Image < 1 || m.Patch < 1 || m.Image%m.Patch != 0 {
+		bad("model.image, model.patch: the image side %d must be a positive multiple of the patch side %d", m.Image, m.Patch)
+	} else if m.Context != m.Patches()+1 {
+		bad("model.context: a vit model has %d patches and the class token, %d positions, not %d (leave it out)", m.Patches(), m.Patches()+1, m.Context)
+	}
+	if m.Classes < 2 {
+		bad("model.classes: want at least 2, got %d", m.Classes)
+	}
+	oneOf(bad, "train.augment", t.Augment, "crop-flip", "crop-flip-rotate", "none")
+}
+
 // checkProducts refuses sizes whose products, which size the model's tensors, overflow an int:
 // such a model cannot be allocated, and the overflow would give misleading errors later.
 func checkProducts(bad func(format string, a ...any), c *Config) {
@@ -228,7 +284,7 @@ func checkProducts(bad func(format string, a ...any), c *Config) {
 		{"model.layers x model.width x model.ffn", []int{m.Layers, m.Width, m.FFN}},
 		{"model.layers x model.width^2", []int{m.Layers, m.Width, m.Width}},
 		{"model.vocab x model.width", []int{m.Vocab, m.Width}},
-		{"train.steps x train.micro_batches x train.batch x model.context", []int{t.Steps, t.MicroBatches, t.Batch, m.Context}},
+		{"train.steps x train.grad_accum x train.batch x model.context", []int{t.Steps, t.GradAccum, t.Batch, m.Context}},
 	} {
 		n := uint64(1)
 		for _, v := range p.v {

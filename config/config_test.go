@@ -18,7 +18,7 @@ func TestPresetsParse(t *testing.T) {
 			t.Errorf("%s: %v", n, err)
 			continue
 		}
-		if c.Model.FFN != 4*c.Model.Width || c.Train.MicroBatches != 1 {
+		if c.Model.FFN != 4*c.Model.Width || c.Train.GradAccum != 1 {
 			t.Errorf("%s: defaults not filled: %+v", n, c)
 		}
 	}
@@ -38,6 +38,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{`arch = "gpt"`, `arch = "rnn"`, "model.arch"},
 		{"layers = 2", "layers = 2\nlayres = 3", `preset:x:7: unknown key "model.layres"`},
 		{"warmup = 20", "warmup = 2000", "train.warmup"},
+		{"warmup = 20", "warmup = 20\ngrad_accum = 2\nmicro_batches = 3", "train.micro_batches: is train.grad_accum's former name"},
 		{`decay = "cosine"`, `decay = "cubic"`, "train.decay"},
 		{"dropout = 0.0", "dropout = 1.5", "model.dropout"},
 		{"batch = 16", "batch = \"x\"", "preset:x:"},
@@ -156,7 +157,7 @@ func TestSetValuesAreUsedOrRefused(t *testing.T) {
 		{"train.eps=0", "train.eps: must be positive", nil},
 		{"train.log_every=0", "train.log_every: must be at least 1", nil},
 		{"train.eval_batches=0", "train.eval_batches: must be at least 1", nil},
-		{"train.micro_batches=0", "train.micro_batches: must be at least 1", nil},
+		{"train.grad_accum=0", "train.grad_accum: must be at least 1", nil},
 		{"model.ffn=0", "model.ffn: must be at least 1", nil},
 		{"model.type_vocab=0", "model.type_vocab: must be at least 1", nil},
 		{"model.init_std=0", "model.init_std: must be positive", nil},
@@ -194,5 +195,54 @@ func TestSetValuesAreUsedOrRefused(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: error %v, want %q", tc.set, err, tc.want)
 		}
+	}
+}
+
+// A vit model's context is its patches and the class token; its image keys are checked, and
+// other models refuse them.
+func TestViTConfig(t *testing.T) {
+	c, err := Preset("vit-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Model; m.Context != m.Patches()+1 || m.Patches() != 16 || m.Classes != 10 || c.Train.Data != DefaultImages || c.Train.Augment != "crop-flip" {
+		t.Errorf("vit-tiny: context %d, %d patches, %d classes, data %q, augment %q", m.Context, m.Patches(), m.Classes, c.Train.Data, c.Train.Augment)
+	}
+	base, _ := PresetText("vit-tiny")
+	gpt, _ := PresetText("gpt-tiny")
+	for _, tc := range []struct {
+		text     []byte
+		from, to string
+		want     string
+	}{
+		{base, "patch = 7", "patch = 5", "model.image, model.patch"},
+		{base, "patch = 7", "patch = 7\ncontext = 50", "model.context: a vit model has 16 patches"},
+		{base, "patch = 7", "patch = 7\ntokenizer = \"byte\"", "model.tokenizer"},
+		{base, `augment = "crop-flip"`, `augment = "mixup"`, "train.augment"},
+		{gpt, "layers = 2", "layers = 2\npatch = 4", "only a vit model"},
+	} {
+		_, err := Parse("x", []byte(strings.Replace(string(tc.text), tc.from, tc.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s -> %s: error %v, want one saying %q", tc.from, tc.to, err, tc.want)
+		}
+	}
+}
+
+// TestMicroBatchesIsGradAccum reads grad_accum's former name and writes only the new one.
+func TestMicroBatchesIsGradAccum(t *testing.T) {
+	base, err := PresetText("gpt-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("old", []byte(strings.Replace(string(base), "warmup = 20", "warmup = 20\nmicro_batches = 3", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := c.TOML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Train.GradAccum != 3 || strings.Contains(string(text), "micro_batches") || !strings.Contains(string(text), "grad_accum = 3") {
+		t.Fatalf("grad_accum %d, TOML:\n%s", c.Train.GradAccum, text)
 	}
 }

@@ -7,10 +7,14 @@ import (
 
 // Batch is B rows of T tokens for next-token prediction: Target[i] is the
 // token that follows Input[i] in the stream. Row r is Input[r*T : (r+1)*T].
+// An image batch (ViT) holds B images and their labels instead, and T is 0.
 type Batch struct {
 	B, T   int
 	Input  []uint32
 	Target []uint32
+
+	Images []float32 // B normalised images, row-major, one after another
+	Labels []uint32  // B class labels; IgnoreIndex is not counted
 }
 
 // TooSmallError reports a token stream too short for one B x T batch.

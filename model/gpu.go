@@ -15,7 +15,8 @@ import (
 // their gradients and AdamW moments, the activations, and the recorded sequences of a training
 // micro-step, an evaluation pass and an optimizer update. The sequences are recorded once and
 // replayed; the host only writes token ids, targets (and BERT's padding mask) and step
-// parameters. Arch "gpt" is GPT-2 (gpt.go), "bert" BertForMaskedLM (bert.go).
+// parameters. Arch "gpt" is GPT-2 (gpt.go), "bert" BertForMaskedLM (bert.go), "vit"
+// ViTForImageClassification (vit.go: B images of T = patches + 1 rows, Vocab its classes).
 type Net struct {
 	Cfg   config.Model
 	Vocab int
@@ -48,6 +49,9 @@ type Net struct {
 type inputs struct {
 	ids, targets, pos *vk.Tensor
 	types, keyValid   *vk.Tensor // BERT only
+	// ViT only: every row's patch pixels, and the ids that select the class-token rows and the
+	// patch rows (vit.go).
+	pixels, clsRows, patchRows *vk.Tensor
 }
 
 // lnActs is what a LayerNorm saves for its backward: its input x, output y and the row
@@ -88,10 +92,10 @@ type scratch struct {
 // from seed (normal with the configured std; GPT-2's residual projections scaled by
 // 1/sqrt(2·layers)). Training's dropout masks derive from seed too (dropoutKey).
 func NewNet(o *ops.Ops, cfg config.Model, vocab, b, t int, seed uint64) (*Net, error) {
-	if cfg.Arch != "gpt" && cfg.Arch != "bert" {
-		return nil, fmt.Errorf("model.arch %q: the GPU runs \"gpt\" and \"bert\"", cfg.Arch)
+	if cfg.Arch != "gpt" && cfg.Arch != "bert" && cfg.Arch != "vit" {
+		return nil, fmt.Errorf("model.arch %q: the GPU runs \"gpt\", \"bert\" and \"vit\"", cfg.Arch)
 	}
-	if t > cfg.Context || b < 1 || t < 1 {
+	if t > cfg.Context || b < 1 || t < 1 || cfg.Arch == "vit" && t != cfg.Context {
 		return nil, fmt.Errorf("micro-batch %d x %d does not fit model.context = %d", b, t, cfg.Context)
 	}
 	n := &Net{Cfg: cfg, Vocab: vocab, B: b, T: t, Specs: Params(cfg, vocab), o: o, ctx: o.Context(), index: map[string]int{}}
@@ -178,7 +182,7 @@ func (n *Net) allocate(seed uint64) error {
 		if bert {
 			la.ln1 = a.layerNorm(name("attention LayerNorm"), bt, d, nil, nil)
 			la.ln2 = a.layerNorm(name("output LayerNorm"), bt, d, nil, n.act.res[l+1])
-		} else {
+		} else { // pre-LN: GPT-2 and ViT
 			la.ln1 = a.layerNorm(name("ln_1"), bt, d, n.act.res[l], nil)
 			la.ln2 = a.layerNorm(name("ln_2"), bt, d, nil, nil)
 		}
@@ -189,9 +193,15 @@ func (n *Net) allocate(seed uint64) error {
 		n.act.emb = a.layerNorm("embeddings LayerNorm", bt, d, nil, n.act.res[0])
 		n.act.mlmDense, n.act.mlmGelu = a.tensor("transform dense", bt*d), a.tensor("transform gelu", bt*d)
 		n.act.final = a.layerNorm("transform LayerNorm", bt, d, n.act.mlmGelu, nil)
-		n.grad.ones = a.tensor("ones", bt)
 	} else {
 		n.act.final = a.layerNorm("ln_f", bt, d, n.act.res[c.Layers], nil)
+	}
+	if bert || n.vit() { // the bias gradients of q, k and v, strided in the packed qkv
+		n.grad.ones = a.tensor("ones", bt)
+	}
+	if n.vit() {
+		n.in.pixels = a.tensor("patch pixels", bt*c.Patch*c.Patch)
+		n.in.clsRows, n.in.patchRows = a.tensor("class-token rows", bt), a.tensor("patch rows", bt)
 	}
 	n.act.logits, n.act.losses, n.act.tmp = a.tensor("logits", bt*n.vocabStride()), a.tensor("losses", bt), a.tensor("projection", bt*d)
 	n.grad.dres, n.grad.dtmp = a.tensor("d residual", bt*d), a.tensor("d tmp", bt*d)
@@ -214,11 +224,22 @@ func (n *Net) allocate(seed uint64) error {
 	if err := n.in.pos.WriteUint32(0, pos); err != nil {
 		return err
 	}
-	if !bert {
-		return nil
+	if n.vit() {
+		cls, patch := n.vitRows()
+		if err := n.in.clsRows.WriteUint32(0, cls); err != nil {
+			return err
+		}
+		if err := n.in.patchRows.WriteUint32(0, patch); err != nil {
+			return err
+		}
 	}
-	if err := n.in.types.WriteUint32(0, make([]uint32, bt)); err != nil {
-		return err
+	if bert {
+		if err := n.in.types.WriteUint32(0, make([]uint32, bt)); err != nil {
+			return err
+		}
+	}
+	if n.grad.ones == nil {
+		return nil
 	}
 	ones := make([]float32, bt)
 	for i := range ones {
@@ -235,10 +256,11 @@ func (n *Net) allocate(seed uint64) error {
 func (n *Net) vocabStride() int { return (n.Vocab + 3) &^ 3 }
 
 // stored is the number of elements of parameter p's GPU tensors (and of its gradient and
-// moments): the tensors indexed by token hold vocabStride rows, the others p.Size().
+// moments): the tensors indexed by token (or a ViT's class) hold vocabStride rows, the others
+// p.Size().
 func (n *Net) stored(p ParamSpec) int {
 	switch p.Name {
-	case "wte.weight", bertWord, BERTDecoderBias:
+	case "wte.weight", bertWord, BERTDecoderBias, vitClassifier + ".weight", vitClassifier + ".bias":
 		return p.Size() / n.Vocab * n.vocabStride()
 	}
 	return p.Size()
@@ -386,7 +408,7 @@ func (n *Net) linearBackward(s *vk.Sequence, l linear, x *vk.Tensor, dy cols, dx
 		TransB: !l.outIn, Alpha: 1, Beta: beta})
 }
 
-// The LayerNorm epsilons: GPT-2's, and Hugging Face BERT's.
+// The LayerNorm epsilons: GPT-2's, and Hugging Face BERT's (ViT's is vitLNEps).
 const (
 	lnEps     = 1e-5
 	bertLNEps = 1e-12
@@ -394,8 +416,11 @@ const (
 
 // eps is the model's LayerNorm epsilon.
 func (n *Net) eps() float32 {
-	if n.bert() {
+	switch n.Cfg.Arch {
+	case "bert":
 		return bertLNEps
+	case "vit":
+		return vitLNEps
 	}
 	return lnEps
 }
@@ -412,17 +437,21 @@ func (n *Net) layerNormBackward(s *vk.Sequence, name string, a lnActs, dy, dx *v
 		n.rows(), n.Cfg.Width, accumulate)
 }
 
-// attention is layer l's attention: causal for GPT, over the padding mask for BERT.
+// attention is layer l's attention: causal for GPT, over the padding mask for BERT, over every
+// row for ViT.
 func (n *Net) attention(l int) ops.Attention {
 	c, a := n.Cfg, n.act.layers[l]
 	return ops.Attention{QKV: a.qkv, Out: a.att, LSE: a.lse, B: n.B, T: n.T, H: c.Heads, Dh: c.Width / c.Heads,
-		Causal: !n.bert(), KeyValid: n.in.keyValid}
+		Causal: c.Arch == "gpt", KeyValid: n.in.keyValid}
 }
 
 // recordForward records the forward pass up to the logits; train applies dropout.
 func (n *Net) recordForward(s *vk.Sequence, train bool) error {
-	if n.bert() {
+	switch n.Cfg.Arch {
+	case "bert":
 		return n.bertForward(s, train)
+	case "vit":
+		return n.vitForward(s, train)
 	}
 	return n.gptForward(s, train)
 }
@@ -440,8 +469,11 @@ func (n *Net) recordBackward(s *vk.Sequence) error {
 		n.rows(), n.Vocab, n.vocabStride(), IgnoreIndex); err != nil {
 		return err
 	}
-	if n.bert() {
+	switch n.Cfg.Arch {
+	case "bert":
 		return n.bertBackward(s)
+	case "vit":
+		return n.vitBackward(s)
 	}
 	return n.gptBackward(s)
 }

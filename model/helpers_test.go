@@ -74,8 +74,11 @@ func WithDropout(cfg config.Model, p float64) config.Model {
 }
 
 // MicroBatches are two micro-batches for arch: random tokens for GPT, masked ones with padding
-// for BERT.
+// for BERT, random images for ViT (TinyViT's).
 func MicroBatches(rng *rand.Rand, arch string, vocab, b, tt int) []data.Batch {
+	if arch == "vit" {
+		return []data.Batch{RandomImageBatch(rng, b, 8, vocab), RandomImageBatch(rng, b, 8, vocab)}
+	}
 	if arch == "bert" {
 		return []data.Batch{RandomMLMBatch(rng, b, tt, 0), RandomMLMBatch(rng, b, tt, 3)}
 	}
@@ -115,5 +118,22 @@ func (n *Net) DropoutKey(step, micro, micros int) uint32 { return n.dropoutKey(s
 // KeyValid is BERT's padding mask of a micro-batch's ids.
 func (n *Net) KeyValid(ids []uint32) []uint32 { return n.keyValid(ids) }
 
-// Counted is the number of targets of b the loss counts.
-func Counted(b data.Batch) int { return counted(b) }
+// TinyViT takes images of 8 x 8 pixels in 4 patches of 4 x 4 (5 rows with the class token),
+// into 10 classes (padded to 12 on the GPU).
+func TinyViT() config.Model {
+	return config.Model{Arch: "vit", Context: 5, Layers: 2, Width: 16, Heads: 2, FFN: 64, InitStd: 0.3, Image: 8, Patch: 4, Classes: 10}
+}
+
+// RandomImageBatch is b random images of side x side pixels with random labels below classes;
+// the last label is ignored.
+func RandomImageBatch(rng *rand.Rand, b, side, classes int) data.Batch {
+	batch := data.Batch{B: b, Images: make([]float32, b*side*side), Labels: make([]uint32, b)}
+	for i := range batch.Images {
+		batch.Images[i] = float32(rng.NormFloat64())
+	}
+	for i := range batch.Labels {
+		batch.Labels[i] = uint32(rng.IntN(classes))
+	}
+	batch.Labels[b-1] = IgnoreIndex
+	return batch
+}

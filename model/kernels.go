@@ -11,7 +11,7 @@ func StepKernels(cfg *config.Config, vocab int) []tune.Case {
 	m := cfg.Model
 	b, t, d, f := cfg.Train.Batch, m.Context, m.Width, m.FFN
 	rows := b * t
-	micro := float64(max(cfg.Train.MicroBatches, 1))
+	micro := float64(max(cfg.Train.GradAccum, 1))
 	perBlock := micro * float64(m.Layers)
 	matmul := func(mm, n, k int, ta, tb bool, count float64) tune.Case {
 		return tune.Case{Kernel: "matmul", Dims: []int{mm, n, k}, TransA: ta, TransB: tb, Count: count}

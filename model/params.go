@@ -59,6 +59,17 @@ type ParamSpec struct {
 	Layer      int
 	Rows, Cols WidthRole // the axes of the matrix view: Shape, or 1 x n for a vector
 	Tied       TiedRole
+	// HFShape is the shape a checkpoint stores when Hugging Face's differs from the matrix view
+	// (ViT's class token (1, 1, d), its patch embedding as a convolution (d, 1, P, P)).
+	HFShape []int
+}
+
+// FileShape is the shape a checkpoint stores: HFShape, else Shape.
+func (p ParamSpec) FileShape() []int {
+	if p.HFShape != nil {
+		return p.HFShape
+	}
+	return p.Shape
 }
 
 // Size is the number of elements.
@@ -71,12 +82,16 @@ func (p ParamSpec) Size() int {
 }
 
 // Params lists every parameter of the model in a fixed order, named as Hugging Face's GPT-2
-// (GPT2Model, Conv1D weights stored in x out) and BERT (BertForMaskedLM, Linear weights stored
-// out x in) name them, so exported checkpoints load there. vocab is the token-table size.
+// (GPT2Model, Conv1D weights stored in x out), BERT (BertForMaskedLM, Linear weights stored
+// out x in) and ViT (ViTForImageClassification) name them, so exported checkpoints load there.
+// vocab is the token-table size (a ViT's classes).
 func Params(m config.Model, vocab int) []ParamSpec {
 	ps, prefix := gptParams(m, vocab), GPTLayer
-	if m.Arch == "bert" {
+	switch m.Arch {
+	case "bert":
 		ps, prefix = bertParams(m, vocab), BERTLayer
+	case "vit":
+		ps, prefix = vitParams(m, vocab), ViTLayer
 	}
 	for i, p := range ps {
 		ps[i].Local = p.Name
@@ -157,8 +172,47 @@ func bertParams(m config.Model, vocab int) []ParamSpec {
 	return append(ps, ParamSpec{Name: BERTDecoderBias, Shape: []int{vocab}, Init: InitZeros, Layer: -1})
 }
 
+// vitParams are ViTForImageClassification's: the patch embedding (a convolution with a P x P
+// kernel and stride, a linear map from a patch's pixels), the class token and the position
+// embeddings, pre-LN layers, the final LayerNorm and the classifier on the class token. The
+// classifier is not tied to an input, so width de-coalescing keeps its logits without a rescale
+// (docs/method.md §3): nothing has the HeadNorm role.
+func vitParams(m config.Model, classes int) []ParamSpec {
+	d, f, pp := m.Width, m.FFN, m.Patch*m.Patch
+	patch := linearParams(vitPatch, Fixed, ResidualOut, pp, d, -1, InitNormal, true)
+	patch[0].HFShape = []int{d, 1, m.Patch, m.Patch}
+	cls := embeddingParams(vitCLS, 1, d) // neither decayed, as in DeiT
+	cls.HFShape, cls.Decay = []int{1, 1, d}, false
+	pos := embeddingParams(vitPositions, m.Context, d)
+	pos.HFShape, pos.Decay = []int{1, m.Context, d}, false
+	ps := []ParamSpec{cls, pos}
+	for _, p := range patch {
+		p.Layer, p.Tied = -1, Embedding // the reference rule scales every input embedding
+		ps = append(ps, p)
+	}
+	dense := func(name string, in, out WidthRole, nIn, nOut, layer int) []ParamSpec {
+		return linearParams(name, in, out, nIn, nOut, layer, InitNormal, true)
+	}
+	for i := 0; i < m.Layers; i++ {
+		p := ViTLayer(i)
+		ps = append(ps, layerNormParams(p+"layernorm_before", d, i, Untied)...)
+		for _, qkv := range []string{"query", "key", "value"} {
+			ps = append(ps, dense(p+"attention.attention."+qkv, ResidualIn, ResidualOut, d, d, i)...)
+		}
+		ps = append(ps, dense(p+"attention.output.dense", ResidualIn, ResidualOut, d, d, i)...)
+		ps = append(ps, layerNormParams(p+"layernorm_after", d, i, Untied)...)
+		ps = append(ps, dense(p+"intermediate.dense", ResidualIn, FFNOut, d, f, i)...)
+		ps = append(ps, dense(p+"output.dense", FFNIn, ResidualOut, f, d, i)...)
+	}
+	ps = append(ps, layerNormParams(vitFinalNorm, d, -1, Untied)...)
+	return append(ps, dense(vitClassifier, ResidualIn, Fixed, d, classes, -1)...)
+}
+
 // GPTLayer is the parameter-name prefix of GPT-2 block l.
 func GPTLayer(l int) string { return fmt.Sprintf("h.%d.", l) }
+
+// ViTLayer is the parameter-name prefix of ViT encoder layer l.
+func ViTLayer(l int) string { return fmt.Sprintf("vit.encoder.layer.%d.", l) }
 
 // BERTLayer is the parameter-name prefix of BERT encoder layer l.
 func BERTLayer(l int) string { return fmt.Sprintf("bert.encoder.layer.%d.", l) }

@@ -11,6 +11,7 @@ import (
 	"github.com/vktrain/vktrain/model"
 	"github.com/vktrain/vktrain/model/reference"
 	"github.com/vktrain/vktrain/vk/ops"
+	opref "github.com/vktrain/vktrain/vk/ops/ref"
 	"github.com/vktrain/vktrain/vk/vktest"
 )
 
@@ -52,6 +53,9 @@ func checkGradients(t *testing.T, n *model.Net, batches []data.Batch, step int) 
 		rb := reference.Batch{B: b.B, T: b.T, Input: b.Input, Target: b.Target, Train: true, DropoutKey: n.DropoutKey(step, i, len(batches))}
 		if n.Cfg.Arch == "bert" {
 			rb.KeyValid = n.KeyValid(b.Input)
+		}
+		if n.Cfg.Arch == "vit" {
+			rb.T, rb.Images, rb.Labels = n.T, opref.F64(b.Images), b.Labels
 		}
 		refBatches = append(refBatches, rb)
 		g := map[string][]float64{}
@@ -112,9 +116,12 @@ func TestDropoutStepMatchesReference(t *testing.T) {
 	for _, c := range []struct {
 		cfg   config.Model
 		vocab int
-	}{{model.TinyGPT(), 23}, {model.TinyBERT(), model.BERTVocab}} {
+	}{{model.TinyGPT(), 23}, {model.TinyBERT(), model.BERTVocab}, {model.TinyViT(), 10}} {
 		t.Run(c.cfg.Arch, func(t *testing.T) {
-			const b, tt = 2, 7
+			b, tt := 2, 7
+			if c.cfg.Arch == "vit" {
+				b, tt = 3, c.cfg.Context
+			}
 			n := model.NewTestNet(t, model.WithDropout(c.cfg, 0.3), c.vocab, b, tt)
 			batches := model.MicroBatches(rand.New(rand.NewPCG(11, 12)), c.cfg.Arch, c.vocab, b, tt)
 			ref, rbs := checkGradients(t, n, batches, 3)
@@ -132,6 +139,14 @@ func TestDropoutStepMatchesReference(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One GPU ViT step's loss and every gradient against the float64 reference, which cuts the
+// images into patches itself: two micro-batches of three images, one label ignored in each.
+func TestViTStepMatchesReference(t *testing.T) {
+	cfg := model.TinyViT()
+	n := model.NewTestNet(t, cfg, cfg.Classes, 3, cfg.Context)
+	checkGradients(t, n, model.MicroBatches(rand.New(rand.NewPCG(3, 4)), "vit", cfg.Classes, 3, cfg.Context), 1)
 }
 
 // One GPU BERT step's loss and every gradient against the float64 reference: two micro-batches
@@ -183,5 +198,51 @@ func TestLogitsMatchReference(t *testing.T) {
 	}
 	if e := vktest.NSE(got, want); e > 1e-6 {
 		t.Errorf("Logits: normalised squared error %g against the reference", e)
+	}
+}
+
+// Classify's loss, predictions and confusion matrix are the reference's: its mean loss over
+// the counted images and the argmax of its class-token logits.
+func TestViTClassifyMatchesReference(t *testing.T) {
+	cfg := model.TinyViT()
+	const b = 4
+	n := model.NewTestNet(t, cfg, cfg.Classes, b, cfg.Context)
+	batch := model.RandomImageBatch(rand.New(rand.NewPCG(7, 8)), b, cfg.Image, cfg.Classes)
+	params, err := n.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := reference.New(cfg, cfg.Classes, reference.Widen(params))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ref.Forward(reference.Batch{B: b, T: n.T, Images: opref.F64(batch.Images), Labels: batch.Labels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.Classify([]data.Batch{batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Count != b-1 || math.Abs(c.Loss-f.Loss) > 1e-5*f.Loss {
+		t.Errorf("loss %v over %d images, reference %v over %d", c.Loss, c.Count, f.Loss, b-1)
+	}
+	right := 0
+	for i, l := range batch.Labels[:b-1] {
+		best := 0
+		for k := range cfg.Classes {
+			if f.Logits[i*cfg.Classes+k] > f.Logits[i*cfg.Classes+best] {
+				best = k
+			}
+		}
+		if c.Confusion[l][best] == 0 {
+			t.Errorf("image %d: label %d, the reference predicts %d, the confusion matrix has no such case", i, l, best)
+		}
+		if int(l) == best {
+			right++
+		}
+	}
+	if want := float64(right) / float64(b-1); c.Accuracy != want {
+		t.Errorf("accuracy %v, the reference's %v", c.Accuracy, want)
 	}
 }

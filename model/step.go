@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/vk"
@@ -98,19 +99,26 @@ func (n *Net) SetGradClip(maxNorm float64) error {
 	return n.recordUpdate(n.update, n.clip)
 }
 
-// counted is the number of targets of b the loss counts (not IgnoreIndex).
-func counted(b data.Batch) int {
+// Counted is the number of targets (an image batch's labels) of b the loss counts (not
+// IgnoreIndex).
+func Counted(b data.Batch) int {
 	c := 0
-	for _, t := range b.Target {
-		if t != IgnoreIndex {
-			c++
+	for _, ts := range [][]uint32{b.Target, b.Labels} {
+		for _, t := range ts {
+			if t != IgnoreIndex {
+				c++
+			}
 		}
 	}
 	return c
 }
 
-// load writes a micro-batch's ids and targets (and BERT's padding mask, from its [PAD] ids).
+// load writes a micro-batch's ids and targets (and BERT's padding mask, from its [PAD] ids), or
+// a ViT's images and labels.
 func (n *Net) load(b data.Batch) error {
+	if n.vit() {
+		return n.loadImages(b)
+	}
 	if len(b.Input) != n.B*n.T || len(b.Target) != n.B*n.T {
 		return fmt.Errorf("batch of %d inputs and %d targets, the model takes %d x %d", len(b.Input), len(b.Target), n.B, n.T)
 	}
@@ -150,16 +158,33 @@ type StepResult struct {
 	FLOPs    float64 // of the kernels dispatched
 }
 
+// Share is the part of a step's micro-batches that one rank of a data-parallel job computes:
+// the step has Micros micro-batches in all, this rank's start at index First, and Tokens is the
+// number of targets the loss counts in all of them (the step's mean loss divides by it).
+type Share struct{ First, Micros, Tokens int }
+
 // Gradients runs the forward and backward passes of every micro-batch, leaving the gradient of
 // the mean loss (over all their counted targets) in the gradient tensors. It returns that loss.
-// Dropout masks depend on the seed, the run's step (sp.Step after the steps of earlier V-cycle
-// phases) and the micro-batch's index only.
 func (n *Net) Gradients(batches []data.Batch, sp ops.StepParams) (float64, error) {
 	count := 0
 	for _, b := range batches {
-		count += counted(b)
+		count += Counted(b)
 	}
-	sp.Tokens = count
+	total, err := n.ShareGradients(batches, Share{Micros: len(batches), Tokens: count}, sp)
+	if err != nil || count == 0 {
+		return 0, err
+	}
+	return total / float64(count), nil
+}
+
+// ShareGradients runs the forward and backward passes of a rank's share of a step, batches,
+// leaving in the gradient tensors their part of the gradient of the step's mean loss, and
+// returns the summed loss of their counted targets (micro-batch by micro-batch, in order).
+// Dropout masks depend on the seed, the run's step (sp.Step after the steps of earlier V-cycle
+// phases) and the micro-batch's index in the step only, so a share draws the masks the whole
+// step would give it.
+func (n *Net) ShareGradients(batches []data.Batch, sh Share, sp ops.StepParams) (float64, error) {
+	sp.Tokens = sh.Tokens
 	if err := sp.Write(n.step); err != nil {
 		return 0, err
 	}
@@ -171,7 +196,7 @@ func (n *Net) Gradients(batches []data.Batch, sp ops.StepParams) (float64, error
 		if err := n.load(b); err != nil {
 			return 0, err
 		}
-		if err := n.setDropout(sp.Step, i, len(batches)); err != nil {
+		if err := n.setDropout(sp.Step, sh.First+i, sh.Micros); err != nil {
 			return 0, err
 		}
 		if err := n.micro.Run(); err != nil {
@@ -183,10 +208,25 @@ func (n *Net) Gradients(batches []data.Batch, sp ops.StepParams) (float64, error
 		}
 		total += s
 	}
-	if count == 0 {
-		return 0, nil
+	return total, nil
+}
+
+// Update clips the gradients and applies AdamW with the step parameters the last Gradients or
+// ShareGradients wrote; it returns the gradient norm before clipping.
+func (n *Net) Update() (float64, error) {
+	if err := n.update.Run(); err != nil {
+		return 0, err
 	}
-	return total / float64(count), nil
+	stepVals, err := n.step.ReadFloat32()
+	if err != nil {
+		return 0, err
+	}
+	return float64(stepVals[ops.StepGradNorm]), nil
+}
+
+// StepFLOPs is the work of the kernels of an optimizer step over micros micro-batches.
+func (n *Net) StepFLOPs(micros int) float64 {
+	return float64(micros)*n.micro.FLOPs() + n.zero.FLOPs() + n.update.FLOPs()
 }
 
 // Step is one optimizer step: gradients over the micro-batches, then clipping and AdamW with
@@ -196,19 +236,52 @@ func (n *Net) Step(batches []data.Batch, sp ops.StepParams) (StepResult, error) 
 	if err != nil {
 		return StepResult{}, err
 	}
-	if err := n.update.Run(); err != nil {
-		return StepResult{}, err
-	}
-	stepVals, err := n.step.ReadFloat32()
+	norm, err := n.Update()
 	if err != nil {
 		return StepResult{}, err
 	}
-	r := StepResult{Loss: loss, GradNorm: float64(stepVals[ops.StepGradNorm]),
-		FLOPs: float64(len(batches))*n.micro.FLOPs() + n.zero.FLOPs() + n.update.FLOPs()}
+	r := StepResult{Loss: loss, GradNorm: norm, FLOPs: n.StepFLOPs(len(batches))}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return r, fmt.Errorf("loss is %v", loss)
 	}
 	return r, nil
+}
+
+// GradLen is the number of floats ReadGrads and WriteGrads move: every gradient tensor whole,
+// pads included (they stay zero).
+func (n *Net) GradLen() int {
+	total := 0
+	for _, g := range n.grads {
+		total += g.Len()
+	}
+	return total
+}
+
+// ReadGrads copies every gradient tensor, in parameter order, into buf (GradLen floats).
+func (n *Net) ReadGrads(buf []float32) error {
+	return n.moveGrads(buf, (*vk.Tensor).ReadBytes)
+}
+
+// WriteGrads replaces every gradient tensor with buf's values (the layout ReadGrads reads).
+func (n *Net) WriteGrads(buf []float32) error {
+	return n.moveGrads(buf, (*vk.Tensor).WriteBytes)
+}
+
+func (n *Net) moveGrads(buf []float32, move func(*vk.Tensor, uint64, []byte) error) error {
+	if len(buf) != n.GradLen() {
+		return fmt.Errorf("gradient buffer of %d floats, the model has %d", len(buf), n.GradLen())
+	}
+	// Tensors hold little-endian float32, as Go's float32 is in memory on every platform
+	// vktrain builds for (amd64, arm64).
+	bytes := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), 4*len(buf))
+	at := 0
+	for _, g := range n.grads {
+		if err := move(g, 0, bytes[4*at:4*(at+g.Len())]); err != nil {
+			return err
+		}
+		at += g.Len()
+	}
+	return nil
 }
 
 // Evaluate returns the summed loss and the number of counted targets of a forward pass.
@@ -220,7 +293,7 @@ func (n *Net) Evaluate(b data.Batch) (float64, int, error) {
 		return 0, 0, err
 	}
 	s, err := n.lossSum()
-	return s, counted(b), err
+	return s, Counted(b), err
 }
 
 // Params reads every parameter from the device, by name.

@@ -8,8 +8,11 @@ import (
 )
 
 // VocabSize is the token-table size of a model: model.vocab when set, else the tokenizer's
-// (and BERT's special tokens after it).
+// (and BERT's special tokens after it); a ViT's classes.
 func VocabSize(m config.Model) (int, error) {
+	if m.Arch == "vit" {
+		return m.Classes, nil
+	}
 	tok, err := data.NewTokenizer(m.Tokenizer)
 	if err != nil {
 		return 0, err
@@ -24,9 +27,27 @@ func VocabSize(m config.Model) (int, error) {
 	return need, nil
 }
 
-// HuggingFaceConfig is a config.json in the form Hugging Face's GPT-2 and BERT classes read, for
-// model m with a token table of vocab rows.
+// HuggingFaceConfig is a config.json in the form Hugging Face's GPT-2, BERT and ViT classes
+// read, for model m with a token table of vocab rows (a ViT's labels are Fashion-MNIST's class
+// names when it has ten classes).
 func HuggingFaceConfig(m config.Model, vocab int) map[string]any {
+	if m.Arch == "vit" {
+		labels, ids := map[string]string{}, map[string]int{}
+		for i := range m.Classes {
+			name := fmt.Sprint("LABEL_", i)
+			if m.Classes == len(data.FashionMNISTClasses) {
+				name = data.FashionMNISTClasses[i]
+			}
+			labels[fmt.Sprint(i)], ids[name] = name, i
+		}
+		return map[string]any{
+			"architectures": []string{"ViTForImageClassification"}, "model_type": "vit", "image_size": m.Image,
+			"patch_size": m.Patch, "num_channels": 1, "hidden_size": m.Width, "num_hidden_layers": m.Layers,
+			"num_attention_heads": m.Heads, "intermediate_size": m.FFN, "hidden_act": "gelu_new", "qkv_bias": true,
+			"layer_norm_eps": vitLNEps, "hidden_dropout_prob": m.Dropout, "attention_probs_dropout_prob": 0.0,
+			"initializer_range": m.InitStd, "id2label": labels, "label2id": ids,
+		}
+	}
 	if m.Arch == "bert" {
 		return map[string]any{
 			"architectures": []string{"BertForMaskedLM"}, "model_type": "bert", "vocab_size": vocab,

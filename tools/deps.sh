@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vktrain needs from Debian/Ubuntu packages when it is missing.
 #   tools/deps.sh run    the Vulkan loader and lavapipe (to run vktrain)
-#   tools/deps.sh test   also glslc, spirv-tools and the validation layers (to build shaders and test)
+#   tools/deps.sh test   also glslc, spirv-tools and the validation layers (to build shaders and test),
+#                        and Open MPI (the data-parallel tests build vktrain with -tags mpi)
 # As root or with password-less sudo it runs apt-get; otherwise it prints the command and fails.
 set -euo pipefail
 mode=${1:-test}
@@ -13,6 +14,9 @@ if [ "$mode" = test ]; then
   command -v glslc >/dev/null || missing+=(glslc)
   command -v spirv-val >/dev/null || missing+=(spirv-tools)
   ls /usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json >/dev/null 2>&1 || missing+=(vulkan-validationlayers)
+  command -v mpirun >/dev/null || missing+=(openmpi-bin)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  pkg-config --exists ompi 2>/dev/null || missing+=(libopenmpi-dev)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 cmd="apt-get install -y ${missing[*]}"

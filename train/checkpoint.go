@@ -44,6 +44,7 @@ type State struct {
 	// The corpus trained on: document name -> SHA-256 (data.Tokenized.Files); a resume
 	// refuses another corpus, naming the documents that differ.
 	Corpus map[string]string `json:"corpus,omitempty"`
+	Ranks  int               `json:"ranks,omitempty"` // of the data-parallel job (0: one process)
 
 	// A V-cycle run's place: the phase in progress (an index into VCycleConfig.Phases), the
 	// level its model is (0 or 1: the full model), and the work of every level so far.
@@ -90,7 +91,7 @@ func SaveCheckpoint(out string, cfgText []byte, cfg *config.Config, params, m, v
 	tensors := func(prefix string, vals map[string][]float32) []safetensors.Tensor {
 		ts := make([]safetensors.Tensor, len(specs))
 		for i, p := range specs {
-			ts[i] = safetensors.Tensor{Name: prefix + p.Name, Shape: p.Shape, Data: vals[p.Name]}
+			ts[i] = safetensors.Tensor{Name: prefix + p.Name, Shape: p.FileShape(), Data: vals[p.Name]}
 		}
 		return ts
 	}
@@ -275,8 +276,8 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 			if !ok {
 				return nil, bad("tensor %s is missing: the checkpoint is not a %s model of this configuration", src.name, ck.Config.Model.Arch)
 			}
-			if fmt.Sprint(t.Shape) != fmt.Sprint(p.Shape) {
-				return nil, bad("tensor %s has shape %v, the configuration needs %v", src.name, t.Shape, p.Shape)
+			if fmt.Sprint(t.Shape) != fmt.Sprint(p.FileShape()) {
+				return nil, bad("tensor %s has shape %v, the configuration needs %v", src.name, t.Shape, p.FileShape())
 			}
 			src.target[p.Name] = t.Data
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/vktrain/vktrain/config"
 	"github.com/vktrain/vktrain/internal/atomicfile"
-	"github.com/vktrain/vktrain/internal/runlock"
 	"github.com/vktrain/vktrain/model"
 
 	"github.com/vktrain/vktrain/data"
@@ -27,14 +27,17 @@ import (
 type Metrics struct {
 	Step       int      `json:"step"`
 	Level      int      `json:"level"`
-	Tokens     int64    `json:"tokens"`   // training tokens seen
-	FLOPs      float64  `json:"flops"`    // training FLOPs of the kernels dispatched
-	WallS      float64  `json:"wall_s"`   // training wall time (evaluation excluded)
-	Loss       float64  `json:"loss"`     // this step's mean training loss
-	ValLoss    *float64 `json:"val_loss"` // null between evaluations
+	Tokens     int64    `json:"tokens"`             // training tokens seen
+	FLOPs      float64  `json:"flops"`              // training FLOPs of the kernels dispatched
+	WallS      float64  `json:"wall_s"`             // training wall time (evaluation excluded)
+	Loss       float64  `json:"loss"`               // this step's mean training loss
+	ValLoss    *float64 `json:"val_loss"`           // null between evaluations
+	ValAcc     *float64 `json:"val_acc,omitempty"`  // image classification: validation accuracy, with val_loss
+	TestAcc    *float64 `json:"test_acc,omitempty"` // image classification: test accuracy, on the run's last line
 	LR         float64  `json:"lr"`
 	GradNorm   float64  `json:"grad_norm"`
-	TokensPerS float64  `json:"tokens_per_s"` // over the steps since the last line
+	TokensPerS float64  `json:"tokens_per_s"`           // over the steps since the last line
+	ImagesPerS float64  `json:"images_per_s,omitempty"` // image classification: over the steps since the last line
 	// Settings a resume changed (key -> new TOML value), in force from this line's step; set
 	// on the first line after such a resume only.
 	Changed map[string]string `json:"changed,omitempty"`
@@ -61,66 +64,68 @@ type Run struct {
 	// run replaces.
 	Restarted bool
 
-	batcher  *data.Batcher
-	masker   *data.Masker // BERT's masked-LM batches; nil for GPT
+	batcher  batchSource
+	next     func() data.Batch // the next training micro-batch (BERT's masked)
 	evalSet  []data.Batch
-	corpus   map[string]string // the corpus's document digests (data.Tokenized.Files)
+	testSet  []data.Batch      // image classification: the whole test set, for the final test accuracy
+	corpus   map[string]string // a language model's corpus: its documents' digests (data.Tokenized.Files)
 	lastCkpt string
 	changed  map[string]string // settings a resume changed, for the next metrics line
-	lock     *runlock.Lock
+
+	dataDigest [32]byte // of the training and validation tokens (or images)
+	ranks      *ranks   // nil: not one rank of a data-parallel job (JoinWorld)
+}
+
+// batchSource is where a run's training batches come from (token windows, or images), with the
+// position a checkpoint saves.
+type batchSource interface {
+	State() data.BatcherState
+	Restore(data.BatcherState) error
 }
 
 // NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten;
 // a run that stopped before its first checkpoint left nothing to continue and is replaced, with
-// Restarted set). The run holds out's lock (internal/runlock) until Free: a second process is
-// refused. The folder is created only once the data and the model are ready, so a run that
-// cannot start leaves nothing behind.
+// Restarted set). The folder is created only once the data and the model are ready, so a run
+// that cannot start leaves nothing behind. The caller keeps other processes out of the folder
+// (internal/runlock).
 func NewRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string) (*Run, error) {
-	_, statErr := os.Stat(out)
-	lock, err := runlock.Acquire(out)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newFreshRun(o, cfg, cfgText, out)
-	if err != nil {
-		lock.Release()
-		if os.IsNotExist(statErr) { // leave nothing behind
-			os.Remove(filepath.Join(out, runlock.Name))
-			os.Remove(out)
-		}
-		return nil, err
-	}
-	r.lock = lock
-	return r, nil
-}
-
-func newFreshRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string) (*Run, error) {
 	metricsPath := filepath.Join(out, "metrics.jsonl")
-	_, ckErr := ResolveCheckpoint(out)
-	_, mErr := os.Stat(metricsPath)
-	if ckErr == nil {
+	if _, err := ResolveCheckpoint(out); err == nil {
 		return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
 	}
+	_, mErr := os.Stat(metricsPath)
 	r, err := newRun(o, cfg, cfgText, out, nil)
 	if err != nil {
 		return nil, err
 	}
 	if mErr == nil {
-		// A run that stopped before its first checkpoint: nothing of it can be continued.
-		if err := os.Remove(metricsPath); err != nil {
+		// A run that stopped before its first checkpoint: nothing of it can be continued. (Every
+		// rank of a data-parallel job gets here; the first removes the file.)
+		if err := os.Remove(metricsPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			r.Free()
 			return nil, err
 		}
 		r.Restarted = true
 	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		r.Free()
+		return nil, err
+	}
 	return r, nil
 }
 
+// RunDir is the run folder of dir, a run folder or one of its checkpoints (what -resume takes).
+func RunDir(dir string) string {
+	if ck, err := ResolveCheckpoint(dir); err == nil {
+		return filepath.Dir(filepath.Dir(ck))
+	}
+	return dir
+}
+
 // ResumeRun continues the run whose output folder (or checkpoint) is dir, exactly where its
-// last checkpoint left it, holding the folder's lock until Free. settings (KEY=VALUE, as -set
-// takes them) may change the keys of config.ResumableKeys; the first metrics line after the
-// resume records them. The corpus must be the one the run trained on (by its digest); each
-// document that changed is named.
+// last checkpoint left it. settings (KEY=VALUE, as -set takes them) may change the keys of
+// config.ResumableKeys; the first metrics line after the resume records them. The corpus must
+// be the one the run trained on (by its digest); each document that changed is named.
 func ResumeRun(o *ops.Ops, dir string, settings []string) (*Run, error) {
 	ckDir, err := ResolveCheckpoint(dir)
 	if err != nil {
@@ -130,18 +135,7 @@ func ResumeRun(o *ops.Ops, dir string, settings []string) (*Run, error) {
 		}
 		return nil, err
 	}
-	out := filepath.Dir(filepath.Dir(ckDir))
-	lock, err := runlock.Acquire(out)
-	if err != nil {
-		return nil, err
-	}
-	r, err := resumeRun(o, ckDir, out, settings)
-	if err != nil {
-		lock.Release()
-		return nil, err
-	}
-	r.lock = lock
-	return r, nil
+	return resumeRun(o, ckDir, RunDir(ckDir), settings)
 }
 
 func resumeRun(o *ops.Ops, ckDir, out string, settings []string) (*Run, error) {
@@ -214,15 +208,16 @@ func resumeSettings(ck *Checkpoint, text []byte, settings []string) (*config.Con
 }
 
 func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Checkpoint) (*Run, error) {
-	tok, err := data.NewTokenizer(cfg.Model.Tokenizer)
-	if err != nil {
-		return nil, err
-	}
 	vocab, err := model.VocabSize(cfg.Model)
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := data.Tokens(cfg.Train.Data, tok, cfg.Train.AllowBinary)
+	r := &Run{Cfg: cfg, CfgText: cfgText, Out: out, State: State{Level: 1}, sched: cfg.Schedule(cfg.Phases()[0])}
+	if cfg.Model.Arch == "vit" {
+		err = r.loadImages()
+	} else {
+		err = r.loadTokens()
+	}
 	if err != nil {
 		if ck != nil {
 			return nil, fmt.Errorf("%w (if the corpus moved, resume with -set train.data='\"NEW PATH\"')", err)
@@ -230,26 +225,11 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 		return nil, err
 	}
 	if ck != nil && ck.State.Corpus != nil {
-		if diff := data.Changes(ck.State.Corpus, tokens.Files); diff != nil {
-			return nil, fmt.Errorf("the corpus %s is not the one checkpoint %s trained on: %s", tokens.Path, ck.Dir, strings.Join(diff, ", "))
+		if diff := data.Changes(ck.State.Corpus, r.corpus); diff != nil {
+			return nil, fmt.Errorf("the corpus %s is not the one checkpoint %s trained on: %s", cfg.Train.Data, ck.Dir, strings.Join(diff, ", "))
 		}
 	}
 	t := cfg.Model.Context
-	batcher, err := data.NewBatcher(tokens.Train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
-	if err != nil {
-		return nil, fmt.Errorf("training data %s: %w", cfg.Train.Data, err)
-	}
-	evalSet, err := data.EvalBatches(tokens.Val, cfg.Train.Batch, t, cfg.Train.EvalBatches)
-	if err != nil {
-		return nil, fmt.Errorf("validation data %s: %w", cfg.Train.Data, err)
-	}
-	var masker *data.Masker
-	if cfg.Model.Arch == "bert" {
-		if masker, err = data.NewMasker(tok.VocabSize(), cfg.Train.Seed); err != nil {
-			return nil, err
-		}
-		evalSet = masker.MaskEval(evalSet)
-	}
 	netCfg := cfg.Model
 	if ck != nil {
 		if netCfg, err = ck.Model(); err != nil {
@@ -260,8 +240,7 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Cfg: cfg, CfgText: cfgText, Net: net, Out: out, State: State{Level: 1}, sched: cfg.Schedule(cfg.Phases()[0]),
-		batcher: batcher, masker: masker, evalSet: evalSet, corpus: tokens.Files}
+	r.Net = net
 	if err := net.SetGradClip(cfg.Train.GradClip); err != nil {
 		net.Free()
 		return nil, err
@@ -273,6 +252,63 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 		}
 	}
 	return r, nil
+}
+
+// loadTokens prepares a language model's data: batches of token windows from the corpus's
+// training split (masked for BERT), and fixed validation batches.
+func (r *Run) loadTokens() error {
+	cfg := r.Cfg
+	tok, err := data.NewTokenizer(cfg.Model.Tokenizer)
+	if err != nil {
+		return err
+	}
+	tokens, err := data.Tokens(cfg.Train.Data, tok, cfg.Train.AllowBinary)
+	if err != nil {
+		return err
+	}
+	train, val := tokens.Train, tokens.Val
+	r.corpus = tokens.Files
+	t := cfg.Model.Context
+	batcher, err := data.NewBatcher(train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
+	if err != nil {
+		return fmt.Errorf("training data %s: %w", cfg.Train.Data, err)
+	}
+	r.evalSet, err = data.EvalBatches(val, cfg.Train.Batch, t, cfg.Train.EvalBatches)
+	if err != nil {
+		return fmt.Errorf("validation data %s: %w", cfg.Train.Data, err)
+	}
+	r.batcher, r.next, r.dataDigest = batcher, batcher.Next, tokensDigest(train, val)
+	if cfg.Model.Arch == "bert" {
+		masker, err := data.NewMasker(tok.VocabSize(), cfg.Train.Seed)
+		if err != nil {
+			return err
+		}
+		r.evalSet = masker.MaskEval(r.evalSet)
+		r.next = func() data.Batch { return masker.Next(batcher) }
+	}
+	return nil
+}
+
+// loadImages prepares an image classifier's data: augmented batches of the training images,
+// fixed validation batches, and the whole test set.
+func (r *Run) loadImages() error {
+	tc := r.Cfg.Train
+	splits, err := data.LoadFashionMNIST(tc.Data)
+	if err != nil {
+		return err
+	}
+	if m := r.Cfg.Model; splits.Train.H != m.Image || splits.Train.W != m.Image || len(splits.Train.Classes) != m.Classes {
+		return fmt.Errorf("%s holds %d x %d images of %d classes, model.image = %d and model.classes = %d", tc.Data,
+			splits.Train.H, splits.Train.W, len(splits.Train.Classes), m.Image, m.Classes)
+	}
+	batcher, err := data.NewImageBatcher(splits.Train, tc.Batch, data.Augmentations[tc.Augment], int64(tc.Seed))
+	if err != nil {
+		return fmt.Errorf("training data %s: %w", tc.Data, err)
+	}
+	r.batcher, r.next, r.dataDigest = batcher, batcher.Next, imagesDigest(splits.Train, splits.Val)
+	r.evalSet = data.ImageEvalBatches(splits.Val, tc.Batch, tc.EvalBatches)
+	r.testSet = data.ImageEvalBatches(splits.Test, tc.Batch, 0)
+	return nil
 }
 
 func (r *Run) restore(ck *Checkpoint) error {
@@ -314,11 +350,8 @@ func (r *Run) truncateMetrics() error {
 	return atomicfile.Write(path, keep.Bytes())
 }
 
-// Free releases the GPU model and the run folder's lock.
-func (r *Run) Free() {
-	r.Net.Free()
-	r.lock.Release()
-}
+// Free releases the GPU model.
+func (r *Run) Free() { r.Net.Free() }
 
 // BeginPhase switches the run to phase phase of its configuration's Phases: to train net, the
 // model of the phase's level, with the phase's learning-rate schedule from a fresh optimizer
@@ -365,7 +398,8 @@ func (r *Run) addLevelWork(flops, wallS float64) {
 var errNotFinite = errors.New("not finite")
 
 // Checkpoint writes a checkpoint of the steps done so far, unless a parameter or moment is NaN
-// or infinite or the model's loss on the first validation batch is.
+// or infinite or the model's loss on the first validation batch is. In a data-parallel job
+// only rank 0 writes it (the others return "").
 func (r *Run) Checkpoint() (string, error) {
 	params, err := r.Net.Params()
 	if err != nil {
@@ -396,6 +430,9 @@ func (r *Run) Checkpoint() (string, error) {
 	}
 	r.State.Batcher = r.batcher.State()
 	r.State.Corpus = r.corpus
+	if !r.lead() {
+		return "", nil
+	}
 	// A V-cycle level's checkpoint describes that level's model (its config.json, its shapes).
 	cfg := *r.Cfg
 	cfg.Model = r.Net.Cfg
@@ -408,27 +445,55 @@ func (r *Run) Checkpoint() (string, error) {
 }
 
 // ValidationLoss is the mean loss over the fixed validation batches.
-func (r *Run) ValidationLoss() (float64, error) { return r.Net.MeanLoss(r.evalSet) }
+func (r *Run) ValidationLoss() (float64, error) {
+	loss, _, err := r.validate()
+	return loss, err
+}
+
+// validate is the mean loss over the fixed validation batches and, for an image classifier,
+// the accuracy (nil otherwise).
+func (r *Run) validate() (float64, *float64, error) {
+	if r.testSet == nil {
+		loss, err := r.Net.MeanLoss(r.evalSet)
+		return loss, nil, err
+	}
+	c, err := r.Net.Classify(r.evalSet)
+	return c.Loss, &c.Accuracy, err
+}
+
+// TestAccuracy classifies the whole test set (image classification only).
+func (r *Run) TestAccuracy() (model.Classified, error) {
+	if r.testSet == nil {
+		return model.Classified{}, fmt.Errorf("model.arch %q has no test accuracy", r.Cfg.Model.Arch)
+	}
+	return r.Net.Classify(r.testSet)
+}
 
 // Train runs the remaining steps of the phase (the whole schedule of a plain run), logging to
 // OUT/metrics.jsonl (and to onLog, if not nil), evaluating every train.eval_every steps and at
-// the phase's end, and checkpointing every train.checkpoint_every steps and at the end. A
+// the phase's end, and checkpointing every train.checkpoint_every steps and at the end (rank 0
+// of a data-parallel job logs and checkpoints, and calls onLog). A
 // cancelled ctx writes a checkpoint and returns ErrInterrupted; a non-finite loss, gradient
 // norm or validation loss stops the run and names the step and the last good checkpoint, which
 // is kept (a model that is not finite is never checkpointed).
 func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 	tc, sched := r.Cfg.Train, r.sched
 	end := r.phaseStart + sched.Steps
-	f, err := os.OpenFile(filepath.Join(r.Out, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
+	var enc *json.Encoder
+	if r.lead() {
+		f, err := os.OpenFile(filepath.Join(r.Out, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		enc = json.NewEncoder(f)
 	}
-	defer f.Close()
-	enc := json.NewEncoder(f)
 	lastLogTokens, lastLogWall := r.State.Tokens, r.State.WallS
 	r.Net.SetPhaseStart(r.phaseStart)
 	for r.State.Step < end {
-		if ctx.Err() != nil {
+		if stop, err := r.stopAgreed(ctx.Err() != nil); err != nil {
+			return err
+		} else if stop {
 			if _, err := r.Checkpoint(); err != nil {
 				return err
 			}
@@ -436,16 +501,9 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		}
 		step := r.State.Step - r.phaseStart
 		lr := LearningRate(sched, step)
-		batches := make([]data.Batch, tc.MicroBatches)
-		for i := range batches {
-			if r.masker != nil {
-				batches[i] = r.masker.Next(r.batcher)
-			} else {
-				batches[i] = r.batcher.Next()
-			}
-		}
+		batches := r.nextBatches()
 		start := time.Now()
-		res, err := r.Net.Step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
+		res, err := r.step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
 			WeightDecay: tc.WeightDecay, Step: step + 1})
 		if err == nil && !finite(res.Loss) {
 			err = fmt.Errorf("loss is %v", res.Loss)
@@ -457,7 +515,7 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			return r.stopped(r.State.Step+1, err)
 		}
 		r.State.Step++
-		r.State.Tokens += int64(tc.MicroBatches * r.Net.B * r.Net.T)
+		r.State.Tokens += int64(len(batches) * r.Net.B * r.Net.T) // an image counts its rows
 		wall := time.Since(start).Seconds()
 		r.State.FLOPs += res.FLOPs
 		r.State.WallS += wall
@@ -466,29 +524,42 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		}
 
 		done := r.State.Step == end
-		var val *float64
+		var val, valAcc, testAcc *float64
 		if done || (tc.EvalEvery > 0 && r.State.Step%tc.EvalEvery == 0) {
-			v, err := r.ValidationLoss()
+			v, acc, err := r.validate()
 			if err != nil {
 				return err
 			}
 			if !finite(v) {
 				return r.stopped(r.State.Step, fmt.Errorf("validation loss is %v", v))
 			}
-			val = &v
+			val, valAcc = &v, acc
+		}
+		if done && r.testSet != nil && r.State.Phase == len(r.Cfg.Phases())-1 {
+			c, err := r.TestAccuracy()
+			if err != nil {
+				return err
+			}
+			testAcc = &c.Accuracy
 		}
 		if val != nil || done || r.State.Step%tc.LogEvery == 0 || r.State.Step == 1 || r.changed != nil {
 			m := Metrics{Step: r.State.Step, Level: r.Level(), Tokens: r.State.Tokens, FLOPs: r.State.FLOPs,
-				WallS: r.State.WallS, Loss: res.Loss, ValLoss: val, LR: lr, GradNorm: res.GradNorm, Changed: r.changed}
+				WallS: r.State.WallS, Loss: res.Loss, ValLoss: val, ValAcc: valAcc, TestAcc: testAcc, LR: lr, GradNorm: res.GradNorm,
+				Changed: r.changed}
 			r.changed = nil
 			if dt := r.State.WallS - lastLogWall; dt > 0 {
 				m.TokensPerS = float64(r.State.Tokens-lastLogTokens) / dt
+				if r.testSet != nil {
+					m.ImagesPerS = m.TokensPerS / float64(r.Net.T)
+				}
 			}
 			lastLogTokens, lastLogWall = r.State.Tokens, r.State.WallS
-			if err := enc.Encode(m); err != nil {
-				return err
+			if enc != nil {
+				if err := enc.Encode(m); err != nil {
+					return err
+				}
 			}
-			if onLog != nil {
+			if onLog != nil && r.lead() {
 				onLog(m)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 // Config chooses the device and the checks of a Context.
 type Config struct {
 	Device   string // index or name substring; "" means VKTRAIN_DEVICE, then the best device
+	Rank     int    // the process's local rank in an MPI job: with no selector, ranks take turns among the best devices
 	Validate bool   // run under the Khronos validation layer (synchronization validation on)
 	CacheDir string // pipeline-cache folder; "" means the user cache folder, "-" turns the disk cache off
 	// Log receives warnings: the validation layer's, and a pipeline cache that could not be
@@ -61,7 +62,7 @@ func Open(cfg Config) (*Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := SelectDevice(inst.devices, cfg.Device)
+	idx, err := SelectDevice(inst.devices, cfg.Device, cfg.Rank)
 	if err != nil {
 		inst.Close()
 		return nil, err

@@ -94,22 +94,28 @@ func (d DeviceInfo) String() string {
 	return fmt.Sprintf("%d: %s (%s, driver %s)", d.Index, d.Name, d.Type, d.Driver)
 }
 
-// bestDevice returns the index of the preferred device: discrete > integrated > virtual > CPU,
-// the first listed among equals.
-func bestDevice(devs []DeviceInfo) int {
-	best := 0
+// bestDevice returns the index of the preferred device for the rank-th process of a host:
+// the devices of the best kind (discrete > integrated > virtual > CPU) in the order listed, in
+// turn (rank 0, a lone process, takes the first).
+func bestDevice(devs []DeviceInfo, rank int) int {
+	best := devs[0].Type.rank()
+	for _, d := range devs {
+		best = min(best, d.Type.rank())
+	}
+	var kind []int
 	for i, d := range devs {
-		if d.Type.rank() < devs[best].Type.rank() {
-			best = i
+		if d.Type.rank() == best {
+			kind = append(kind, i)
 		}
 	}
-	return best
+	return kind[rank%len(kind)]
 }
 
 // SelectDevice picks a device: by selector (an index, or a case-insensitive substring of the
-// name) when sel is not empty, else VKTRAIN_DEVICE, else the best device. An unknown selector is
-// an error that lists the devices.
-func SelectDevice(devs []DeviceInfo, sel string) (int, error) {
+// name) when sel is not empty, else VKTRAIN_DEVICE, else the best device for the process of
+// local rank rank (0 without MPI; one device per rank where a host has several). An unknown
+// selector is an error that lists the devices.
+func SelectDevice(devs []DeviceInfo, sel string, rank int) (int, error) {
 	if len(devs) == 0 {
 		return 0, fmt.Errorf("no Vulkan device found; %s", InstallHint)
 	}
@@ -117,7 +123,7 @@ func SelectDevice(devs []DeviceInfo, sel string) (int, error) {
 		sel = os.Getenv("VKTRAIN_DEVICE")
 	}
 	if sel == "" {
-		return bestDevice(devs), nil
+		return bestDevice(devs, rank), nil
 	}
 	if i, err := strconv.Atoi(sel); err == nil {
 		if i >= 0 && i < len(devs) {

@@ -32,7 +32,7 @@ func TestDevicesListed(t *testing.T) {
 			t.Errorf("incomplete device info: %+v", d)
 		}
 	}
-	i, err := vk.SelectDevice(devs, "llvmpipe")
+	i, err := vk.SelectDevice(devs, "llvmpipe", 0)
 	if err != nil {
 		t.Skipf("lavapipe not installed: %v", err)
 	}
@@ -56,20 +56,29 @@ func TestSelectDevice(t *testing.T) {
 		sel  string
 		want int
 	}{{"", 2}, {"0", 0}, {"iris", 1}, {"LLVMPIPE", 0}, {"nvidia", 2}} {
-		got, err := vk.SelectDevice(devs, tc.sel)
+		got, err := vk.SelectDevice(devs, tc.sel, 0)
 		if err != nil || got != tc.want {
 			t.Errorf("SelectDevice(%q) = %d, %v; want %d", tc.sel, got, err, tc.want)
 		}
 	}
+	two := append(devs, vk.DeviceInfo{Index: 3, Name: "NVIDIA H100", Type: vk.Discrete})
+	for rank, want := range []int{2, 3, 2} {
+		if got, err := vk.SelectDevice(two, "", rank); err != nil || got != want {
+			t.Errorf("local rank %d of 2 H100s: device %d, %v; want %d", rank, got, err, want)
+		}
+	}
+	if got, err := vk.SelectDevice(two, "0", 1); err != nil || got != 0 {
+		t.Errorf("a selector must beat the local rank: %d, %v", got, err)
+	}
 	t.Setenv("VKTRAIN_DEVICE", "1")
-	if got, err := vk.SelectDevice(devs, ""); err != nil || got != 1 {
+	if got, err := vk.SelectDevice(devs, "", 0); err != nil || got != 1 {
 		t.Errorf("VKTRAIN_DEVICE=1 selected %d, %v", got, err)
 	}
-	if got, err := vk.SelectDevice(devs, "llvm"); err != nil || got != 0 {
+	if got, err := vk.SelectDevice(devs, "llvm", 0); err != nil || got != 0 {
 		t.Errorf("an explicit selector must beat VKTRAIN_DEVICE: %d, %v", got, err)
 	}
 	for _, sel := range []string{"radeon", "7"} {
-		_, err := vk.SelectDevice(devs, sel)
+		_, err := vk.SelectDevice(devs, sel, 0)
 		if err == nil || !strings.Contains(err.Error(), "NVIDIA H100") || !strings.Contains(err.Error(), "llvmpipe") {
 			t.Errorf("unknown selector %q: the error must list the devices, got %v", sel, err)
 		}

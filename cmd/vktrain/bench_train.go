@@ -24,6 +24,7 @@ type trainResult struct {
 	Steps      int     `json:"steps"`
 	MsPerStep  float64 `json:"ms_per_step"`
 	TokensPerS float64 `json:"tokens_per_s"`
+	ImagesPerS float64 `json:"images_per_s,omitempty"` // an image classifier's (vit); its tokens are its images' rows
 	GFLOPS     float64 `json:"gflops"`
 	FLOPsStep  float64 `json:"flops_per_step"`
 	Device     string  `json:"device"`
@@ -40,7 +41,7 @@ type kernelTime struct {
 }
 
 // benchTrain times whole optimizer steps (forward, backward, clipping, AdamW) of a preset's
-// model on random tokens, after two warm-up steps; -breakdown then times each kernel of a step.
+// model on random tokens (a ViT on random images), after two warm-up steps; -breakdown then times each kernel of a step.
 func benchTrain(args []string, stdout io.Writer) error {
 	fs := newFlags("bench train", "bench train [-preset NAME | -config FILE] [-steps N] [-breakdown] [-json]")
 	var cf configFlags
@@ -84,8 +85,19 @@ func benchTrain(args []string, stdout io.Writer) error {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Train.Seed, 1))
 	batch := func() []data.Batch {
-		out := make([]data.Batch, cfg.Train.MicroBatches)
+		out := make([]data.Batch, cfg.Train.GradAccum)
 		for i := range out {
+			if cfg.Model.Arch == "vit" {
+				side := cfg.Model.Image
+				out[i] = data.Batch{B: b, Images: make([]float32, b*side*side), Labels: make([]uint32, b)}
+				for j := range out[i].Images {
+					out[i].Images[j] = float32(rng.NormFloat64())
+				}
+				for j := range out[i].Labels {
+					out[i].Labels[j] = uint32(rng.IntN(vocab))
+				}
+				continue
+			}
 			out[i] = data.Batch{B: b, T: t, Input: make([]uint32, b*t), Target: make([]uint32, b*t)}
 			for j := range out[i].Input {
 				out[i].Input[j], out[i].Target[j] = uint32(rng.IntN(vocab)), uint32(rng.IntN(vocab))
@@ -115,15 +127,21 @@ func benchTrain(args []string, stdout io.Writer) error {
 		}
 	}
 	secs := elapsed.Seconds()
-	tokens := float64(steps * cfg.Train.MicroBatches * b * t)
+	tokens := float64(steps * cfg.Train.GradAccum * b * t)
 	res := trainResult{Op: "train", Preset: name, Params: model.CountParams(net.Specs), Batch: b, Context: t, Steps: steps,
 		MsPerStep: round(1000*secs/float64(steps), 2), TokensPerS: round(tokens/secs, 1),
 		GFLOPS: round(flops*float64(steps)/secs/1e9, 2), FLOPsStep: flops, Device: ctx.Info.Name, Breakdown: kernels}
+	if cfg.Model.Arch == "vit" {
+		res.ImagesPerS = round(res.TokensPerS/float64(t), 1)
+	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
 	fmt.Fprintf(stdout, "train %s (%d parameters, %d x %d tokens) on %s: %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s\n",
 		name, res.Params, b, t, res.Device, res.MsPerStep, res.TokensPerS, res.GFLOPS)
+	if res.ImagesPerS > 0 {
+		fmt.Fprintf(stdout, "%.0f images/s\n", res.ImagesPerS)
+	}
 	for _, k := range kernels {
 		fmt.Fprintf(stdout, "%10.2f ms %5.1f%% %4d x %s\n", k.Ms, 100*k.Share, k.Dispatches, k.Kernel)
 	}

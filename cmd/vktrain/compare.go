@@ -174,7 +174,13 @@ func checkBaseline(dir string, base *config.Config) error {
 
 // trainCompared trains one side of a comparison into out and returns where the run ended.
 func trainCompared(ctx context.Context, o *ops.Ops, cfg *config.Config, text []byte, out string) (train.State, error) {
+	unlock, err := lockRun(out, 0)
+	if err != nil {
+		return train.State{}, err
+	}
 	run, err := train.NewRun(o, cfg, text, out)
+	started := err == nil
+	defer func() { unlock(started) }()
 	if err != nil {
 		return train.State{}, err
 	}
@@ -183,7 +189,7 @@ func trainCompared(ctx context.Context, o *ops.Ops, cfg *config.Config, text []b
 	if cfg.VCycle != nil {
 		total = cfg.Steps()
 	}
-	p := newProgress(total, 0, false, nil)
+	p := newProgress(total, 0, false, nil, os.Stderr)
 	if cfg.VCycle != nil {
 		err = vcycle.Train(ctx, o, run, p.vcycleOptions(cfg))
 	} else {

@@ -43,7 +43,7 @@ func runDevices(args []string, stdout io.Writer) error {
 	}
 	defer inst.Close()
 	devs := inst.Devices()
-	sel, err := vk.SelectDevice(devs, df.device)
+	sel, err := vk.SelectDevice(devs, df.device, 0)
 	if err != nil {
 		return err
 	}

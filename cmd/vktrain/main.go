@@ -22,7 +22,8 @@ var commands = []command{
 	{"train", "train a model (default: the gpt-tiny preset on the Austen corpus)", runTrain},
 	{"compare", "train the baseline and the V-cycle of a configuration and report the savings", runCompare},
 	{"sample", "generate text from a checkpoint", runSample},
-	{"eval", "validation loss of a checkpoint", runEval},
+	{"eval", "validation loss of a checkpoint (an image classifier's accuracy and confusion matrix)", runEval},
+	{"predict", "draw an image classifier's predictions on test images (PNG)", runPredict},
 	{"devices", "list the Vulkan devices, their limits and the tuning parameters in force", runDevices},
 	{"bench", "time a kernel (bench matmul ...)", runBench},
 	{"tune", "time kernel parameters on this device and write its tuned profile", runTune},
@@ -114,13 +115,14 @@ func parse(fs *flag.FlagSet, args []string) error {
 // deviceFlags are the flags of every command that touches the GPU.
 type deviceFlags struct {
 	device, profile string
+	rank            int // local rank in an MPI job: ranks take turns among the best devices
 }
 
 // open opens the chosen device, with the validation layers when VKTRAIN_VALIDATE asks for them
 // and warnings on stderr.
 func (d *deviceFlags) open() (*vk.Context, error) {
 	cfg := vk.ConfigFromEnv()
-	cfg.Device, cfg.Log = d.device, os.Stderr
+	cfg.Device, cfg.Rank, cfg.Log = d.device, d.rank, os.Stderr
 	return vk.Open(cfg)
 }
 

@@ -67,12 +67,13 @@ func runSample(args []string, stdout io.Writer) error {
 }
 
 func runEval(args []string, stdout io.Writer) error {
-	fs := newFlags("eval", "eval -ckpt DIR [-data PATH] [-batches N] [-json]")
+	fs := newFlags("eval", "eval -ckpt DIR [-data PATH] [-batches N] [-split test|val] [-json]")
 	var ckpt checkpointFlag
 	ckpt.register(fs)
-	dataPath := fs.String("data", "", "corpus whose validation split is evaluated (default: the checkpoint's)")
+	dataPath := fs.String("data", "", "corpus (or image dataset) whose validation split is evaluated (default: the checkpoint's)")
 	var batches optionalInt
-	fs.Var(&batches, "batches", "validation batches, at least 1 (default: the checkpoint's train.eval_batches)")
+	fs.Var(&batches, "batches", "validation batches, at least 1 (default: the checkpoint's train.eval_batches; an image classifier's whole split)")
+	split := fs.String("split", "test", `image classifier (vit): the split whose accuracy and confusion matrix are printed, "test" or "val"`)
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	var df deviceFlags
 	df.register(fs)
@@ -87,11 +88,14 @@ func runEval(args []string, stdout io.Writer) error {
 	if *dataPath == "" {
 		*dataPath = cfg.Train.Data
 	}
+	if batches.set && batches.v < 1 {
+		return fmt.Errorf("%w: -batches must be at least 1, got %d", errUsage, batches.v)
+	}
+	if cfg.Model.Arch == "vit" {
+		return evalImages(ck, df, *dataPath, *split, int(batches.v), *asJSON, stdout)
+	}
 	n := cfg.Train.EvalBatches
 	if batches.set {
-		if batches.v < 1 {
-			return fmt.Errorf("%w: -batches must be at least 1, got %d", errUsage, batches.v)
-		}
 		n = int(batches.v)
 	}
 	tok, err := data.NewTokenizer(cfg.Model.Tokenizer)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/vktrain/vktrain/config"
+	"github.com/vktrain/vktrain/internal/runlock"
 	"github.com/vktrain/vktrain/model"
 	"github.com/vktrain/vktrain/train"
 	"github.com/vktrain/vktrain/vcycle"
@@ -172,7 +174,7 @@ func (c *configFlags) load() (*config.Config, []byte, string, error) {
 	return cfg, text, name, err
 }
 
-func runTrain(args []string, stdout io.Writer) error {
+func runTrain(args []string, stdout io.Writer) (err error) {
 	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-json]")
 	var cf configFlags
 	cf.register(fs)
@@ -180,6 +182,7 @@ func runTrain(args []string, stdout io.Writer) error {
 	resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint\n"+
 		"(with -steps, -data or -set of the schedule, optimizer, logging and checkpoint keys)")
 	asJSON := fs.Bool("json", false, "print each metrics line as JSON instead of a progress bar")
+	checkRanks := fs.Bool("check-ranks", false, "under mpirun: compare every rank's parameters after each step and stop at the first difference")
 	var df deviceFlags
 	df.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -219,6 +222,22 @@ func runTrain(args []string, stdout io.Writer) error {
 			*out = filepath.Join("runs", name)
 		}
 	}
+	world, msgs, err := joinJob()
+	if err != nil {
+		return err
+	}
+	defer leaveJob(world, &err)
+	folder := *out
+	if *resume != "" {
+		folder = train.RunDir(*resume)
+	}
+	unlock, err := lockRun(folder, world.Rank)
+	if err != nil {
+		return err
+	}
+	started := false
+	defer func() { unlock(started) }()
+	df.rank = world.LocalRank
 	ctx, o, err := openOps(df)
 	if err != nil {
 		return err
@@ -234,20 +253,39 @@ func runTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	started = true
 	defer run.Free()
 	if run.Restarted {
-		fmt.Fprintf(os.Stderr, "%s held a run that stopped before its first checkpoint; starting it again\n", run.Out)
+		fmt.Fprintf(msgs, "%s held a run that stopped before its first checkpoint; starting it again\n", run.Out)
+	}
+	accum := run.Cfg.Train.GradAccum
+	if err := run.JoinWorld(world); err != nil {
+		return err
+	}
+	if *checkRanks {
+		run.CheckReplicas()
+	}
+	if run.Cfg.Train.GradAccum != accum {
+		fmt.Fprintf(msgs, "%d ranks: train.grad_accum %d -> %d keeps the global batch of %d micro-batches per step\n",
+			world.Size, accum, run.Cfg.Train.GradAccum, world.Size*run.Cfg.Train.GradAccum)
 	}
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	total := run.Cfg.Steps()
 	if v := run.Cfg.VCycle; v != nil {
-		fmt.Fprintf(os.Stderr, "V-cycle of %d levels, %d steps in all\n", len(v.Levels), total)
+		fmt.Fprintf(msgs, "V-cycle of %d levels, %d steps in all\n", len(v.Levels), total)
 	}
-	fmt.Fprintf(os.Stderr, "training %s (%d parameters) on %s for %d steps from step %d; output in %s\n",
-		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), ctx.Info.Name, total, run.State.Step, run.Out)
-	p := newProgress(total, run.State.Step, *asJSON, stdout)
+	where := ctx.Info.Name
+	if world.Size > 1 {
+		where = fmt.Sprintf("%d ranks (rank 0: %s)", world.Size, where)
+	}
+	fmt.Fprintf(msgs, "training %s (%d parameters) on %s for %d steps from step %d; output in %s\n",
+		run.Cfg.Model.Arch, model.CountParams(run.Net.Specs), where, total, run.State.Step, run.Out)
+	if world.Rank > 0 {
+		stdout = io.Discard
+	}
+	p := newProgress(total, run.State.Step, *asJSON, stdout, msgs)
 	if run.Cfg.VCycle != nil {
 		err = vcycle.Train(sigCtx, o, run, p.vcycleOptions(run.Cfg))
 	} else {
@@ -256,20 +294,44 @@ func runTrain(args []string, stdout io.Writer) error {
 	p.finish(err == nil)
 	switch {
 	case errors.Is(err, train.ErrInterrupted):
-		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
+		fmt.Fprintf(msgs, "interrupted at step %d; checkpoint written. Continue with: vktrain train -resume %s\n", run.State.Step, run.Out)
 		return nil
 	case err != nil:
 		return err
 	}
 	if run.Cfg.VCycle != nil {
-		printLevels(os.Stderr, run.State)
+		printLevels(msgs, run.State)
+	}
+	if world.Rank > 0 {
+		return nil
 	}
 	if err := writeCurves(run.Out); err != nil {
 		return fmt.Errorf("drawing the loss curves: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "done: metrics in %s, curves in %s, checkpoint in %s\n",
+	fmt.Fprintf(msgs, "done: metrics in %s, curves in %s, checkpoint in %s\n",
 		filepath.Join(run.Out, "metrics.jsonl"), filepath.Join(run.Out, "curves.png"), train.CheckpointsDir(run.Out))
 	return nil
+}
+
+// lockRun keeps every other process out of the run folder out while this one trains there: it
+// takes out's lock (internal/runlock; rank 0 does, for the whole of a data-parallel job) and
+// returns its release, which also removes a folder the lock created when no run started in it.
+func lockRun(out string, rank int) (release func(started bool), err error) {
+	if rank > 0 {
+		return func(bool) {}, nil
+	}
+	_, statErr := os.Stat(out)
+	lock, err := runlock.Acquire(out)
+	if err != nil {
+		return nil, err
+	}
+	return func(started bool) {
+		lock.Release()
+		if !started && errors.Is(statErr, fs.ErrNotExist) {
+			os.Remove(filepath.Join(out, runlock.Name))
+			os.Remove(out)
+		}
+	}, nil
 }
 
 // progress shows a run's metrics as they are logged: JSON lines on stdout (-json), a progress
@@ -279,29 +341,34 @@ func runTrain(args []string, stdout io.Writer) error {
 type progress struct {
 	bar   *progressbar.ProgressBar
 	json  *json.Encoder
-	lines io.Writer // plain lines, when stderr is not a terminal
+	lines bool      // plain lines on msgs: it is not a terminal
+	msgs  io.Writer // the bar or the lines, and the announcements of phases
 	total int
 
 	first *train.Metrics // the first line logged, the origin of the ETA's rate
 }
 
-func newProgress(total, start int, asJSON bool, stdout io.Writer) *progress {
-	p := &progress{total: total}
+func newProgress(total, start int, asJSON bool, stdout, msgs io.Writer) *progress {
+	p := &progress{total: total, msgs: msgs}
 	switch {
 	case asJSON:
 		p.json = json.NewEncoder(stdout)
-	case !isTerminal(os.Stderr):
-		p.lines = os.Stderr
+	case !isTerminal(msgs):
+		p.lines = true
 	default:
-		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(msgs), progressbar.OptionShowCount(),
 			progressbar.OptionSetWidth(30))
 		p.bar.Set(start)
 	}
 	return p
 }
 
-// isTerminal reports whether f is a character device (a terminal).
-func isTerminal(f *os.File) bool {
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
@@ -315,18 +382,28 @@ func (p *progress) log(m train.Metrics) {
 	if m.ValLoss != nil {
 		desc += fmt.Sprintf(" val %.4f", *m.ValLoss)
 	}
+	if m.ValAcc != nil {
+		desc += fmt.Sprintf(" acc %.2f%%", 100**m.ValAcc)
+	}
+	if m.TestAcc != nil {
+		desc += fmt.Sprintf(" test acc %.2f%%", 100**m.TestAcc)
+	}
 	if m.Level > 1 {
 		desc = fmt.Sprintf("level %d %s", m.Level, desc)
 	}
-	desc = fmt.Sprintf("%s %6.0f tok/s", desc, m.TokensPerS)
+	speed := fmt.Sprintf("%6.0f tok/s", m.TokensPerS)
+	if m.ImagesPerS > 0 {
+		speed = fmt.Sprintf("%5.0f img/s", m.ImagesPerS)
+	}
+	desc += " " + speed
 	if p.first == nil {
 		p.first = &m
 	} else if m.Step > p.first.Step {
 		left := float64(p.total-m.Step) * (m.WallS - p.first.WallS) / float64(m.Step-p.first.Step)
-		desc += " ETA " + (time.Duration(left) * time.Second).Round(time.Second).String()
+		desc += " ETA " + time.Duration(left*float64(time.Second)).Round(time.Second).String()
 	}
-	if p.lines != nil {
-		fmt.Fprintf(p.lines, "step %d/%d %s\n", m.Step, p.total, desc)
+	if p.lines {
+		fmt.Fprintf(p.msgs, "step %d/%d %s\n", m.Step, p.total, desc)
 		return
 	}
 	p.bar.Set(m.Step)
@@ -347,11 +424,13 @@ func (p *progress) vcycleOptions(cfg *config.Config) vcycle.Options {
 		if models, err := cfg.LevelModels(); err == nil {
 			m = models[ph.Level-1]
 		}
-		fmt.Fprintf(os.Stderr, "level %d (%d layers x %d, %s): %d steps, lr %g\n",
+		fmt.Fprintf(p.msgs, "level %d (%d layers x %d, %s): %d steps, lr %g\n",
 			ph.Level, m.Layers, m.Width, way, ph.Steps, cfg.Schedule(ph).LR)
 	}}
 }
 
+// finish ends the bar where the run ended: full only when the run completed, not when it
+// stopped on an error or was interrupted.
 // finish ends the bar where the run ended: full only when the run completed, not when it
 // stopped on an error or was interrupted.
 func (p *progress) finish(completed bool) {
@@ -363,7 +442,7 @@ func (p *progress) finish(completed bool) {
 	} else {
 		p.bar.Exit()
 	}
-	fmt.Fprintln(os.Stderr)
+	fmt.Fprintln(p.msgs)
 }
 
 // printLevels prints a V-cycle's work per level.

@@ -8,7 +8,7 @@ import (
 	opref "github.com/vktrain/vktrain/vk/ops/ref"
 )
 
-// The float64 CPU reference model: GPT-2 and BERT, forward and backward, built from the
+// The float64 CPU reference model: GPT-2, BERT and ViT (vit.go), forward and backward, built from the
 // per-op references in vk/ops/ref, to check the GPU model's every step against. Each op's
 // forward saves what its backward needs, and the two sit side by side as in llm.c.
 //
@@ -30,6 +30,11 @@ type Batch struct {
 	// (the GPU model's key for a micro-step, Net.dropoutKey).
 	Train      bool
 	DropoutKey uint32
+	// Images are a ViT's input: B images of Cfg.Image x Cfg.Image pixels, row-major, with their
+	// Labels (model.IgnoreIndex is not counted); T is the patches plus the class token, and
+	// Input and Target are nil.
+	Images []float64
+	Labels []uint32
 }
 
 // Model is a GPT-2 or BERT with float64 parameters, keyed by their Hugging Face names and
@@ -47,8 +52,8 @@ type Forward struct {
 	// the output of the last (before ln_f); for BERT the output of the embedding LayerNorm and
 	// then of each layer.
 	Residual [][]float64
-	Logits   []float64 // B*T x vocab
-	Losses   []float64 // per-token cross-entropy, B*T; 0 where the target is model.IgnoreIndex
+	Logits   []float64 // B*T x vocab (ViT: B x classes, the class tokens')
+	Losses   []float64 // per-token cross-entropy, B*T (ViT: B); 0 where the target is model.IgnoreIndex
 	Loss     float64   // mean of Losses over the counted targets; 0 when none is counted
 	Count    int       // targets counted
 }
@@ -57,8 +62,8 @@ type Forward struct {
 // of model.Params(cfg, vocab) with their sizes. The model uses the slices, it does not copy them.
 func New(cfg config.Model, vocab int, params map[string][]float64) (*Model, error) {
 	switch {
-	case cfg.Arch != "gpt" && cfg.Arch != "bert":
-		return nil, fmt.Errorf("reference model: arch %q is not \"gpt\" or \"bert\"", cfg.Arch)
+	case cfg.Arch != "gpt" && cfg.Arch != "bert" && cfg.Arch != "vit":
+		return nil, fmt.Errorf("reference model: arch %q is not \"gpt\", \"bert\" or \"vit\"", cfg.Arch)
 	case cfg.Width < 1 || cfg.Heads < 1 || cfg.Width%cfg.Heads != 0:
 		return nil, fmt.Errorf("reference model: width %d is not a positive multiple of heads %d", cfg.Width, cfg.Heads)
 	case vocab < 1 || cfg.Context < 1 || cfg.FFN < 1 || cfg.Layers < 0:
@@ -136,13 +141,19 @@ func (m *Model) Loss(b Batch, grads map[string][]float64) (float64, error) {
 
 // eps is the LayerNorm epsilon: GPT-2's 1e-5, or Hugging Face BERT's 1e-12.
 func (m *Model) eps() float64 {
-	if m.Cfg.Arch == "bert" {
+	switch m.Cfg.Arch {
+	case "bert":
 		return 1e-12
+	case "vit":
+		return 1e-6
 	}
 	return 1e-5
 }
 
 func (m *Model) check(b Batch) error {
+	if m.Cfg.Arch == "vit" {
+		return m.checkImages(b)
+	}
 	n := b.B * b.T
 	switch {
 	case b.B < 1 || b.T < 1 || b.T > m.Cfg.Context:
@@ -175,6 +186,7 @@ type refPass struct {
 	pos    []uint32 // position of every token
 	types  []uint32 // BERT token types (zeros when the batch has none)
 	embLN  refLayerNorm
+	patch  refLinear // ViT's patch embedding
 	blocks []refBlock
 	head   refHead
 }
@@ -191,7 +203,7 @@ type refBlock struct {
 }
 
 // refHead is the output head's saved activations: GPT's ln_f and tied projection; BERT's
-// transform (dense, GELU, LayerNorm) and decoder.
+// transform (dense, GELU, LayerNorm) and decoder; ViT's final LayerNorm and classifier.
 type refHead struct {
 	dense   refLinear
 	gelu    refGelu
@@ -212,15 +224,19 @@ func (m *Model) forward(b Batch) (*refPass, error) {
 		p.types = make([]uint32, n)
 	}
 	var logits []float64
-	if m.Cfg.Arch == "bert" {
+	targets := b.Target
+	switch m.Cfg.Arch {
+	case "bert":
 		logits = m.bertForward(p)
-	} else {
+	case "vit":
+		logits, targets, n = m.vitForward(p), b.Labels, b.B
+	default:
 		logits = m.gptForward(p)
 	}
 	p.out.Logits = logits
-	p.out.Losses = opref.CrossEntropy(logits, b.Target, n, m.Vocab, model.IgnoreIndex)
-	p.out.Loss = opref.MeanLoss(p.out.Losses, b.Target, model.IgnoreIndex)
-	for _, t := range b.Target {
+	p.out.Losses = opref.CrossEntropy(logits, targets, n, m.Vocab, model.IgnoreIndex)
+	p.out.Loss = opref.MeanLoss(p.out.Losses, targets, model.IgnoreIndex)
+	for _, t := range targets {
 		if t != model.IgnoreIndex {
 			p.out.Count++
 		}
@@ -234,14 +250,20 @@ func (m *Model) backward(p *refPass) map[string][]float64 {
 		g[s.Name] = make([]float64, s.Size())
 	}
 	b := p.b
-	n := b.B * b.T
+	n, targets := b.B*b.T, b.Target
+	if m.Cfg.Arch == "vit" {
+		n, targets = b.B, b.Labels
+	}
 	if p.out.Count == 0 {
 		return g
 	}
-	dlogits := opref.CrossEntropyBackward(p.out.Logits, b.Target, n, m.Vocab, model.IgnoreIndex, 1/float64(p.out.Count))
-	if m.Cfg.Arch == "bert" {
+	dlogits := opref.CrossEntropyBackward(p.out.Logits, targets, n, m.Vocab, model.IgnoreIndex, 1/float64(p.out.Count))
+	switch m.Cfg.Arch {
+	case "bert":
 		m.bertBackward(p, dlogits, g)
-	} else {
+	case "vit":
+		m.vitBackward(p, dlogits, g)
+	default:
 		m.gptBackward(p, dlogits, g)
 	}
 	return g

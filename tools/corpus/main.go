@@ -1,10 +1,13 @@
-// Command corpus fetches vktrain's default corpus, Jane Austen's six novels,
-// from the Debian package r-cran-janeaustenr and writes one text file per
-// novel (data/austen/NAME.txt), a README and a SHA256SUMS file.
+// Command corpus fetches vktrain's datasets from Debian packages. By default
+// it fetches the default corpus, Jane Austen's six novels, from the Debian
+// package r-cran-janeaustenr and writes one text file per novel
+// (data/austen/NAME.txt), a README and a SHA256SUMS file. With -dataset
+// fashion-mnist it fetches Fashion-MNIST's four idx files from
+// dataset-fashion-mnist into data/fashion-mnist (fashion.go).
 //
 // Usage:
 //
-//	go run ./tools/corpus [-out data/austen] [-deb FILE] [-force]
+//	go run ./tools/corpus [-dataset austen|fashion-mnist] [-out DIR] [-deb FILE] [-force]
 //
 // Without -deb it runs `apt-get download r-cran-janeaustenr` in a temporary
 // folder; either way it unpacks the package with `dpkg-deb -x` and decodes
@@ -49,14 +52,28 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("corpus", flag.ContinueOnError)
-	out := fl.String("out", data.DefaultPath, "folder to write the novels to")
-	deb := fl.String("deb", "", "use this already downloaded "+debPackage+" .deb instead of apt-get download")
-	force := fl.Bool("force", false, "rewrite the corpus even if it is complete")
+	dataset := fl.String("dataset", "austen", `what to fetch: "austen" (`+debPackage+`) or "fashion-mnist" (`+fashionPackage+`)`)
+	out := fl.String("out", "", "folder to write to (default "+data.DefaultPath+" or "+data.FashionMNISTPath+")")
+	deb := fl.String("deb", "", "use this already downloaded .deb of the package instead of apt-get download")
+	force := fl.Bool("force", false, "rewrite the dataset even if it is complete")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fl.Args())
+	}
+	switch *dataset {
+	case "fashion-mnist":
+		if *out == "" {
+			*out = data.FashionMNISTPath
+		}
+		return fetchFashion(*out, *deb, *force, stdout)
+	case "austen":
+		if *out == "" {
+			*out = data.DefaultPath
+		}
+	default:
+		return fmt.Errorf(`-dataset %q: want "austen" or "fashion-mnist"`, *dataset)
 	}
 	if !*force {
 		err := verify(*out)
@@ -78,13 +95,13 @@ func run(args []string, stdout io.Writer) error {
 
 	debPath := *deb
 	if debPath == "" {
-		if debPath, err = download(tmp, stdout); err != nil {
+		if debPath, err = download(tmp, debPackage, stdout); err != nil {
 			return err
 		}
 	} else if _, err := os.Stat(debPath); err != nil {
 		return fmt.Errorf("-deb: %w", err)
 	}
-	version, err := debVersion(debPath)
+	version, err := debVersion(debPath, debPackage)
 	if err != nil {
 		return err
 	}
@@ -108,11 +125,11 @@ type novel struct {
 }
 
 // download fetches the package .deb into dir with apt-get.
-func download(dir string, stdout io.Writer) (string, error) {
+func download(dir, debPackage string, stdout io.Writer) (string, error) {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "", fmt.Errorf("apt-get not found; on a Debian-based system run\n\tapt-get download %s\n"+
-			"and then\n\tgo run ./tools/corpus -deb %s_*.deb\n(or fetch the .deb from https://packages.debian.org/%s)",
-			debPackage, debPackage, debPackage)
+			"and then pass the .deb with -deb (or fetch it from https://packages.debian.org/%s)",
+			debPackage, debPackage)
 	}
 	fmt.Fprintf(stdout, "downloading %s with apt-get\n", debPackage)
 	cmd := exec.Command("apt-get", "download", debPackage)
@@ -132,7 +149,7 @@ func download(dir string, stdout io.Writer) (string, error) {
 }
 
 // debVersion reads the package name and version from the .deb's control file.
-func debVersion(deb string) (string, error) {
+func debVersion(deb, debPackage string) (string, error) {
 	outp, err := exec.Command("dpkg-deb", "-f", deb, "Package", "Version").Output()
 	if err != nil {
 		return "", fmt.Errorf("dpkg-deb -f %s: %w%s (dpkg-deb comes with dpkg on Debian-based systems)",
