@@ -4,7 +4,8 @@ BIN := bin/vktrain
 # The test suite runs on Mesa's lavapipe so that it is the same on every machine, with a cache
 # folder of its own, so that a profile `vktrain tune` wrote for this machine does not change it.
 # It runs whole at vktrain's default vector width (512 bits on AVX-512 CPUs, else Mesa's 256),
-# then the kernels and the model again at 256 and the kernels at 128 bits (subgroups of 8 and 4).
+# then the kernels and the model again at 256 and the kernels at 128 bits (subgroups of 8 and 4),
+# then fuzzes the safetensors reader (files come from strangers) for 10 s over its seed corpus.
 TEST_ENV := VKTRAIN_DEVICE=llvmpipe VKTRAIN_VALIDATE=1 VKTRAIN_CACHE_DIR=$(CURDIR)/bin/testcache
 
 .PHONY: all build run test vet shaders check-shaders data deps-run deps-test clean
@@ -40,6 +41,7 @@ test: deps-test data vet check-shaders
 	$(TEST_ENV) $(GO) test -count=1 -timeout 30m ./...
 	LP_NATIVE_VECTOR_WIDTH=256 $(TEST_ENV) $(GO) test -count=1 -timeout 30m ./vk/... ./model/...
 	LP_NATIVE_VECTOR_WIDTH=128 $(TEST_ENV) $(GO) test -count=1 -timeout 30m ./vk/...
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 10s ./internal/safetensors
 
 # Compile every shaders/*.comp to shaders/spv/*.spv (glslc, then spirv-val).
 shaders:

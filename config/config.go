@@ -62,6 +62,7 @@ type Train struct {
 	AllowBinary bool   `toml:"allow_binary"`      // train on corpus files that do not look like text
 	Augment     string `toml:"augment,omitempty"` // vit: "crop-flip" (default), "crop-flip-rotate" or "none"
 	Batch       int    `toml:"batch"`             // sequences per micro-batch
+	SeqLen      int    `toml:"seq_len"`           // tokens per sequence; unset means model.context
 	GradAccum   int    `toml:"grad_accum"`        // micro-batches per optimizer step (per rank under MPI); unset means 1
 	// MicroBatches is grad_accum's former name, still read (configurations and checkpoints
 	// written before it was renamed) and folded into GradAccum; it is never written.
@@ -134,6 +135,7 @@ func (c *Config) fillDefaults(defined func(key ...string) bool) {
 		orDefault(defined, &t.Augment, "train.augment", "crop-flip")
 	}
 	orDefault(defined, &t.Data, "train.data", DefaultCorpus)
+	orDefault(defined, &t.SeqLen, "train.seq_len", m.Context)
 	if c.VCycle != nil {
 		c.VCycle.fillDefaults()
 	}
@@ -203,6 +205,9 @@ func (c *Config) Validate() error {
 		bad("train.data: must name a corpus (a text file or a folder of .txt files)")
 	}
 	positive("train.batch", t.Batch)
+	if t.SeqLen < 1 || t.SeqLen > m.Context {
+		bad("train.seq_len: %d is not in 1..model.context = %d", t.SeqLen, m.Context)
+	}
 	positive("train.grad_accum", t.GradAccum)
 	if t.MicroBatches != 0 {
 		bad("train.micro_batches: is train.grad_accum's former name; give only grad_accum (got %d and %d)", t.MicroBatches, t.GradAccum)

@@ -7,7 +7,7 @@ import (
 
 func TestPresetsParse(t *testing.T) {
 	names := Presets()
-	for _, want := range []string{"gpt-tiny", "gpt-small", "gpt-small-bpe", "gpt-l4-256", "bert-tiny", "bert-small"} {
+	for _, want := range []string{"gpt-tiny", "gpt-small", "gpt-small-bpe", "gpt2-124m", "gpt-l4-256", "bert-tiny", "bert-small"} {
 		if !strings.Contains(strings.Join(names, " "), want) {
 			t.Errorf("preset %s missing from %v", want, names)
 		}
@@ -42,6 +42,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{`decay = "cosine"`, `decay = "cubic"`, "train.decay"},
 		{"dropout = 0.0", "dropout = 1.5", "model.dropout"},
 		{"batch = 16", "batch = \"x\"", "preset:x:"},
+		{"batch = 16", "batch = 16\nseq_len = 4096", "train.seq_len: 4096 is not in 1..model.context"},
 	} {
 		text := strings.Replace(string(base), tc.from, tc.to, 1)
 		_, err := Parse("preset:x", []byte(text))

@@ -92,21 +92,24 @@ type scratch struct {
 // from seed (normal with the configured std; GPT-2's residual projections scaled by
 // 1/sqrt(2·layers)). Training's dropout masks derive from seed too (dropoutKey).
 func NewNet(o *ops.Ops, cfg config.Model, vocab, b, t int, seed uint64) (*Net, error) {
-	if cfg.Arch != "gpt" && cfg.Arch != "bert" && cfg.Arch != "vit" {
-		return nil, fmt.Errorf("model.arch %q: the GPU runs \"gpt\", \"bert\" and \"vit\"", cfg.Arch)
+	n, err := newNet(o, cfg, vocab, b, t)
+	if err != nil {
+		return nil, err
 	}
-	if t > cfg.Context || b < 1 || t < 1 || cfg.Arch == "vit" && t != cfg.Context {
-		return nil, fmt.Errorf("micro-batch %d x %d does not fit model.context = %d", b, t, cfg.Context)
+	plan, err := n.plan()
+	if err != nil {
+		return nil, err
 	}
-	n := &Net{Cfg: cfg, Vocab: vocab, B: b, T: t, Specs: Params(cfg, vocab), o: o, ctx: o.Context(), index: map[string]int{}}
-	if cfg.Arch == "bert" {
-		tok, err := data.NewTokenizer(cfg.Tokenizer)
-		if err != nil {
-			return nil, err
-		}
-		n.pad = data.BERTSpecials(tok.VocabSize()).Pad
+	if !plan.Fits {
+		return nil, fmt.Errorf("the model does not fit the device:\n%s", plan)
 	}
-	if err := n.allocate(seed); err != nil {
+	a := &alloc{mem: n.ctx}
+	err = n.allocate(a, seed)
+	n.tensors = a.all
+	if err == nil {
+		err = n.writeConstants()
+	}
+	if err != nil {
 		n.Free()
 		return nil, err
 	}
@@ -121,23 +124,70 @@ func NewNet(o *ops.Ops, cfg config.Model, vocab, b, t int, seed uint64) (*Net, e
 	return n, nil
 }
 
+// newNet checks a model's shape and that its size is not absurd for the device (before
+// listing its parameters), and returns it with nothing allocated.
+func newNet(o *ops.Ops, cfg config.Model, vocab, b, t int) (*Net, error) {
+	if cfg.Arch != "gpt" && cfg.Arch != "bert" && cfg.Arch != "vit" {
+		return nil, fmt.Errorf("model.arch %q: the GPU runs \"gpt\", \"bert\" and \"vit\"", cfg.Arch)
+	}
+	if t > cfg.Context || b < 1 || t < 1 || cfg.Arch == "vit" && t != cfg.Context {
+		return nil, fmt.Errorf("micro-batch %d x %d does not fit model.context = %d", b, t, cfg.Context)
+	}
+	if err := sizeGuard(cfg, vocab, o.Context().Capacity()); err != nil {
+		return nil, err
+	}
+	n := &Net{Cfg: cfg, Vocab: vocab, B: b, T: t, Specs: Params(cfg, vocab), o: o, ctx: o.Context(), index: map[string]int{}}
+	if cfg.Arch == "bert" {
+		tok, err := data.NewTokenizer(cfg.Tokenizer)
+		if err != nil {
+			return nil, err
+		}
+		n.pad = data.BERTSpecials(tok.VocabSize()).Pad
+	}
+	return n, nil
+}
+
 func (n *Net) bert() bool { return n.Cfg.Arch == "bert" }
 
 // rows is the number of tokens of a micro-batch, the rows of every activation.
 func (n *Net) rows() int { return n.B * n.T }
 
-// alloc is a small helper that collects the first allocation error.
+// alloc is a small helper that collects the first allocation error. Its allocator is the
+// device's context, or a vk.Plan that only sizes the tensors (PlanNet).
 type alloc struct {
-	ctx *vk.Context
+	mem vk.Allocator
 	all []*vk.Tensor
 	err error
+}
+
+// kind names the memory-plan term of the tensors allocated next.
+func (a *alloc) kind(k string) {
+	if p, ok := a.mem.(*vk.Plan); ok {
+		p.Kind = k
+	}
 }
 
 func (a *alloc) tensor(name string, size int) *vk.Tensor {
 	if a.err != nil {
 		return nil
 	}
-	t, err := a.ctx.NewTensor(name, size)
+	t, err := a.mem.NewTensor(name, size)
+	if err != nil {
+		a.err = err
+		return nil
+	}
+	a.all = append(a.all, t)
+	return t
+}
+
+// rows allocates a parameter-shaped tensor of rows x cols, held in row chunks (of multiples of
+// 4 rows, which keeps the vocabulary products on ops.Gemm's vec4 path) when it exceeds the
+// device's binding limit: the token (or class) tables.
+func (a *alloc) rows(name string, rows, cols int) *vk.Tensor {
+	if a.err != nil || rows == 1 {
+		return a.tensor(name, rows*cols)
+	}
+	t, err := a.mem.NewRowTensor(name, rows, cols, 4)
 	if err != nil {
 		a.err = err
 		return nil
@@ -158,19 +208,31 @@ func (a *alloc) layerNorm(name string, rows, width int, x, y *vk.Tensor) lnActs 
 	return lnActs{x: x, y: y, mean: a.tensor(name+" mean", rows), rstd: a.tensor(name+" rstd", rows)}
 }
 
-func (n *Net) allocate(seed uint64) error {
-	a := &alloc{ctx: n.ctx}
-	defer func() { n.tensors = a.all }()
+// Memory-plan terms: what each tensor of a model is for.
+const (
+	KindParams      = "parameters"
+	KindGrads       = "gradients"
+	KindMoments     = "AdamW moments"
+	KindActivations = "activations"
+	KindWorkspace   = "workspace"
+)
+
+// allocate makes every tensor of the model with a (nothing is written).
+func (n *Net) allocate(a *alloc, seed uint64) error {
 	for i, p := range n.Specs {
 		n.index[p.Name] = i
-		size := n.stored(p)
-		n.params = append(n.params, a.tensor(p.Name, size))
-		n.grads = append(n.grads, a.tensor("grad "+p.Name, size))
-		n.m = append(n.m, a.tensor("adam m "+p.Name, size))
-		n.v = append(n.v, a.tensor("adam v "+p.Name, size))
+		rows, cols := n.storedRows(p)
+		a.kind(KindParams)
+		n.params = append(n.params, a.rows(p.Name, rows, cols))
+		a.kind(KindGrads)
+		n.grads = append(n.grads, a.rows("grad "+p.Name, rows, cols))
+		a.kind(KindMoments)
+		n.m = append(n.m, a.rows("adam m "+p.Name, rows, cols))
+		n.v = append(n.v, a.rows("adam v "+p.Name, rows, cols))
 	}
 	c, bert := n.Cfg, n.bert()
 	bt, d, f := n.rows(), c.Width, c.FFN
+	a.kind(KindActivations)
 	n.in = inputs{ids: a.tensor("ids", bt), targets: a.tensor("targets", bt), pos: a.tensor("positions", bt)}
 	for l := 0; l <= c.Layers; l++ {
 		n.act.res = append(n.act.res, a.tensor(fmt.Sprintf("residual %d", l), bt*d))
@@ -203,7 +265,9 @@ func (n *Net) allocate(seed uint64) error {
 		n.in.pixels = a.tensor("patch pixels", bt*c.Patch*c.Patch)
 		n.in.clsRows, n.in.patchRows = a.tensor("class-token rows", bt), a.tensor("patch rows", bt)
 	}
-	n.act.logits, n.act.losses, n.act.tmp = a.tensor("logits", bt*n.vocabStride()), a.tensor("losses", bt), a.tensor("projection", bt*d)
+	n.act.logits, n.act.losses = a.tensor("logits", bt*n.vocabStride()), a.tensor("losses", bt)
+	a.kind(KindWorkspace)
+	n.act.tmp = a.tensor("projection", bt*d)
 	n.grad.dres, n.grad.dtmp = a.tensor("d residual", bt*d), a.tensor("d tmp", bt*d)
 	n.grad.dqkv, n.grad.dfc = a.tensor("d qkv", bt*3*d), a.tensor("d fc", bt*f)
 	n.step = a.tensor("step parameters", ops.StepParamsLen)
@@ -214,9 +278,14 @@ func (n *Net) allocate(seed uint64) error {
 	if err != nil {
 		return err
 	}
-	if n.parts = a.tensor("grad-norm partials", max(1, parts)); a.err != nil {
-		return a.err
-	}
+	n.parts = a.tensor("grad-norm partials", max(1, parts))
+	return a.err
+}
+
+// writeConstants writes the inputs that never change: positions, a ViT's class-token and patch
+// rows, BERT's token types (all 0), and the ones the strided bias gradients use.
+func (n *Net) writeConstants() error {
+	bt := n.rows()
 	pos := make([]uint32, bt)
 	for i := range pos {
 		pos[i] = uint32(i % n.T)
@@ -233,7 +302,7 @@ func (n *Net) allocate(seed uint64) error {
 			return err
 		}
 	}
-	if bert {
+	if n.bert() {
 		if err := n.in.types.WriteUint32(0, make([]uint32, bt)); err != nil {
 			return err
 		}
@@ -259,11 +328,21 @@ func (n *Net) vocabStride() int { return (n.Vocab + 3) &^ 3 }
 // moments): the tensors indexed by token (or a ViT's class) hold vocabStride rows, the others
 // p.Size().
 func (n *Net) stored(p ParamSpec) int {
+	rows, cols := n.storedRows(p)
+	return rows * cols
+}
+
+// storedRows is the shape of parameter p's GPU tensors as rows x cols: the tables indexed by
+// token or class are vocabStride x width, and may be row-chunked (vk.Context.NewRowTensor);
+// every other parameter is one row, never chunked.
+func (n *Net) storedRows(p ParamSpec) (rows, cols int) {
 	switch p.Name {
-	case "wte.weight", bertWord, BERTDecoderBias, vitClassifier + ".weight", vitClassifier + ".bias":
-		return p.Size() / n.Vocab * n.vocabStride()
+	case "wte.weight", bertWord, vitClassifier + ".weight":
+		return n.vocabStride(), p.Size() / n.Vocab
+	case BERTDecoderBias, vitClassifier + ".bias":
+		return 1, n.vocabStride()
 	}
-	return p.Size()
+	return 1, p.Size()
 }
 
 func (n *Net) initParams(seed uint64) error {

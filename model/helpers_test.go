@@ -27,7 +27,14 @@ func NewTestNet(t *testing.T, cfg config.Model, vocab, b, tt int) *Net {
 // NewTestOps opens a context for a test's models (one per test: contexts are costly).
 func NewTestOps(t *testing.T) *ops.Ops {
 	t.Helper()
-	o, err := ops.New(vktest.Open(t), "")
+	return NewChunkedTestOps(t, 0)
+}
+
+// NewChunkedTestOps is NewTestOps with the token tables held in row chunks of at most
+// chunkBytes (0: as the environment and the device say).
+func NewChunkedTestOps(t *testing.T, chunkBytes uint64) *ops.Ops {
+	t.Helper()
+	o, err := ops.New(vktest.OpenChunked(t, chunkBytes), "")
 	if err != nil {
 		t.Fatal(err)
 	}

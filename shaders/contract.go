@@ -164,11 +164,13 @@ type DropoutPush struct {
 type EmbeddingPush struct {
 	Tokens, Dim, Vocab uint32
 	Accumulate         uint32
+	First              uint32 // the table's first row (a chunk of a row-chunked table)
 }
 
 // EmbeddingBackwardPush is embedding_backward.comp's push-constant block.
 type EmbeddingBackwardPush struct {
 	Tokens, Dim, Vocab uint32
+	First              uint32 // the table's first row (a chunk of a row-chunked table)
 }
 
 // FillPush is fill.comp's push-constant block.
@@ -277,4 +279,6 @@ type RemapPush struct {
 	Beta, Scale      float32
 	Split            float32 // standard deviation of the antisymmetric split (0: none)
 	Seed, Stream     uint32
+	SrcOff, DstOff   uint32 // a band of rows of a row-chunked parameter: its first elements
+	SrcFirst         uint32 // the band's first source element in the whole source
 }

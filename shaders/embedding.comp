@@ -1,6 +1,7 @@
 #version 450
-// embedding: out[t, :] (+)= table[ids[t], :] for t < tokens; table is vocab x dim, row-major.
-// An id >= vocab reads nothing: its row of out is zeroed (or left as it is when accumulating).
+// embedding: out[t, :] (+)= table[ids[t] - first, :] for t < tokens; table is vocab x dim,
+// row-major: rows first .. first + vocab - 1 of a row-chunked table. An id outside them reads
+// nothing: its row of out is zeroed (or left as it is when accumulating).
 // Four columns per invocation: one vec4 when dim is a multiple of 4 (rows then start 16-byte
 // aligned), else up to four scalars.
 //
@@ -19,6 +20,7 @@ layout(std430, binding = 2) buffer Out4 { vec4 outs4[]; };
 layout(push_constant) uniform Push {
 	uint tokens, dim, vocab;
 	uint accumulate; // nonzero: add to out instead of overwriting it
+	uint first;      // the table's first row
 } p;
 
 void main() {
@@ -28,7 +30,7 @@ void main() {
 		return;
 	}
 	const uint c = 4u * q;
-	const uint id = ids[t];
+	const uint id = ids[t] - p.first; // ids below first wrap past vocab
 	const bool valid = id < p.vocab;
 	if (p.dim % 4u == 0u) {
 		vec4 v = vec4(0.0);

@@ -1,6 +1,7 @@
 #version 450
-// embedding_backward: dtable[ids[t], :] += dout[t, :] for t < tokens, skipping ids >= vocab;
-// dtable is vocab x dim, row-major. Four columns per invocation (one vec4 when dim is a
+// embedding_backward: dtable[ids[t] - first, :] += dout[t, :] for t < tokens, skipping ids
+// outside rows first .. first + vocab - 1; dtable is vocab x dim, row-major (a chunk of a
+// row-chunked table). Four columns per invocation (one vec4 when dim is a
 // multiple of 4, else up to four scalars), walking the tokens in order, so every element of
 // dtable receives its terms in the same order on every run (deterministic, no atomics); 1-D
 // grid over the columns (see common.glsl).
@@ -15,6 +16,7 @@ layout(std430, binding = 2) buffer DTable4 { vec4 dtable4[]; };
 
 layout(push_constant) uniform Push {
 	uint tokens, dim, vocab;
+	uint first; // the table's first row
 } p;
 
 void main() {
@@ -24,7 +26,7 @@ void main() {
 	}
 	if (p.dim % 4u == 0u) {
 		for (uint t = 0u; t < p.tokens; t++) {
-			const uint id = ids[t];
+			const uint id = ids[t] - p.first; // ids below first wrap past vocab
 			if (id < p.vocab) {
 				dtable4[(id * p.dim + c) / 4u] += dout4[(t * p.dim + c) / 4u];
 			}
@@ -32,7 +34,7 @@ void main() {
 		return;
 	}
 	for (uint t = 0u; t < p.tokens; t++) {
-		const uint id = ids[t];
+		const uint id = ids[t] - p.first; // ids below first wrap past vocab
 		if (id < p.vocab) {
 			for (uint k = c; k < c + min(4u, p.dim - c); k++) {
 				dtable[id * p.dim + k] += dout[t * p.dim + k];

@@ -18,6 +18,9 @@
 // split^2) is drawn per small element (Philox4x32 with counter {small index, stream, 0, 0}, key
 // {seed, 0x5EED}, Box-Muller). The pair's inputs are equal copies, so the layer's output is
 // unchanged, yet the copies now receive different gradients.
+// A row-chunked parameter is mapped a band of whole rows at a time (its row axis is unmapped):
+// srcOff and dstOff are the band's first elements in the bound source and destination, and
+// srcFirst is the index in the whole source of the band's first element (the split's counter).
 // One destination element per invocation; 1-D grid (see common.glsl).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -44,6 +47,9 @@ layout(push_constant) uniform Push {
 	float split;     // standard deviation of the antisymmetric split (de-coalesce only; 0: none)
 	uint seed;
 	uint stream;     // distinguishes the parameters of one switch
+	uint srcOff;     // the band's first element in the bound source
+	uint dstOff;     // ... and destination
+	uint srcFirst;   // the index of the band's first source element in the whole source
 } p;
 
 // splitNoise is D for small element i: a standard normal from Philox and Box-Muller.
@@ -93,13 +99,13 @@ void main() {
 		decoalesceAxis(r, p.rowRole, p.rowHalf, sr, wr);
 		decoalesceAxis(c, p.colRole, p.colHalf, sc, wc);
 		const uint si = sr * p.srcCols + sc;
-		v = wr * wc * src[si];
+		v = wr * wc * src[p.srcOff + si];
 		if (p.split != 0.0) {
 			// The input axis (a matrix has at most one) says which half of the pair c or r is.
 			if (p.colRole == ROLE_IN) {
-				v += (c % (2u * p.colHalf) < p.colHalf ? p.split : -p.split) * splitNoise(si);
+				v += (c % (2u * p.colHalf) < p.colHalf ? p.split : -p.split) * splitNoise(p.srcFirst + si);
 			} else if (p.rowRole == ROLE_IN) {
-				v += (r % (2u * p.rowHalf) < p.rowHalf ? p.split : -p.split) * splitNoise(si);
+				v += (r % (2u * p.rowHalf) < p.rowHalf ? p.split : -p.split) * splitNoise(p.srcFirst + si);
 			}
 		}
 	} else {
@@ -108,15 +114,15 @@ void main() {
 		coalesceAxis(r, p.rowRole, p.rowHalf, r0, r1, wr);
 		coalesceAxis(c, p.colRole, p.colHalf, c0, c1, wc);
 		// Sum in a fixed order; an unmapped axis contributes its one index once.
-		float rowSum0 = src[r0 * p.srcCols + c0];
+		float rowSum0 = src[p.srcOff + r0 * p.srcCols + c0];
 		if (p.colRole != UNMAPPED) {
-			rowSum0 += src[r0 * p.srcCols + c1];
+			rowSum0 += src[p.srcOff + r0 * p.srcCols + c1];
 		}
 		float s = rowSum0;
 		if (p.rowRole != UNMAPPED) {
-			float rowSum1 = src[r1 * p.srcCols + c0];
+			float rowSum1 = src[p.srcOff + r1 * p.srcCols + c0];
 			if (p.colRole != UNMAPPED) {
-				rowSum1 += src[r1 * p.srcCols + c1];
+				rowSum1 += src[p.srcOff + r1 * p.srcCols + c1];
 			}
 			s += rowSum1;
 		}
@@ -124,7 +130,7 @@ void main() {
 	}
 	float out_ = p.scale * v;
 	if (p.beta != 0.0) {
-		out_ += p.beta * dst[i];
+		out_ += p.beta * dst[p.dstOff + i];
 	}
-	dst[i] = out_;
+	dst[p.dstOff + i] = out_;
 }

@@ -229,7 +229,7 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 			return nil, fmt.Errorf("the corpus %s is not the one checkpoint %s trained on: %s", cfg.Train.Data, ck.Dir, strings.Join(diff, ", "))
 		}
 	}
-	t := cfg.Model.Context
+	t := cfg.Train.SeqLen
 	netCfg := cfg.Model
 	if ck != nil {
 		if netCfg, err = ck.Model(); err != nil {
@@ -268,7 +268,7 @@ func (r *Run) loadTokens() error {
 	}
 	train, val := tokens.Train, tokens.Val
 	r.corpus = tokens.Files
-	t := cfg.Model.Context
+	t := cfg.Train.SeqLen
 	batcher, err := data.NewBatcher(train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
 	if err != nil {
 		return fmt.Errorf("training data %s: %w", cfg.Train.Data, err)

@@ -80,7 +80,7 @@ func within(t *testing.T, what string, got, want Params) {
 func TestGPUMapsEqualCPUMaps(t *testing.T) {
 	o := openOps(t)
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, arch := range []string{"gpt", "bert"} {
+	for _, arch := range []string{"gpt", "bert", "vit"} {
 		for _, h := range halvings {
 			name := arch + "/" + h.name
 			fineCfg := tinyModel(arch)

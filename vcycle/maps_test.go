@@ -12,8 +12,12 @@ import (
 	"github.com/vktrain/vktrain/vk/ops"
 )
 
-// tinyModel is a model whose every axis can be halved: 4 layers, width 16, 4 heads, FFN 32.
+// tinyModel is a model whose every axis can be halved: 4 layers, width 16, 4 heads, FFN 32 (a
+// ViT over images of 8 x 8 in 4 patches, into tinyVocab classes).
 func tinyModel(arch string) config.Model {
+	if arch == "vit" {
+		return config.Model{Arch: arch, Context: 5, Layers: 4, Width: 16, Heads: 4, FFN: 32, InitStd: 0.02, Image: 8, Patch: 4, Classes: tinyVocab}
+	}
 	return config.Model{Arch: arch, Tokenizer: "byte", Context: 8, Layers: 4, Width: 16, Heads: 4, FFN: 32,
 		InitStd: 0.02, TypeVocab: 2}
 }
@@ -66,7 +70,7 @@ var halvings = []struct {
 // split (which must change the de-coalesced model).
 func TestCoalesceInvertsDeCoalesce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, arch := range []string{"gpt", "bert"} {
+	for _, arch := range []string{"gpt", "bert", "vit"} {
 		for _, h := range halvings {
 			for _, pairing := range []string{"adjacent", "stride"} {
 				for _, rule := range []string{"exact", "reference"} {
@@ -114,6 +118,12 @@ func logits(t *testing.T, cfg config.Model, p Params) []float64 {
 		b.Input = append(b.Input, uint32(i*7%tinyVocab))
 		b.Target = append(b.Target, uint32(i*5%tinyVocab))
 	}
+	if cfg.Arch == "vit" {
+		b.Input, b.Target, b.Labels = nil, nil, []uint32{3, 5}
+		for i := range b.B * cfg.Image * cfg.Image {
+			b.Images = append(b.Images, math.Sin(float64(i)))
+		}
+	}
 	out, err := ref.Logits(b)
 	if err != nil {
 		t.Fatal(err)
@@ -130,9 +140,10 @@ func relativeError(a, b []float64) float64 {
 	return num / den
 }
 
-// Width de-coalescing with the exact rule keeps the logits of GPT and BERT (docs/method.md
-// §3), with the antisymmetric split too; the reference rule keeps BERT's (its embedding
-// LayerNorm absorbs the scale) but not pre-LN GPT's.
+// Width de-coalescing with the exact rule keeps the logits of GPT, BERT and ViT (docs/method.md
+// §3; ViT's classifier is untied, so nothing is rescaled), with the antisymmetric split too;
+// the reference rule keeps BERT's (its embedding LayerNorm absorbs the scale) but not pre-LN
+// GPT's or ViT's.
 func TestWidthDeCoalescePreservesLogits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, tc := range []struct {
@@ -140,7 +151,8 @@ func TestWidthDeCoalescePreservesLogits(t *testing.T) {
 		split      ops.Split
 		exact      bool
 	}{{"gpt", "exact", ops.Split{}, true}, {"bert", "exact", ops.Split{}, true}, {"gpt", "exact", testSplit, true},
-		{"bert", "exact", testSplit, true}, {"bert", "reference", ops.Split{}, true}, {"gpt", "reference", ops.Split{}, false}} {
+		{"bert", "exact", testSplit, true}, {"bert", "reference", ops.Split{}, true}, {"gpt", "reference", ops.Split{}, false},
+		{"vit", "exact", ops.Split{}, true}, {"vit", "exact", testSplit, true}, {"vit", "reference", ops.Split{}, false}} {
 		fine := tinyModel(tc.arch)
 		m, err := NewMaps(fine, tinyVocab, true, false, "adjacent", tc.rule)
 		if err != nil {

@@ -3,6 +3,8 @@ package vk
 import (
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 
 	vkapi "github.com/vulkan-go/vulkan"
 )
@@ -16,10 +18,25 @@ type Config struct {
 	// Log receives warnings: the validation layer's, and a pipeline cache that could not be
 	// saved. nil discards them.
 	Log io.Writer
+	// ChunkBytes, when not 0, lowers the largest chunk of a row-chunked tensor (NewRowTensor)
+	// below the device's binding and allocation limits, so that tests run the chunked paths on
+	// small models.
+	ChunkBytes uint64
 }
 
-// ConfigFromEnv is the default configuration: validation from VKTRAIN_VALIDATE, the rest automatic.
-func ConfigFromEnv() Config { return Config{Validate: ValidateFromEnv()} }
+// ConfigFromEnv is the default configuration: validation from VKTRAIN_VALIDATE, the chunk limit
+// from VKTRAIN_CHUNK_BYTES, the rest automatic.
+func ConfigFromEnv() (Config, error) {
+	cfg := Config{Validate: ValidateFromEnv()}
+	if s := os.Getenv("VKTRAIN_CHUNK_BYTES"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n < 16 {
+			return cfg, fmt.Errorf("VKTRAIN_CHUNK_BYTES=%q: want a number of bytes, at least 16", s)
+		}
+		cfg.ChunkBytes = n
+	}
+	return cfg, nil
+}
 
 // Context is one logical device with one compute queue: it owns memory, kernels and sequences.
 type Context struct {
@@ -41,6 +58,7 @@ type Context struct {
 	mem       *memory
 	transfers *Sequence // reusable one-shot sequence for staging copies
 	dummy     *Tensor   // bound to the bindings a dispatch leaves unused
+	chunk     uint64    // the largest chunk of a row-chunked tensor, bytes
 }
 
 // dummyTensor is a one-element tensor for unused bindings (every binding of the shared layout
@@ -70,6 +88,10 @@ func Open(cfg Config) (*Context, error) {
 	c := &Context{inst: inst, physical: inst.physical[idx], kernels: map[kernelKey]*Kernel{}, log: cfg.Log}
 	c.Info = inst.devices[idx]
 	c.Info.Selected = true
+	c.chunk = min(c.Info.MaxStorageBuffer, c.Info.MaxAllocation)
+	if cfg.ChunkBytes > 0 {
+		c.chunk = min(c.chunk, cfg.ChunkBytes)
+	}
 	if err := c.init(cfg); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("device %q: %w", c.Info.Name, err)

@@ -67,7 +67,7 @@ func TestTensorLimitErrors(t *testing.T) {
 	}
 	// Pretend the heap is nearly full: the next arena must fail with an error naming size and heap.
 	heap := c.mem.props.MemoryTypes[c.mem.deviceType].HeapIndex
-	c.mem.heapUsed[heap] = uint64(c.mem.props.MemoryHeaps[heap].Size) - 1<<20
+	c.mem.heapUsed[heap] = c.mem.heapCapacity(int(heap)) - 1<<20
 	for _, a := range c.mem.arenas { // and every arena full
 		a.free = nil
 	}

@@ -3,7 +3,10 @@ package vk
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	vkapi "github.com/vulkan-go/vulkan"
@@ -23,6 +26,10 @@ type memory struct {
 	arenas      []*arena
 	staging     *arena // host-visible, grown on demand; nil when mappable
 	stagingType uint32
+	live        uint64 // bytes held by tensors
+	// hostAvailable is the host's available memory when the context opened (the capacity of a
+	// CPU device's heap).
+	hostAvailable uint64
 }
 
 // arena is one VkDeviceMemory with one VkBuffer over all of it, and its free spans.
@@ -50,7 +57,7 @@ const storageUsage = vkapi.BufferUsageFlags(vkapi.BufferUsageStorageBufferBit |
 	vkapi.BufferUsageUniformTexelBufferBit | vkapi.BufferUsageTransferSrcBit | vkapi.BufferUsageTransferDstBit)
 
 func newMemory(c *Context) (*memory, error) {
-	m := &memory{c: c, align: 256}
+	m := &memory{c: c, align: 256, hostAvailable: hostAvailable()}
 	m.align = max(m.align, c.Info.MinStorageAlignment, c.Info.MinTexelAlignment)
 	vkapi.GetPhysicalDeviceMemoryProperties(c.physical, &m.props)
 	m.props.Deref()
@@ -140,8 +147,7 @@ func (m *memory) createBuffer(size uint64) (vkapi.Buffer, vkapi.MemoryRequiremen
 // the host is to access it directly.
 func (m *memory) newArena(size uint64, typ uint32, mapped bool) (*arena, error) {
 	heap := int(m.props.MemoryTypes[typ].HeapIndex)
-	heapSize := uint64(m.props.MemoryHeaps[heap].Size)
-	if m.heapUsed[heap]+size > heapSize {
+	if m.heapUsed[heap]+size > m.heapCapacity(heap) {
 		return nil, m.outOfMemory(size, heap, nil)
 	}
 	buf, req, err := m.createBuffer(size)
@@ -178,9 +184,41 @@ func (m *memory) newArena(size uint64, typ uint32, mapped bool) (*arena, error) 
 	return a, nil
 }
 
+// heapCapacity is how much of a heap vktrain may use: its size, or on a CPU device (lavapipe,
+// whose heap is host memory whatever size it reports) the host memory available when the
+// context was opened.
+func (m *memory) heapCapacity(heap int) uint64 {
+	if m.c.Info.Type == CPU && m.hostAvailable > 0 {
+		return m.hostAvailable
+	}
+	return uint64(m.props.MemoryHeaps[heap].Size)
+}
+
+// Capacity is the memory vktrain may use for tensors on this device, bytes (see heapCapacity).
+func (c *Context) Capacity() uint64 {
+	return c.mem.heapCapacity(int(c.mem.props.MemoryTypes[c.mem.deviceType].HeapIndex))
+}
+
+// hostAvailable reads MemAvailable from /proc/meminfo (0 where there is none).
+func hostAvailable() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemAvailable:" {
+			kib, err := strconv.ParseUint(f[1], 10, 64)
+			if err == nil {
+				return kib << 10
+			}
+		}
+	}
+	return 0
+}
+
 func (m *memory) outOfMemory(size uint64, heap int, cause error) error {
-	err := fmt.Errorf("out of device memory: cannot allocate %s on heap %d (%s, %s already used by vktrain)",
-		formatBytes(size), heap, formatBytes(uint64(m.props.MemoryHeaps[heap].Size)), formatBytes(m.heapUsed[heap]))
+	err := fmt.Errorf("out of device memory: cannot allocate %s on heap %d (%s usable, %s already used by vktrain)",
+		FormatBytes(size), heap, FormatBytes(m.heapCapacity(heap)), FormatBytes(m.heapUsed[heap]))
 	if cause != nil {
 		err = fmt.Errorf("%w: %v", err, cause)
 	}
@@ -191,14 +229,15 @@ func (m *memory) outOfMemory(size uint64, heap int, cause error) error {
 func (m *memory) alloc(size uint64) (*arena, uint64, error) {
 	info := m.c.Info
 	if size > info.MaxStorageBuffer {
-		return nil, 0, fmt.Errorf("tensor of %s exceeds the device's maxStorageBufferRange of %s", formatBytes(size), formatBytes(info.MaxStorageBuffer))
+		return nil, 0, fmt.Errorf("tensor of %s exceeds the device's maxStorageBufferRange of %s", FormatBytes(size), FormatBytes(info.MaxStorageBuffer))
 	}
 	if size > info.MaxAllocation {
-		return nil, 0, fmt.Errorf("tensor of %s exceeds the device's maxMemoryAllocationSize of %s", formatBytes(size), formatBytes(info.MaxAllocation))
+		return nil, 0, fmt.Errorf("tensor of %s exceeds the device's maxMemoryAllocationSize of %s", FormatBytes(size), FormatBytes(info.MaxAllocation))
 	}
 	need := roundUp(size, m.align)
 	for _, a := range m.arenas {
 		if off, ok := a.take(need); ok {
+			m.live += need
 			return a, off, nil
 		}
 	}
@@ -218,6 +257,7 @@ func (m *memory) alloc(size uint64) (*arena, uint64, error) {
 	}
 	m.arenas = append(m.arenas, a)
 	off, _ := a.take(need)
+	m.live += need
 	return a, off, nil
 }
 
@@ -290,7 +330,8 @@ func (m *memory) destroy() {
 
 func roundUp(n, a uint64) uint64 { return (n + a - 1) / a * a }
 
-func formatBytes(n uint64) string {
+// FormatBytes is n bytes in B, KiB, MiB or GiB.
+func FormatBytes(n uint64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
@@ -301,3 +342,6 @@ func formatBytes(n uint64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// Mappable reports whether the host maps tensors' memory directly (no staging buffer).
+func (c *Context) Mappable() bool { return c.mem.mappable }

@@ -200,6 +200,9 @@ func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, pu
 		key[i] = s.dummy.binding()
 	}
 	for i, a := range args {
+		if a.T != nil && a.T.Chunked() {
+			return fmt.Errorf("dispatch of %s: tensor %q is held in %d row chunks, which bind one at a time", k, a.T.Name, len(a.T.chunks))
+		}
 		if a.T == nil || a.T.arena == nil {
 			return fmt.Errorf("dispatch of %s: binding %d has no tensor", k, i)
 		}

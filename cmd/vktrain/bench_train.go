@@ -74,7 +74,7 @@ func benchTrain(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ctx.Close()
-	b, t := cfg.Train.Batch, cfg.Model.Context
+	b, t := cfg.Train.Batch, cfg.Train.SeqLen
 	net, err := model.NewNet(o, cfg.Model, vocab, b, t, cfg.Train.Seed)
 	if err != nil {
 		return err

@@ -23,12 +23,13 @@ import (
 
 // evalPoint is one validation of a run, with the work done up to it.
 type evalPoint struct {
-	Step    int     `json:"step"`
-	Level   int     `json:"level"`
-	Tokens  int64   `json:"tokens"`
-	FLOPs   float64 `json:"flops"`
-	WallS   float64 `json:"wall_s"`
-	ValLoss float64 `json:"val_loss"`
+	Step    int      `json:"step"`
+	Level   int      `json:"level"`
+	Tokens  int64    `json:"tokens"`
+	FLOPs   float64  `json:"flops"`
+	WallS   float64  `json:"wall_s"`
+	ValLoss float64  `json:"val_loss"`
+	ValAcc  *float64 `json:"val_acc,omitempty"` // an image classifier's
 }
 
 // runSummary is one side of a comparison.
@@ -38,6 +39,8 @@ type runSummary struct {
 	FLOPs        float64           `json:"flops"`
 	WallS        float64           `json:"wall_s"`
 	FinalValLoss float64           `json:"final_val_loss"`
+	FinalValAcc  *float64          `json:"final_val_acc,omitempty"` // an image classifier's
+	TestAcc      *float64          `json:"test_acc,omitempty"`
 	Eval         []evalPoint       `json:"eval"`
 	Levels       []train.LevelWork `json:"levels,omitempty"` // the V-cycle's work per level
 	Maps         *train.LevelWork  `json:"maps,omitempty"`   // and of its switches between levels
@@ -218,13 +221,13 @@ func summarize(dir string) (runSummary, error) {
 	s := runSummary{Steps: last.Step, Tokens: last.Tokens, FLOPs: last.FLOPs, WallS: last.WallS}
 	for _, m := range ms {
 		if m.ValLoss != nil {
-			s.Eval = append(s.Eval, evalPoint{Step: m.Step, Level: m.Level, Tokens: m.Tokens, FLOPs: m.FLOPs, WallS: m.WallS, ValLoss: *m.ValLoss})
+			s.Eval = append(s.Eval, evalPoint{Step: m.Step, Level: m.Level, Tokens: m.Tokens, FLOPs: m.FLOPs, WallS: m.WallS, ValLoss: *m.ValLoss, ValAcc: m.ValAcc})
 		}
 	}
 	if len(s.Eval) == 0 || last.ValLoss == nil {
 		return s, fmt.Errorf("%s: the run did not end with a validation", dir)
 	}
-	s.FinalValLoss = *last.ValLoss
+	s.FinalValLoss, s.FinalValAcc, s.TestAcc = *last.ValLoss, last.ValAcc, last.TestAcc
 	return s, nil
 }
 
@@ -319,6 +322,10 @@ func reportMarkdown(rep *compareReport) string {
 	}
 	if m := rep.VCycle.Maps; m != nil {
 		fmt.Fprintf(&b, "| switches | | %.4g | %.2f |\n", m.FLOPs, m.WallS)
+	}
+	if rep.Baseline.TestAcc != nil && rep.VCycle.TestAcc != nil {
+		fmt.Fprintf(&b, "\nAccuracy: baseline %.2f%% validation, %.2f%% test; V-cycle %.2f%% validation, %.2f%% test.\n",
+			100**rep.Baseline.FinalValAcc, 100**rep.Baseline.TestAcc, 100**rep.VCycle.FinalValAcc, 100**rep.VCycle.TestAcc)
 	}
 	return b.String()
 }

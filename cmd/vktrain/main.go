@@ -24,6 +24,7 @@ var commands = []command{
 	{"sample", "generate text from a checkpoint", runSample},
 	{"eval", "validation loss of a checkpoint (an image classifier's accuracy and confusion matrix)", runEval},
 	{"predict", "draw an image classifier's predictions on test images (PNG)", runPredict},
+	{"plan", "the memory a configuration's model takes on the device, computed before allocating", runPlan},
 	{"devices", "list the Vulkan devices, their limits and the tuning parameters in force", runDevices},
 	{"bench", "time a kernel (bench matmul ...)", runBench},
 	{"tune", "time kernel parameters on this device and write its tuned profile", runTune},
@@ -46,7 +47,8 @@ Run "vktrain COMMAND -h" for a command's flags.
 Environment: VKTRAIN_DEVICE (index or name substring) picks the device, VKTRAIN_VALIDATE=1 runs
 under the Vulkan validation layers, VKTRAIN_CACHE_DIR moves the cache folder (pipelines, tuned
 profiles, token caches; "-" turns it off), VKTRAIN_VULKAN_LOADER names the Vulkan loader library
-(default libvulkan.so.1).
+(default libvulkan.so.1), VKTRAIN_CHUNK_BYTES lowers the chunk size of tensors split past the
+binding limit (for tests).
 `)
 }
 
@@ -121,7 +123,10 @@ type deviceFlags struct {
 // open opens the chosen device, with the validation layers when VKTRAIN_VALIDATE asks for them
 // and warnings on stderr.
 func (d *deviceFlags) open() (*vk.Context, error) {
-	cfg := vk.ConfigFromEnv()
+	cfg, err := vk.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	cfg.Device, cfg.Rank, cfg.Log = d.device, d.rank, os.Stderr
 	return vk.Open(cfg)
 }

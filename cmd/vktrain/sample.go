@@ -109,7 +109,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if diff := data.Changes(ck.State.Corpus, corpus.Files); ck.State.Corpus != nil && diff != nil {
 		fmt.Fprintf(os.Stderr, "note: %s is not the corpus the checkpoint trained on (%s)\n", corpus.Path, strings.Join(diff, ", "))
 	}
-	set, err := data.EvalBatches(corpus.Val, cfg.Train.Batch, cfg.Model.Context, n)
+	set, err := data.EvalBatches(corpus.Val, cfg.Train.Batch, cfg.Train.SeqLen, n)
 	if err != nil {
 		return fmt.Errorf("validation data %s: %w", *dataPath, err)
 	}
@@ -118,7 +118,7 @@ func runEval(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ctx.Close()
-	net, err := train.LoadNet(o, ck, cfg.Train.Batch, cfg.Model.Context)
+	net, err := train.LoadNet(o, ck, cfg.Train.Batch, cfg.Train.SeqLen)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func runEval(args []string, stdout io.Writer) error {
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return fmt.Errorf("%s (step %d): the validation loss is %v: the model is broken", ck.Dir, ck.State.Step, loss)
 	}
-	tokens := len(set) * cfg.Train.Batch * cfg.Model.Context
+	tokens := len(set) * cfg.Train.Batch * cfg.Train.SeqLen
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{"checkpoint": ck.Dir, "step": ck.State.Step,
 			"data": *dataPath, "tokens": tokens, "val_loss": loss})

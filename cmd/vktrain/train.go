@@ -175,13 +175,15 @@ func (c *configFlags) load() (*config.Config, []byte, string, error) {
 }
 
 func runTrain(args []string, stdout io.Writer) (err error) {
-	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-json]")
+	fs := newFlags("train", "train [-config FILE | -preset NAME] [-set KEY=VALUE ...] [-data PATH] [-steps N] [-out DIR] [-resume DIR] [-seed N] [-init DIR] [-dry-run] [-json]")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/NAME); an existing run is never overwritten")
 	resume := fs.String("resume", "", "continue the run in this output folder from its last checkpoint\n"+
 		"(with -steps, -data or -set of the schedule, optimizer, logging and checkpoint keys)")
 	asJSON := fs.Bool("json", false, "print each metrics line as JSON instead of a progress bar")
+	initDir := fs.String("init", "", "start from a Hugging Face model folder (config.json, model.safetensors) of the configured model")
+	dryRun := fs.Bool("dry-run", false, "print the memory plan (as vktrain plan; JSON with -json) and train nothing")
 	checkRanks := fs.Bool("check-ranks", false, "under mpirun: compare every rank's parameters after each step and stop at the first difference")
 	var df deviceFlags
 	df.register(fs)
@@ -192,8 +194,9 @@ func runTrain(args []string, stdout io.Writer) (err error) {
 	var cfg *config.Config
 	var text []byte
 	var settings []string // -resume's changes
+	var initParams map[string][]float32
 	if *resume != "" {
-		if cf.file != "" || cf.preset != "" || cf.seed.set || cf.allowBinary ||
+		if cf.file != "" || cf.preset != "" || cf.seed.set || cf.allowBinary || *initDir != "" ||
 			*out != "" && filepath.Clean(*out) != filepath.Clean(*resume) {
 			return fmt.Errorf("%w: -resume takes the run's own configuration and folder; -steps, -data and -set of the keys "+
 				"that change neither the model nor the batches may change (%s)", errUsage, strings.Join(config.ResumableKeys, ", "))
@@ -217,6 +220,18 @@ func runTrain(args []string, stdout io.Writer) (err error) {
 		var err error
 		if cfg, text, name, err = cf.load(); err != nil {
 			return err
+		}
+		if *dryRun {
+			return printPlan(df, cfg, *asJSON, stdout)
+		}
+		if *initDir != "" {
+			vocab, err := model.VocabSize(cfg.Model)
+			if err != nil {
+				return err
+			}
+			if initParams, err = train.ReadHuggingFace(*initDir, cfg.Model, vocab); err != nil {
+				return err
+			}
 		}
 		if *out == "" {
 			*out = filepath.Join("runs", name)
@@ -257,6 +272,12 @@ func runTrain(args []string, stdout io.Writer) (err error) {
 	defer run.Free()
 	if run.Restarted {
 		fmt.Fprintf(msgs, "%s held a run that stopped before its first checkpoint; starting it again\n", run.Out)
+	}
+	if initParams != nil {
+		if err := run.Net.SetParams(initParams); err != nil {
+			return err
+		}
+		fmt.Fprintf(msgs, "starting from the parameters in %s\n", *initDir)
 	}
 	accum := run.Cfg.Train.GradAccum
 	if err := run.JoinWorld(world); err != nil {

@@ -116,14 +116,25 @@ type File struct {
 // ErrCorrupt marks a file that is truncated, malformed or fails its checksum.
 var ErrCorrupt = errors.New("corrupted or truncated")
 
-// Read loads path and checks its structure and, when present, its checksum.
+// Read loads path and checks its structure and, when present, its checksum (Parse).
 func Read(path string) (*File, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	return Parse(path, raw)
+}
+
+// dtypeSizes are the element sizes of the dtypes Parse reads; F16 and BF16 become float32.
+var dtypeSizes = map[string]int64{"F32": 4, "F16": 2, "BF16": 2}
+
+// Parse reads a safetensors file's bytes (name labels the errors). The file may come from
+// anyone: every size the header states is checked against the bytes there are before anything
+// is allocated for it, so the tensors decoded take at most twice the file's size (F16 and
+// BF16 widen to float32) and a malformed file is an error wrapping ErrCorrupt, never a panic.
+func Parse(name string, raw []byte) (*File, error) {
 	corrupt := func(format string, a ...any) error {
-		return fmt.Errorf("%s: %w: %s", path, ErrCorrupt, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s: %w: %s", name, ErrCorrupt, fmt.Sprintf(format, a...))
 	}
 	if len(raw) < 8 {
 		return nil, corrupt("%d bytes, shorter than the header length", len(raw))
@@ -149,36 +160,34 @@ func Read(path string) (*File, error) {
 		e    headerEntry
 	}
 	var all []placed
-	for name, msg := range header {
+	for tensor, msg := range header {
 		var e headerEntry
 		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, corrupt("tensor %s: %v", name, err)
+			return nil, corrupt("tensor %s: %v", tensor, err)
 		}
-		if e.Dtype != "F32" {
-			return nil, fmt.Errorf("%s: tensor %s has dtype %s; vktrain reads F32 only", path, name, e.Dtype)
+		if _, ok := dtypeSizes[e.Dtype]; !ok {
+			return nil, fmt.Errorf("%s: tensor %s has dtype %s; vktrain reads F32, F16 and BF16", name, tensor, e.Dtype)
 		}
-		all = append(all, placed{name, e})
+		all = append(all, placed{tensor, e})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].e.DataOffsets[0] < all[j].e.DataOffsets[0] })
 	var end int64
 	for _, p := range all {
+		size := dtypeSizes[p.e.Dtype]
+		// The element count, kept within the data's bytes as it is multiplied up.
 		n := int64(1)
 		for _, d := range p.e.Shape {
-			if d < 0 {
-				return nil, corrupt("tensor %s has shape %v", p.name, p.e.Shape)
+			if d < 0 || (d > 0 && n > int64(len(data))/size/int64(d)) {
+				return nil, corrupt("tensor %s has shape %v, more than the %d bytes of data hold", p.name, p.e.Shape, len(data))
 			}
 			n *= int64(d)
 		}
 		b, e := p.e.DataOffsets[0], p.e.DataOffsets[1]
-		if b != end || e-b != 4*n || e > int64(len(data)) {
-			return nil, corrupt("tensor %s: bytes [%d, %d) for shape %v in %d bytes of data", p.name, b, e, p.e.Shape, len(data))
+		if b != end || e-b != size*n || e > int64(len(data)) {
+			return nil, corrupt("tensor %s: bytes [%d, %d) for %s shape %v in %d bytes of data", p.name, b, e, p.e.Dtype, p.e.Shape, len(data))
 		}
 		end = e
-		vals := make([]float32, n)
-		for i := range vals {
-			vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[b+4*int64(i):]))
-		}
-		f.Tensors[p.name] = Tensor{Name: p.name, Shape: p.e.Shape, Data: vals}
+		f.Tensors[p.name] = Tensor{Name: p.name, Shape: p.e.Shape, Data: decode(p.e.Dtype, data[b:e])}
 		f.Names = append(f.Names, p.name)
 	}
 	if end != int64(len(data)) {
@@ -191,4 +200,45 @@ func Read(path string) (*File, error) {
 		}
 	}
 	return f, nil
+}
+
+// decode turns little-endian F32, F16 or BF16 bytes into float32s.
+func decode(dtype string, b []byte) []float32 {
+	switch dtype {
+	case "F16":
+		out := make([]float32, len(b)/2)
+		for i := range out {
+			out[i] = Float16(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+		return out
+	case "BF16":
+		out := make([]float32, len(b)/2)
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+		}
+		return out
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+// Float16 is the float32 value of IEEE half-precision bits h (exact: every half is a float32).
+func Float16(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp, frac := uint32(h>>10)&0x1f, uint32(h&0x3ff)
+	switch {
+	case exp == 0x1f: // infinity or NaN
+		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
+	case exp != 0: // normal
+		return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
+	}
+	// zero or subnormal: frac x 2^-24
+	v := float32(frac) * (1.0 / (1 << 24))
+	if sign != 0 {
+		v = -v
+	}
+	return v
 }

@@ -89,7 +89,25 @@ const adamwPer = 64
 // with gradient grad times the clipping scale and moments m and v, all read from stepParams
 // (see StepParams). decay applies the decoupled weight decay; turn it off for tensors that are
 // not decayed (biases, LayerNorm, some embeddings).
+//
+// Row-chunked tensors are updated chunk by chunk; param, grad, m and v must then share one
+// chunking.
 func (o *Ops) AdamW(s *vk.Sequence, param, grad, m, v, stepParams *vk.Tensor, n int, decay bool) error {
+	if param.Chunked() || grad.Chunked() || m.Chunked() || v.Chunked() {
+		ps, gs, ms, vs := param.Chunks(), grad.Chunks(), m.Chunks(), v.Chunks()
+		for i, c := range ps {
+			if len(gs) != len(ps) || len(ms) != len(ps) || len(vs) != len(ps) ||
+				gs[i].T.Len() != c.T.Len() || ms[i].T.Len() != c.T.Len() || vs[i].T.Len() != c.T.Len() {
+				return fmt.Errorf("adamw: %q, %q, %q and %q are not chunked alike", param.Name, grad.Name, m.Name, v.Name)
+			}
+			if k := min(n-c.Off, c.T.Len()); k > 0 {
+				if err := o.AdamW(s, c.T, gs[i].T, ms[i].T, vs[i].T, stepParams, k, decay); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	if err := checkShapes("adamw", shaped{"param", param, []int{n}}, shaped{"grad", grad, []int{n}},
 		shaped{"m", m, []int{n}}, shaped{"v", v, []int{n}}, stepShape(stepParams)); err != nil {
 		return err

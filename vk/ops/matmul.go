@@ -30,9 +30,14 @@ type Gemm struct {
 // "texel" (regblock reading A and B through texel views when the product is vec4-aligned) or
 // "tiled" (shared memory: GPUs). All read every operand along its contiguous dimension, so the
 // transposed forms that a linear layer's backward pass needs cost what the plain one does.
+//
+// A row-chunked operand (vk.Tensor.Chunked) is multiplied chunk by chunk (splitGemm).
 func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 	if err := g.normalize(); err != nil {
 		return err
+	}
+	if g.A.Chunked() || g.B.Chunked() || g.C.Chunked() {
+		return o.splitGemm(s, g)
 	}
 	e, err := o.entry("matmul", "regblock", "texel", "tiled")
 	if err != nil {
@@ -86,6 +91,71 @@ func (o *Ops) Gemm(s *vk.Sequence, g Gemm) error {
 		return counted(s, g.flops(), s.Dispatch(k, groups, t, args...))
 	}
 	return counted(s, g.flops(), s.Dispatch(k, groups, push, args...))
+}
+
+// splitGemm records a product with a row-chunked operand as one product per chunk: a chunk of C,
+// or of A stored M x K, gives its rows of C; a chunk of B stored N x K its columns of C (and of
+// the bias); a chunk of the rows along K (A stored K x M, B stored K x N) adds its share to C,
+// the first with Beta and the bias, the others with Beta = 1. The chunked operand must be dense
+// (no offset, rows of its stored length), and the product unbatched.
+func (o *Ops) splitGemm(s *vk.Sequence, g Gemm) error {
+	if g.Batch > 1 {
+		return fmt.Errorf("matmul: a batched product cannot take a row-chunked operand")
+	}
+	t, off, ld, which := g.C, g.OffC, g.Ldc, "C"
+	switch {
+	case g.A.Chunked():
+		t, off, ld, which = g.A, g.OffA, g.Lda, "A"
+	case g.B.Chunked():
+		t, off, ld, which = g.B, g.OffB, g.Ldb, "B"
+	}
+	if off != 0 || t.Len()%ld != 0 {
+		return fmt.Errorf("matmul: row-chunked %s %q must be dense from its start", which, t.Name)
+	}
+	for i, c := range t.Chunks() {
+		r0, rows := c.Off/ld, c.T.Len()/ld
+		sub := g
+		alongK := func() { // rows r0.. of the product's K
+			sub.K = rows
+			if i > 0 {
+				sub.Beta, sub.Bias = 1, nil
+			}
+		}
+		switch which {
+		case "C":
+			sub.C, sub.OffC, sub.M = c.T, 0, rows
+			sub.OffA += r0 * g.Lda
+			if g.TransA {
+				sub.OffA = g.OffA + r0
+			}
+		case "A":
+			sub.A, sub.OffA = c.T, 0
+			if g.TransA {
+				alongK()
+				sub.OffB += r0 * g.Ldb
+				if g.TransB {
+					sub.OffB = g.OffB + r0
+				}
+			} else {
+				sub.M, sub.OffC = rows, g.OffC+r0*g.Ldc
+			}
+		case "B":
+			sub.B, sub.OffB = c.T, 0
+			if g.TransB {
+				sub.N, sub.OffC, sub.OffBias = rows, g.OffC+r0, g.OffBias+r0
+			} else {
+				alongK()
+				sub.OffA += r0
+				if g.TransA {
+					sub.OffA = g.OffA + r0*g.Lda
+				}
+			}
+		}
+		if err := o.Gemm(s, sub); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cachedBytes is the operand size below which re-reading it is taken to come from cache: a CPU

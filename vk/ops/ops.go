@@ -101,10 +101,20 @@ func grid1D(ctx *vk.Context, groups uint32) [3]uint32 {
 	return [3]uint32{(groups + y - 1) / y, y, 1}
 }
 
-// Fill sets the first n elements of y to value.
+// Fill sets the first n elements of y to value (chunk by chunk when y is row-chunked).
 func (o *Ops) Fill(s *vk.Sequence, y *vk.Tensor, n int, value float32) error {
 	if err := fits("fill", y, n); err != nil {
 		return err
+	}
+	if y.Chunked() {
+		for _, c := range y.Chunks() {
+			if k := min(n-c.Off, c.T.Len()); k > 0 {
+				if err := o.Fill(s, c.T, k, value); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 	k, wg, err := o.defaultKernel("fill", "fill")
 	if err != nil {

@@ -17,7 +17,9 @@ const reducePer = 64
 // and the host can read the norm after the run. The sum is deterministic: per-invocation
 // partial sums of squares go to partials (SumSquaresPartialsLen elements at least), and are
 // summed again in a fixed order; no atomics. A non-finite gradient gives a non-finite norm.
+// A row-chunked gradient is summed chunk by chunk.
 func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams *vk.Tensor, maxNorm float32) error {
+	grads = pieces(grads)
 	wg, err := o.reduceWorkgroup()
 	if err != nil {
 		return err
@@ -74,7 +76,7 @@ func (o *Ops) SumSquaresPartialsLen(grads []*vk.Tensor) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	first, later, err := reducePlan(grads, wg)
+	first, later, err := reducePlan(pieces(grads), wg)
 	if err != nil {
 		return 0, err
 	}
@@ -119,4 +121,20 @@ func partialsTotal(xs []int) int {
 		s += x
 	}
 	return s
+}
+
+// pieces lists the tensors kernels bind for ts: each tensor, or its chunks when row-chunked
+// (a nil tensor stays, for the caller to report).
+func pieces(ts []*vk.Tensor) []*vk.Tensor {
+	var out []*vk.Tensor
+	for _, t := range ts {
+		if t == nil {
+			out = append(out, t)
+			continue
+		}
+		for _, c := range t.Chunks() {
+			out = append(out, c.T)
+		}
+	}
+	return out
 }

@@ -1,7 +1,10 @@
 package ops
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
@@ -92,12 +95,48 @@ func (o *Ops) remap(s *vk.Sequence, src, dst *vk.Tensor, rows, cols Axis, decoal
 	push := shaders.RemapPush{Rows: uint32(dr), Cols: uint32(dc), SrcCols: uint32(sc),
 		RowRole: uint32(rows.Role), RowHalf: uint32(rows.Half), ColRole: uint32(cols.Role), ColHalf: uint32(cols.Half),
 		Decoalesce: boolU32(decoalesce), Beta: beta, Scale: scale, Split: split.Sigma, Seed: split.Seed, Stream: split.Stream}
+	if !src.Chunked() && !dst.Chunked() {
+		return counted(s, flops, o.remapBand(s, src, dst, push, beta))
+	}
+	if rows.Role != Unmapped {
+		return fmt.Errorf("%s: a row-chunked parameter maps only along its columns", op)
+	}
+	// Bands of rows that lie in one chunk of the source and one of the destination.
+	cuts := map[int]bool{dr: true}
+	for _, c := range src.Chunks() {
+		cuts[c.Off/sc] = true
+	}
+	for _, c := range dst.Chunks() {
+		cuts[c.Off/dc] = true
+	}
+	bounds := slices.Sorted(maps.Keys(cuts))
+	for i, r0 := range bounds[:len(bounds)-1] {
+		sp, dp := chunkAt(src, r0*sc), chunkAt(dst, r0*dc)
+		band := push
+		band.Rows = uint32(bounds[i+1] - r0)
+		band.SrcOff, band.DstOff, band.SrcFirst = uint32(r0*sc-sp.Off), uint32(r0*dc-dp.Off), uint32(r0*sc)
+		if err := o.remapBand(s, sp.T, dp.T, band, beta); err != nil {
+			return err
+		}
+	}
+	return counted(s, flops, nil)
+}
+
+// remapBand dispatches the remap shader over push.Rows x push.Cols destination elements.
+func (o *Ops) remapBand(s *vk.Sequence, src, dst *vk.Tensor, push shaders.RemapPush, beta float32) error {
 	args := []vk.Arg{vk.In(src), vk.Out(dst)}
 	if beta != 0 {
 		args[1] = vk.InOut(dst)
 	}
 	// The maps are elementwise copies: they run with axpy's workgroup size.
-	return counted(s, flops, o.elementwise(s, "axpy", "remap", dr*dc, push, args...))
+	return o.elementwise(s, "axpy", "remap", int(push.Rows*push.Cols), push, args...)
+}
+
+// chunkAt is the chunk of t that holds element i.
+func chunkAt(t *vk.Tensor, i int) vk.Chunk {
+	cs := t.Chunks()
+	k, _ := slices.BinarySearchFunc(cs, i, func(c vk.Chunk, i int) int { return cmp.Compare(c.Off+c.T.Len(), i+1) })
+	return cs[k]
 }
 
 // splitFLOPs is the work of one split element: Philox's ten rounds (two multiplies and four

@@ -15,7 +15,20 @@ import (
 // Open returns a context that closes when the test ends.
 func Open(t testing.TB) *vk.Context {
 	t.Helper()
-	cfg := vk.ConfigFromEnv()
+	return OpenChunked(t, 0)
+}
+
+// OpenChunked is Open with row-chunked tensors held in chunks of at most chunkBytes (0: the
+// environment's VKTRAIN_CHUNK_BYTES, else the device's limits).
+func OpenChunked(t testing.TB, chunkBytes uint64) *vk.Context {
+	t.Helper()
+	cfg, err := vk.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunkBytes > 0 {
+		cfg.ChunkBytes = chunkBytes
+	}
 	cfg.CacheDir, cfg.Log = t.TempDir(), os.Stderr
 	ctx, err := vk.Open(cfg)
 	if err != nil {
