@@ -512,3 +512,5 @@ func (c *Config) flat() (map[string]string, error) {
 var ResumableKeys = []string{"train.steps", "train.lr", "train.min_lr", "train.warmup", "train.decay",
 	"train.weight_decay", "train.beta1", "train.beta2", "train.eps", "train.grad_clip",
 	"train.eval_every", "train.checkpoint_every", "train.log_every", "train.data"}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
