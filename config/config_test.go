@@ -58,7 +58,8 @@ func TestVCycleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := c.VCycle
-	if v == nil || v.DepthPairing != "adjacent" || v.Embedding != "exact" || v.Levels[1].Halve != "both" {
+	if v == nil || v.DepthPairing != "stride" || v.Embedding != "exact" || v.Levels[1].Halve != "both" || v.Keep != "gpu" ||
+		v.Moments != "map" || v.Schedule != "global" || v.Progress != "flops" || v.DepthInit != "zero" || v.Levels[1].LRScale != 1 {
 		t.Fatalf("defaults not filled: %+v", v)
 	}
 	models, err := c.LevelModels()
@@ -66,11 +67,11 @@ func TestVCycleConfig(t *testing.T) {
 		t.Fatalf("level models %+v, %v", models, err)
 	}
 	s := c.Schedule(v.Levels[0].Down)
-	if s.Steps != 30 || s.LR != c.Train.LR || s.MinLR != c.Train.MinLR || s.Decay != "constant" || s.WeightDecay != c.Train.WeightDecay {
+	if s.Steps != 30 || s.LR != c.Train.LR || s.MinLR != c.Train.MinLR || s.Decay != c.Train.Decay || s.WeightDecay != c.Train.WeightDecay {
 		t.Errorf("level 1 down schedule %+v", s)
 	}
-	if c.Steps() != 380 || c.PhaseStart(2) != 230 {
-		t.Errorf("V-cycle steps %d, want 380; phase 2 starts at %d, want 230", c.Steps(), c.PhaseStart(2))
+	if c.Steps() != 540 || c.PhaseStart(2) != 390 {
+		t.Errorf("V-cycle steps %d, want 540; phase 2 starts at %d, want 390", c.Steps(), c.PhaseStart(2))
 	}
 	// The TOML a checkpoint stores reads back to the same V-cycle.
 	text, err := c.TOML()
@@ -87,19 +88,26 @@ func TestVCycleConfig(t *testing.T) {
 
 	base, _ := PresetText("gpt-tiny-vcycle")
 	for _, tc := range []struct{ from, to, want string }{
-		{"alpha = 0.25", "alpha = 1.5", "vcycle.alpha"},
-		{"alpha = 0.25", "alpha = 0.25\nsplit = -0.1", "vcycle.split"},
-		{"alpha = 0.25", "alpha = 0.25\nkeep = \"ram\"", "vcycle.keep"},
-		{`depth_pairing = "adjacent"`, `depth_pairing = "random"`, "vcycle.depth_pairing"},
+		{"alpha = 1.0", "alpha = 1.5", "vcycle.alpha"},
+		{"split = 0.01", "split = -0.1", "vcycle.split"},
+		{"alpha = 1.0", "alpha = 1.0\nkeep = \"ram\"", "vcycle.keep"},
+		{`depth_pairing = "stride"`, `depth_pairing = "random"`, "vcycle.depth_pairing"},
 		{`embedding = "exact"`, `embedding = "none"`, "vcycle.embedding"},
+		{`moments = "map"`, `moments = "keep"`, "vcycle.moments"},
+		{`schedule = "global"`, `schedule = "cyclic"`, "vcycle.schedule"},
+		{`progress = "flops"`, `progress = "time"`, "vcycle.progress"},
+		{`depth_init = "zero"`, `depth_init = "random"`, "vcycle.depth_init"},
+		{"alpha = 1.0", "alpha = 1.0\nrewarm = -1", "vcycle.rewarm: must not be negative"},
+		{`schedule = "global"`, "schedule = \"phases\"\nrewarm = 5", "vcycle.rewarm: re-warmup belongs to schedule = \"global\""},
+		{`halve = "both"`, "halve = \"both\"\nlr_scale = -2", "vcycle.level[1].lr_scale: must be positive"},
+		{"down = { steps = 30 }", "down = { steps = 30, lr = 1e-3 }", "vcycle.level[0].down: schedule = \"global\" takes the learning rate from [train]"},
 		{`halve = "both"`, `halve = "all"`, "vcycle.level[1].halve"},
-		{"up = { steps = 150,", "up = { steps = 0,", "vcycle.level[0].up.steps: must be at least 1"},
-		{"up = { steps = 150,", "up = { stepz = 150,", `unknown key "vcycle.level.up.stepz"`},
-		{"down = { steps = 200, warmup = 0", "down = { steps = 200, warmup = 300", "vcycle.level[1].down.warmup"},
+		{"up = { steps = 150 }", "up = { steps = 0 }", "vcycle.level[0].up.steps: must be at least 1"},
+		{"up = { steps = 150 }", "up = { stepz = 150 }", `unknown key "vcycle.level.up.stepz"`},
 		{`halve = "both"`, "halve = \"both\"\nup = { steps = 5 }", "vcycle.level[1].up: the coarsest level trains once"},
 		{"heads = 2", "heads = 1", "vcycle.level[1]: width 64, 1 heads, FFN 256 cannot be halved"},
 		{"layers = 2", "layers = 3", "3 layers cannot be halved"},
-		{"up = { steps = 150, warmup = 0, decay = \"cosine\" }", "", "vcycle.level[0].up: missing"},
+		{"up = { steps = 150 }", "", "vcycle.level[0].up: missing"},
 	} {
 		text := strings.Replace(string(base), tc.from, tc.to, 1)
 		_, err := Parse("preset:x", []byte(text))
@@ -109,9 +117,29 @@ func TestVCycleConfig(t *testing.T) {
 	}
 }
 
+// Keys that only one schedule takes are refused under the other.
+func TestVCycleScheduleKeys(t *testing.T) {
+	base, _ := PresetText("gpt-tiny-vcycle")
+	for _, tc := range []struct {
+		set  []string
+		want string
+	}{
+		{[]string{`vcycle.schedule="phases"`, "vcycle.level.1.lr_scale=2"}, "vcycle.level[1].lr_scale: belongs to schedule = \"global\""},
+		{[]string{`vcycle.schedule="phases"`, "vcycle.level.0.down={steps = 1, warmup = 2}"}, "vcycle.level[0].down.warmup: 2 is not in [0, steps = 1]"},
+	} {
+		text, err := Override(base, tc.set)
+		if err == nil {
+			_, err = Parse("preset:x", text)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to contain %q", tc.set, err, tc.want)
+		}
+	}
+}
+
 func TestOverride(t *testing.T) {
 	base, _ := PresetText("gpt-tiny-vcycle")
-	text, err := Override(base, []string{"train.lr=1e-2", "vcycle.alpha = 1", `vcycle.level.1.down={steps = 50, lr = 2e-3}`, "vcycle.split=0.01"})
+	text, err := Override(base, []string{"train.lr=1e-2", "vcycle.alpha = 0.5", `vcycle.schedule="phases"`, `vcycle.level.1.down={steps = 50, lr = 2e-3}`, "vcycle.split=0.02"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +147,7 @@ func TestOverride(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
-	if c.Train.LR != 1e-2 || c.VCycle.Alpha != 1 || c.VCycle.Split != 0.01 || c.VCycle.Levels[1].Down.Steps != 50 ||
+	if c.Train.LR != 1e-2 || c.VCycle.Alpha != 0.5 || c.VCycle.Split != 0.02 || c.VCycle.Levels[1].Down.Steps != 50 ||
 		c.VCycle.Levels[1].Down.LR != 2e-3 || c.VCycle.Levels[0].Down.Steps != 30 || c.Model.Width != 64 {
 		t.Errorf("overridden config %+v %+v", c.Train, c.VCycle)
 	}

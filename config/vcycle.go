@@ -8,22 +8,29 @@ import (
 // is the model of [model]; each further level is coalesced from the one above it. On the way
 // down each level trains for its `down` phase and is then coalesced; the coarsest level trains
 // its `down` phase only; on the way up each level is interpolated from its saved parameters
-// and the de-coalesced level below, then trains its `up` phase. Every phase starts a fresh
-// AdamW (moments zero) and its own learning-rate schedule.
+// and the de-coalesced level below, then trains its `up` phase. With the paper's settings
+// (moments "reset", schedule "phases") every phase starts a fresh AdamW and its own
+// learning-rate schedule; docs/method.md §9 states the alternatives.
 type VCycle struct {
 	Alpha        float64 `toml:"alpha"`         // interpolation weight of the de-coalesced model (0.25 GPT, 0.5 BERT)
 	DepthPairing string  `toml:"depth_pairing"` // "adjacent" (big layers 2i, 2i+1; the paper) or "stride" (i, i+L/2)
 	Embedding    string  `toml:"embedding"`     // "exact" (final LayerNorm rescaled) or "reference" (embeddings rescaled)
 	Keep         string  `toml:"keep"`          // where a level waits while the levels below train: "gpu" (default) or "disk"
 	Split        float64 `toml:"split"`         // std of the antisymmetric split of de-coalesced inputs (0: none; ours, docs/method.md §8)
+	Moments      string  `toml:"moments"`       // AdamW state at a switch: "reset" (zero, the paper) or "map" (carried through the maps, §9.4–§9.6)
+	Schedule     string  `toml:"schedule"`      // "phases" (each phase its own schedule, the paper) or "global" (one schedule for the run, §9.9)
+	Progress     string  `toml:"progress"`      // the global schedule's clock: "tokens" or "flops" (fraction of the run's budget)
+	Rewarm       int     `toml:"rewarm"`        // global schedule: linear re-warmup steps after each switch (0: none)
+	DepthInit    string  `toml:"depth_init"`    // de-coalesced depth pairs: "copy" (the paper), "halve" or "zero" (§9.7)
 	Levels       []Level `toml:"level"`
 }
 
 // Level is one level of the V-cycle.
 type Level struct {
-	Halve string `toml:"halve"` // what this level halves of the one above: "both" (default), "width" or "depth"; not on level 1
-	Down  Phase  `toml:"down"`  // training before coalescing (E_a); the coarsest level's only training (E_small)
-	Up    *Phase `toml:"up"`    // training after interpolation (E_k); not on the coarsest level
+	Halve   string  `toml:"halve"`    // what this level halves of the one above: "both" (default), "width" or "depth"; not on level 1
+	LRScale float64 `toml:"lr_scale"` // global schedule: this level's learning-rate factor; 0 means 1
+	Down    Phase   `toml:"down"`     // training before coalescing (E_a); the coarsest level's only training (E_small)
+	Up      *Phase  `toml:"up"`       // training after interpolation (E_k); not on the coarsest level
 }
 
 // Phase is one stretch of training with its own length and learning-rate schedule: a level's
@@ -151,12 +158,30 @@ func (v *VCycle) fillDefaults() {
 	if v.Keep == "" {
 		v.Keep = "gpu"
 	}
-	for i := 1; i < len(v.Levels); i++ {
-		if v.Levels[i].Halve == "" {
+	if v.Moments == "" {
+		v.Moments = "reset"
+	}
+	if v.Schedule == "" {
+		v.Schedule = "phases"
+	}
+	if v.Progress == "" {
+		v.Progress = "tokens"
+	}
+	if v.DepthInit == "" {
+		v.DepthInit = "copy"
+	}
+	for i := range v.Levels {
+		if i > 0 && v.Levels[i].Halve == "" {
 			v.Levels[i].Halve = "both"
+		}
+		if v.Levels[i].LRScale == 0 {
+			v.Levels[i].LRScale = 1
 		}
 	}
 }
+
+// Global says whether the run follows one learning-rate schedule (schedule = "global").
+func (v *VCycle) Global() bool { return v != nil && v.Schedule == "global" }
 
 // validate checks the [vcycle] section; bad is Validate's error collector.
 func (c *Config) validateVCycle(bad func(format string, a ...any)) {
@@ -170,6 +195,16 @@ func (c *Config) validateVCycle(bad func(format string, a ...any)) {
 		bad("vcycle.split: must not be negative, got %g", v.Split)
 	}
 	oneOf(bad, "vcycle.keep", v.Keep, "gpu", "disk")
+	oneOf(bad, "vcycle.moments", v.Moments, "reset", "map")
+	oneOf(bad, "vcycle.schedule", v.Schedule, "phases", "global")
+	oneOf(bad, "vcycle.progress", v.Progress, "tokens", "flops")
+	oneOf(bad, "vcycle.depth_init", v.DepthInit, "copy", "halve", "zero")
+	if v.Rewarm < 0 {
+		bad("vcycle.rewarm: must not be negative, got %d", v.Rewarm)
+	}
+	if !v.Global() && v.Rewarm != 0 {
+		bad("vcycle.rewarm: re-warmup belongs to schedule = \"global\" (each phase of \"phases\" has its own warmup)")
+	}
 	if len(v.Levels) < 2 {
 		bad("vcycle.level: a V-cycle needs at least 2 levels, got %d", len(v.Levels))
 		return
@@ -181,6 +216,11 @@ func (c *Config) validateVCycle(bad func(format string, a ...any)) {
 			bad("%s.halve: level 1 is the full model and halves nothing", key)
 		} else if i > 0 {
 			oneOf(bad, key+".halve", l.Halve, "both", "width", "depth")
+		}
+		if l.LRScale <= 0 || !finite(l.LRScale) {
+			bad("%s.lr_scale: must be positive, got %g", key, l.LRScale)
+		} else if l.LRScale != 1 && !v.Global() {
+			bad("%s.lr_scale: belongs to schedule = \"global\" (with \"phases\" set the phase's lr)", key)
 		}
 		c.validatePhase(bad, key+".down", l.Down, i == last)
 		switch {
@@ -203,6 +243,13 @@ func (c *Config) validatePhase(bad func(format string, a ...any), key string, p 
 		bad("%s.steps: must not be negative, got %d", key, p.Steps)
 	case needSteps && p.Steps < 1:
 		bad("%s.steps: must be at least 1, got %d", key, p.Steps)
+	}
+	if c.VCycle.Global() {
+		// One schedule for the run: the phase gives only its length.
+		if p.LR != 0 || p.MinLR != nil || p.Warmup != 0 || p.Decay != "" {
+			bad("%s: schedule = \"global\" takes the learning rate from [train]; set only steps here (lr_scale and rewarm adjust it)", key)
+		}
+		return
 	}
 	s := c.Schedule(p)
 	if s.LR <= 0 {

@@ -110,10 +110,11 @@ func (n *Net) bertForward(s *vk.Sequence, train bool) error {
 
 // bertBackward records the backward pass from the gradient of the logits (in act.logits).
 // g.dres carries the gradient of each layer's output; post-LN, it flows through the
-// LayerNorms.
-func (n *Net) bertBackward(s *vk.Sequence) error {
+// LayerNorms. It is cut into buckets after the head, each layer and the embeddings.
+func (n *Net) bertBackward(seg *segments) error {
 	c, o, act, g := n.Cfg, n.o, n.act, n.grad
 	bt, d, f, e := n.rows(), c.Width, c.FFN, bertEmbeddings
+	s := seg.cur()
 	if err := record(
 		func() error {
 			return n.linearBackward(s, n.bertDecoder(), act.final.y, cols{t: act.logits}, g.dtmp, false)
@@ -128,9 +129,13 @@ func (n *Net) bertBackward(s *vk.Sequence) error {
 	); err != nil {
 		return err
 	}
+	if err := seg.cut(bertTransform, BERTDecoderBias); err != nil {
+		return err
+	}
 	dmlp, dattn := n.dropoutGrad(g.dtmp), n.dropoutGrad(g.dres) // the branches' gradients through their dropout
 	for l := c.Layers - 1; l >= 0; l-- {
 		a, b, x := act.layers[l], n.bertBlock(l), act.res[l]
+		s := seg.cur()
 		if err := record(
 			// g.dtmp: the gradient of ln1.y, through the residual and then the MLP.
 			func() error { return n.layerNormBackward(s, b.ln2, a.ln2, g.dres, g.dtmp, false) },
@@ -149,7 +154,11 @@ func (n *Net) bertBackward(s *vk.Sequence) error {
 		); err != nil {
 			return err
 		}
+		if err := seg.cut(BERTLayer(l)); err != nil {
+			return err
+		}
 	}
+	s = seg.cur()
 	return record(
 		func() error { return n.dropoutBackward(s, 0, g.dres, g.dres) },
 		func() error { return n.layerNormBackward(s, e+"LayerNorm", act.emb, g.dres, g.dtmp, false) },
@@ -160,6 +169,7 @@ func (n *Net) bertBackward(s *vk.Sequence) error {
 		func() error {
 			return o.EmbeddingBackward(s, n.in.types, g.dtmp, n.g(e+"token_type_embeddings.weight"), bt, d)
 		},
+		seg.end,
 	)
 }
 

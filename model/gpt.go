@@ -56,15 +56,20 @@ func (n *Net) gptForward(s *vk.Sequence, train bool) error {
 	)
 }
 
-// gptBackward records the backward pass from the gradient of the logits (in act.logits).
-func (n *Net) gptBackward(s *vk.Sequence) error {
+// gptBackward records the backward pass from the gradient of the logits (in act.logits),
+// cutting it into buckets after the head, each block and the embeddings.
+func (n *Net) gptBackward(seg *segments) error {
 	c, o, act, g := n.Cfg, n.o, n.act, n.grad
 	bt, d, f := n.rows(), c.Width, c.FFN
 	// The head: through the tied embedding and ln_f into g.dres, the gradient of the residual.
+	s := seg.cur()
 	if err := record(
 		func() error { return n.linearBackward(s, n.gptHead(), act.final.y, cols{t: act.logits}, g.dtmp, false) },
 		func() error { return n.layerNormBackward(s, "ln_f", act.final, g.dtmp, g.dres, false) },
 	); err != nil {
+		return err
+	}
+	if err := seg.cut("ln_f."); err != nil {
 		return err
 	}
 	// The blocks, last first: each branch's gradient (through its dropout, into dbranch) is added
@@ -73,6 +78,7 @@ func (n *Net) gptBackward(s *vk.Sequence) error {
 	for l := c.Layers - 1; l >= 0; l-- {
 		a := act.layers[l]
 		h, attn, proj, fc, fcProj := n.gptBlock(l)
+		s := seg.cur()
 		if err := record(
 			func() error { return n.dropoutBackward(s, DropSite(l, true), g.dres, dbranch) },
 			func() error { return n.linearBackward(s, fcProj, a.fcg, cols{t: dbranch}, g.dfc, false) },
@@ -87,10 +93,15 @@ func (n *Net) gptBackward(s *vk.Sequence) error {
 		); err != nil {
 			return err
 		}
+		if err := seg.cut(h); err != nil {
+			return err
+		}
 	}
+	s = seg.cur()
 	return record(
 		func() error { return n.dropoutBackward(s, 0, g.dres, g.dres) },
 		func() error { return o.EmbeddingBackward(s, n.in.ids, g.dres, n.g("wte.weight"), bt, d) },
 		func() error { return o.EmbeddingBackward(s, n.in.pos, g.dres, n.g("wpe.weight"), bt, d) },
+		seg.end,
 	)
 }

@@ -41,6 +41,10 @@ type Net struct {
 	clip  float32    // the update's gradient-norm clip (0: none)
 
 	micro, eval, update, zero *vk.Sequence
+
+	// The micro-step recorded bucket by bucket (buckets.go), once a data-parallel job asks.
+	bucketSeqs []*vk.Sequence
+	buckets    [][]int
 }
 
 // inputs are the tensors the host writes: ids and targets for each micro-batch, and for BERT
@@ -387,7 +391,7 @@ func (n *Net) ResetMoments() error {
 
 // Free releases the model's tensors and sequences.
 func (n *Net) Free() {
-	for _, s := range []*vk.Sequence{n.micro, n.eval, n.update, n.zero} {
+	for _, s := range append([]*vk.Sequence{n.micro, n.eval, n.update, n.zero}, n.bucketSeqs...) {
 		if s != nil {
 			s.Release()
 		}
@@ -543,18 +547,18 @@ func (n *Net) recordLoss(s *vk.Sequence) error {
 // recordBackward records the per-token losses and the gradient of the logits, which overwrites
 // them (one kernel, one pass over the logits for both), then the backward pass, adding every
 // parameter's gradient to n.grads.
-func (n *Net) recordBackward(s *vk.Sequence) error {
-	if err := n.o.CrossEntropyBackwardStrided(s, n.act.logits, n.in.targets, n.act.logits, n.act.losses, n.step,
+func (n *Net) recordBackward(seg *segments) error {
+	if err := n.o.CrossEntropyBackwardStrided(seg.cur(), n.act.logits, n.in.targets, n.act.logits, n.act.losses, n.step,
 		n.rows(), n.Vocab, n.vocabStride(), IgnoreIndex); err != nil {
 		return err
 	}
 	switch n.Cfg.Arch {
 	case "bert":
-		return n.bertBackward(s)
+		return n.bertBackward(seg)
 	case "vit":
-		return n.vitBackward(s)
+		return n.vitBackward(seg)
 	}
-	return n.gptBackward(s)
+	return n.gptBackward(seg)
 }
 
 // Dropout, as Hugging Face's GPT-2 (embd_pdrop, resid_pdrop) and BERT (hidden_dropout_prob)

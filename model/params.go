@@ -59,6 +59,7 @@ type ParamSpec struct {
 	Layer      int
 	Rows, Cols WidthRole // the axes of the matrix view: Shape, or 1 x n for a vector
 	Tied       TiedRole
+	Branch     bool // a residual branch's output projection (weight or bias), which depth growth may scale (docs/method.md §9.7)
 	// HFShape is the shape a checkpoint stores when Hugging Face's differs from the matrix view
 	// (ViT's class token (1, 1, d), its patch embedding as a convolution (d, 1, P, P)).
 	HFShape []int
@@ -106,6 +107,10 @@ func Params(m config.Model, vocab int) []ParamSpec {
 // size.
 func (n *Net) ParamTensor(i int) *vk.Tensor { return n.params[i] }
 
+// MomentTensors are AdamW's first and second moment tensors of parameter i, shaped as
+// ParamTensor(i).
+func (n *Net) MomentTensors(i int) (m, v *vk.Tensor) { return n.m[i], n.v[i] }
+
 // The parameters of each architecture are built from three kinds of tensor: a linear layer's
 // weight and bias, a LayerNorm's weight and bias, and an embedding table.
 
@@ -117,6 +122,14 @@ func linearParams(name string, in, out WidthRole, nIn, nOut, layer int, init Ini
 		w.Shape, w.Rows, w.Cols = []int{nOut, nIn}, out, in
 	}
 	return []ParamSpec{w, {Name: name + ".bias", Shape: []int{nOut}, Cols: out, Init: InitZeros, Layer: layer}}
+}
+
+// branch marks a linear layer as a residual branch's output projection.
+func branch(ps []ParamSpec) []ParamSpec {
+	for i := range ps {
+		ps[i].Branch = true
+	}
+	return ps
 }
 
 // layerNormParams is a LayerNorm over the residual width d.
@@ -139,10 +152,10 @@ func gptParams(m config.Model, vocab int) []ParamSpec {
 		p := GPTLayer(i)
 		ps = append(ps, layerNormParams(p+"ln_1", d, i, Untied)...)
 		ps = append(ps, linearParams(p+"attn.c_attn", ResidualIn, ResidualOut, d, 3*d, i, InitNormal, false)...)
-		ps = append(ps, linearParams(p+"attn.c_proj", ResidualIn, ResidualOut, d, d, i, InitNormalScaled, false)...)
+		ps = append(ps, branch(linearParams(p+"attn.c_proj", ResidualIn, ResidualOut, d, d, i, InitNormalScaled, false))...)
 		ps = append(ps, layerNormParams(p+"ln_2", d, i, Untied)...)
 		ps = append(ps, linearParams(p+"mlp.c_fc", ResidualIn, FFNOut, d, f, i, InitNormal, false)...)
-		ps = append(ps, linearParams(p+"mlp.c_proj", FFNIn, ResidualOut, f, d, i, InitNormalScaled, false)...)
+		ps = append(ps, branch(linearParams(p+"mlp.c_proj", FFNIn, ResidualOut, f, d, i, InitNormalScaled, false))...)
 	}
 	return append(ps, layerNormParams("ln_f", d, -1, HeadNorm)...)
 }
@@ -161,10 +174,10 @@ func bertParams(m config.Model, vocab int) []ParamSpec {
 		for _, qkv := range []string{"query", "key", "value"} {
 			ps = append(ps, dense(p+"attention.self."+qkv, ResidualIn, ResidualOut, d, d, i)...)
 		}
-		ps = append(ps, dense(p+"attention.output.dense", ResidualIn, ResidualOut, d, d, i)...)
+		ps = append(ps, branch(dense(p+"attention.output.dense", ResidualIn, ResidualOut, d, d, i))...)
 		ps = append(ps, layerNormParams(p+"attention.output.LayerNorm", d, i, Untied)...)
 		ps = append(ps, dense(p+"intermediate.dense", ResidualIn, FFNOut, d, f, i)...)
-		ps = append(ps, dense(p+"output.dense", FFNIn, ResidualOut, f, d, i)...)
+		ps = append(ps, branch(dense(p+"output.dense", FFNIn, ResidualOut, f, d, i))...)
 		ps = append(ps, layerNormParams(p+"output.LayerNorm", d, i, Untied)...)
 	}
 	ps = append(ps, dense("cls.predictions.transform.dense", ResidualIn, ResidualOut, d, d, -1)...)
@@ -199,10 +212,10 @@ func vitParams(m config.Model, classes int) []ParamSpec {
 		for _, qkv := range []string{"query", "key", "value"} {
 			ps = append(ps, dense(p+"attention.attention."+qkv, ResidualIn, ResidualOut, d, d, i)...)
 		}
-		ps = append(ps, dense(p+"attention.output.dense", ResidualIn, ResidualOut, d, d, i)...)
+		ps = append(ps, branch(dense(p+"attention.output.dense", ResidualIn, ResidualOut, d, d, i))...)
 		ps = append(ps, layerNormParams(p+"layernorm_after", d, i, Untied)...)
 		ps = append(ps, dense(p+"intermediate.dense", ResidualIn, FFNOut, d, f, i)...)
-		ps = append(ps, dense(p+"output.dense", FFNIn, ResidualOut, f, d, i)...)
+		ps = append(ps, branch(dense(p+"output.dense", FFNIn, ResidualOut, f, d, i))...)
 	}
 	ps = append(ps, layerNormParams(vitFinalNorm, d, -1, Untied)...)
 	return append(ps, dense(vitClassifier, ResidualIn, Fixed, d, classes, -1)...)
@@ -224,4 +237,18 @@ func CountParams(specs []ParamSpec) int {
 		n += p.Size()
 	}
 	return n
+}
+
+// TrainingFLOPsPerToken estimates one training step's FLOPs per token of model m on sequences
+// of t tokens: 6 per weight of every matrix product (the token table counted once, as the tied
+// decoder's product; forward 2, backward 4) and 12·t·d per layer for attention's two products.
+// The V-cycle's FLOPs-based schedule uses it to weigh the levels' steps (docs/method.md §9.9).
+func TrainingFLOPsPerToken(m config.Model, vocab, t int) float64 {
+	n := 0
+	for _, p := range Params(m, vocab) {
+		if len(p.Shape) == 2 && (p.Layer >= 0 || p.Tied != Embedding || p.Shape[0] == vocab) {
+			n += p.Size()
+		}
+	}
+	return 6*float64(n) + 12*float64(m.Layers*t*m.Width)
 }

@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"math"
-	"unsafe"
 
 	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/vk"
@@ -57,7 +56,7 @@ func (n *Net) recordMicro(s *vk.Sequence) error {
 	if err := n.recordForward(s, true); err != nil {
 		return err
 	}
-	return n.recordBackward(s)
+	return n.recordBackward(&segments{n: n, seqs: []*vk.Sequence{s}})
 }
 
 // TimedStep records a whole training step with one micro-batch (zeroing the gradients, the
@@ -160,8 +159,13 @@ type StepResult struct {
 
 // Share is the part of a step's micro-batches that one rank of a data-parallel job computes:
 // the step has Micros micro-batches in all, this rank's start at index First, and Tokens is the
-// number of targets the loss counts in all of them (the step's mean loss divides by it).
-type Share struct{ First, Micros, Tokens int }
+// number of targets the loss counts in all of them (the step's mean loss divides by it). When
+// Ready is not nil the share's last micro-step runs bucket by bucket (Buckets) and Ready(k) is
+// called as soon as bucket k's gradients are final.
+type Share struct {
+	First, Micros, Tokens int
+	Ready                 func(bucket int) error
+}
 
 // Gradients runs the forward and backward passes of every micro-batch, leaving the gradient of
 // the mean loss (over all their counted targets) in the gradient tensors. It returns that loss.
@@ -199,7 +203,11 @@ func (n *Net) ShareGradients(batches []data.Batch, sh Share, sp ops.StepParams) 
 		if err := n.setDropout(sp.Step, sh.First+i, sh.Micros); err != nil {
 			return 0, err
 		}
-		if err := n.micro.Run(); err != nil {
+		run := n.micro.Run
+		if sh.Ready != nil && i == len(batches)-1 {
+			run = func() error { return n.runBuckets(sh.Ready) }
+		}
+		if err := run(); err != nil {
 			return 0, err
 		}
 		s, err := n.lossSum()
@@ -245,43 +253,6 @@ func (n *Net) Step(batches []data.Batch, sp ops.StepParams) (StepResult, error) 
 		return r, fmt.Errorf("loss is %v", loss)
 	}
 	return r, nil
-}
-
-// GradLen is the number of floats ReadGrads and WriteGrads move: every gradient tensor whole,
-// pads included (they stay zero).
-func (n *Net) GradLen() int {
-	total := 0
-	for _, g := range n.grads {
-		total += g.Len()
-	}
-	return total
-}
-
-// ReadGrads copies every gradient tensor, in parameter order, into buf (GradLen floats).
-func (n *Net) ReadGrads(buf []float32) error {
-	return n.moveGrads(buf, (*vk.Tensor).ReadBytes)
-}
-
-// WriteGrads replaces every gradient tensor with buf's values (the layout ReadGrads reads).
-func (n *Net) WriteGrads(buf []float32) error {
-	return n.moveGrads(buf, (*vk.Tensor).WriteBytes)
-}
-
-func (n *Net) moveGrads(buf []float32, move func(*vk.Tensor, uint64, []byte) error) error {
-	if len(buf) != n.GradLen() {
-		return fmt.Errorf("gradient buffer of %d floats, the model has %d", len(buf), n.GradLen())
-	}
-	// Tensors hold little-endian float32, as Go's float32 is in memory on every platform
-	// vktrain builds for (amd64, arm64).
-	bytes := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), 4*len(buf))
-	at := 0
-	for _, g := range n.grads {
-		if err := move(g, 0, bytes[4*at:4*(at+g.Len())]); err != nil {
-			return err
-		}
-		at += g.Len()
-	}
-	return nil
 }
 
 // Evaluate returns the summed loss and the number of counted targets of a forward pass.

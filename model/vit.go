@@ -105,9 +105,10 @@ func (n *Net) vitForward(s *vk.Sequence, train bool) error {
 }
 
 // vitBackward records the backward pass from the gradient of the logits (in act.logits).
-func (n *Net) vitBackward(s *vk.Sequence) error {
+func (n *Net) vitBackward(seg *segments) error {
 	c, o, act, g := n.Cfg, n.o, n.act, n.grad
 	bt, d, f := n.rows(), c.Width, c.FFN
+	s := seg.cur()
 	if err := record(
 		func() error {
 			return n.linearBackward(s, n.vitClassifierMap(), act.final.y, cols{t: act.logits}, g.dtmp, false)
@@ -116,9 +117,13 @@ func (n *Net) vitBackward(s *vk.Sequence) error {
 	); err != nil {
 		return err
 	}
+	if err := seg.cut(vitClassifier+".", vitFinalNorm+"."); err != nil {
+		return err
+	}
 	dbranch := n.dropoutGrad(g.dres)
 	for l := c.Layers - 1; l >= 0; l-- {
 		a, b := act.layers[l], n.vitBlock(l)
+		s := seg.cur()
 		if err := record(
 			func() error { return n.dropoutBackward(s, DropSite(l, true), g.dres, dbranch) },
 			func() error { return n.linearBackward(s, b.fcProj, a.fcg, cols{t: dbranch}, g.dfc, false) },
@@ -135,13 +140,18 @@ func (n *Net) vitBackward(s *vk.Sequence) error {
 		); err != nil {
 			return err
 		}
+		if err := seg.cut(ViTLayer(l)); err != nil {
+			return err
+		}
 	}
+	s = seg.cur()
 	return record(
 		func() error { return n.dropoutBackward(s, 0, g.dres, g.dres) },
 		func() error { return o.EmbeddingBackward(s, n.in.pos, g.dres, n.g(vitPositions), bt, d) },
 		func() error { return o.EmbeddingBackward(s, n.in.clsRows, g.dres, n.g(vitCLS), bt, d) },
 		func() error { return o.EmbeddingBackward(s, n.in.patchRows, g.dres, n.g(vitPatch+".bias"), bt, d) },
 		func() error { return n.linearBackward(s, n.vitPatchMap(), n.in.pixels, cols{t: g.dres}, nil, false) },
+		seg.end,
 	)
 }
 

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"math"
-	"time"
 
 	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/internal/mpi"
@@ -20,22 +18,13 @@ import (
 // the gradients in rank order (mpi.World.Sum), so that every rank applies bitwise the same AdamW
 // step. Rank 0 writes the metrics and the checkpoints.
 
-// ranks is the state of a run that is one rank of a job of more than one.
-type ranks struct {
-	world   *mpi.World
-	grads   []float32 // the gradients on the host, summed there (sized for the Net in training)
-	scratch []float32 // mpi.World.Sum's
-	commS   float64   // seconds spent summing the gradients (read, sum across ranks, write)
-	check   bool      // compare the ranks' parameters after every step (CheckReplicas)
-}
-
 // CheckReplicas makes every step of a data-parallel job end with a comparison of the ranks'
 // parameters (their SHA-256), failing at the first step where a rank's differ from rank 0's.
 // It costs a read of the parameters per step; it is how the tests show that every rank holds the
 // same model.
 func (r *Run) CheckReplicas() {
-	if r.ranks != nil {
-		r.ranks.check = true
+	if r.job != nil {
+		r.job.Check = true
 	}
 }
 
@@ -73,7 +62,7 @@ func (r *Run) JoinWorld(w *mpi.World) error {
 	}
 	r.State.Ranks = w.Size
 	if w.Size > 1 {
-		r.ranks = &ranks{world: w}
+		r.job = NewJob(w)
 	}
 	return nil
 }
@@ -119,30 +108,22 @@ func imagesDigest(sets ...*data.Images) [sha256.Size]byte {
 
 // Rank is this process's rank in the job (0 without MPI).
 func (r *Run) Rank() int {
-	if r.ranks == nil {
+	if r.job == nil {
 		return 0
 	}
-	return r.ranks.world.Rank
+	return r.job.World.Rank
 }
 
 // Ranks is the number of ranks of the job (1 without MPI).
 func (r *Run) Ranks() int {
-	if r.ranks == nil {
+	if r.job == nil {
 		return 1
 	}
-	return r.ranks.world.Size
+	return r.job.World.Size
 }
 
 // lead says whether this rank writes the run's files (metrics, checkpoints).
 func (r *Run) lead() bool { return r.Rank() == 0 }
-
-// CommS is the time this rank has spent summing gradients across the ranks.
-func (r *Run) CommS() float64 {
-	if r.ranks == nil {
-		return 0
-	}
-	return r.ranks.commS
-}
 
 // nextBatches draws the job's micro-batches of one step: ranks x grad_accum of them, every rank
 // drawing them all.
@@ -154,75 +135,25 @@ func (r *Run) nextBatches() []data.Batch {
 	return batches
 }
 
-// step is one optimizer step over the job's micro-batches: in one process, model.Net.Step;
-// in a job, this rank's share of the gradients, their sum across the ranks and the same AdamW
-// step on every rank. The loss is the job's mean, the FLOPs the job's.
+// step is one optimizer step over the job's micro-batches (model.Net.Step in one process).
 func (r *Run) step(batches []data.Batch, sp ops.StepParams) (model.StepResult, error) {
-	if r.ranks == nil {
+	if r.job == nil {
 		return r.Net.Step(batches, sp)
 	}
-	w := r.ranks.world
-	count := 0
-	for _, b := range batches {
-		count += model.Counted(b)
-	}
-	a := len(batches) / w.Size
-	sum, err := r.Net.ShareGradients(batches[w.Rank*a:(w.Rank+1)*a], model.Share{First: w.Rank * a, Micros: len(batches), Tokens: count}, sp)
-	if err != nil {
-		return model.StepResult{}, err
-	}
-	start := time.Now()
-	if n := r.Net.GradLen(); len(r.ranks.grads) != n { // a V-cycle level of another size
-		r.ranks.grads = make([]float32, n)
-	}
-	if err := r.Net.ReadGrads(r.ranks.grads); err != nil {
-		return model.StepResult{}, err
-	}
-	if r.ranks.scratch, err = w.Sum(r.ranks.grads, r.ranks.scratch); err != nil {
-		return model.StepResult{}, err
-	}
-	if err := r.Net.WriteGrads(r.ranks.grads); err != nil {
-		return model.StepResult{}, err
-	}
-	r.ranks.commS += time.Since(start).Seconds()
-	sums, err := w.Gather(binary.LittleEndian.AppendUint64(nil, math.Float64bits(sum)))
-	if err != nil {
-		return model.StepResult{}, err
-	}
-	var total float64
-	for _, s := range sums {
-		total += math.Float64frombits(binary.LittleEndian.Uint64(s))
-	}
-	norm, err := r.Net.Update()
-	if err != nil {
-		return model.StepResult{}, err
-	}
-	if r.ranks.check {
-		if err := r.sameReplicas(); err != nil {
-			return model.StepResult{}, err
-		}
-	}
-	res := model.StepResult{GradNorm: norm, FLOPs: float64(w.Size) * r.Net.StepFLOPs(a)}
-	if count > 0 {
-		res.Loss = total / float64(count)
-	}
-	if !finite(res.Loss) {
-		return res, fmt.Errorf("loss is %v", res.Loss)
-	}
-	return res, nil
+	return r.job.Step(r.Net, batches, sp)
 }
 
 // stopAgreed says whether the run stops here because a rank was interrupted: every rank must
 // stop at the same step, so in a job the ranks tell each other (one byte each).
 func (r *Run) stopAgreed(interrupted bool) (bool, error) {
-	if r.ranks == nil {
+	if r.job == nil {
 		return interrupted, nil
 	}
 	flag := []byte{0}
 	if interrupted {
 		flag[0] = 1
 	}
-	all, err := r.ranks.world.Gather(flag)
+	all, err := r.job.World.Gather(flag)
 	if err != nil {
 		return false, err
 	}
@@ -232,26 +163,4 @@ func (r *Run) stopAgreed(interrupted bool) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// sameReplicas fails unless every rank's parameters are bitwise rank 0's.
-func (r *Run) sameReplicas() error {
-	params, err := r.Net.Params()
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	for _, p := range r.Net.Specs {
-		binary.Write(h, binary.LittleEndian, params[p.Name])
-	}
-	all, err := r.ranks.world.Gather(h.Sum(nil))
-	if err != nil {
-		return err
-	}
-	for rank, d := range all {
-		if !bytes.Equal(d, all[0]) {
-			return fmt.Errorf("after step %d rank %d's parameters differ from rank 0's", r.State.Step+1, rank)
-		}
-	}
-	return nil
 }

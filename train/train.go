@@ -49,9 +49,9 @@ type Run struct {
 	Out     string
 	State   State
 
-	// The phase in progress: its learning-rate schedule, sched.Steps steps from global step
+	// The learning rate and AdamW step of every step; the phase in progress starts at run step
 	// phaseStart (a plain run is one phase).
-	sched      config.Train
+	schedule   *Schedule
 	phaseStart int
 
 	batcher  batchSource
@@ -61,7 +61,7 @@ type Run struct {
 	lastCkpt string
 
 	dataDigest [32]byte // of the training and validation tokens (or images)
-	ranks      *ranks   // nil: not one rank of a data-parallel job (JoinWorld)
+	job        *Job     // nil: not one rank of a data-parallel job of more than one (JoinWorld)
 }
 
 // batchSource is where a run's training batches come from (token windows, or images), with the
@@ -133,7 +133,11 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Cfg: cfg, CfgText: cfgText, Out: out, State: State{Level: 1}, sched: cfg.Schedule(cfg.Phases()[0])}
+	schedule, err := NewSchedule(cfg, vocab, cfg.Model.Context)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Cfg: cfg, CfgText: cfgText, Out: out, State: State{Level: 1}, schedule: schedule}
 	if cfg.Model.Arch == "vit" {
 		err = r.loadImages()
 	} else {
@@ -235,8 +239,7 @@ func (r *Run) restore(ck *Checkpoint) error {
 	if r.State.Phase >= len(phases) {
 		return fmt.Errorf("checkpoint %s: phase %d of %d", ck.Dir, r.State.Phase, len(phases))
 	}
-	r.sched = r.Cfg.Schedule(phases[r.State.Phase])
-	r.phaseStart = r.Cfg.PhaseStart(r.State.Phase)
+	r.phaseStart = r.schedule.PhaseStart(r.State.Phase)
 	return r.batcher.Restore(ck.State.Batcher)
 }
 
@@ -265,19 +268,21 @@ func (r *Run) truncateMetrics() error {
 func (r *Run) Free() { r.Net.Free() }
 
 // BeginPhase switches the run to phase phase of its configuration's Phases: to train net, the
-// model of the phase's level, with the phase's learning-rate schedule from a fresh optimizer
-// (AdamW moments zero, its step count from 1), as the V-cycle does at every level switch.
-// Steps, tokens, FLOPs and wall time go on counting. The caller keeps ownership of the previous
-// Net.
+// model of the phase's level. With [vcycle] moments = "reset" (the paper) the phase starts a
+// fresh optimizer (AdamW moments zero, its step count from 1); with "map" net's moments are
+// those the V-cycle's maps wrote and the step count goes on. Steps, tokens, FLOPs and wall time
+// go on counting. The caller keeps ownership of the previous Net.
 func (r *Run) BeginPhase(phase int, net *model.Net) error {
 	ph := r.Cfg.Phases()[phase]
-	if err := net.ResetMoments(); err != nil {
-		return err
+	if v := r.Cfg.VCycle; v == nil || v.Moments == "reset" {
+		if err := net.ResetMoments(); err != nil {
+			return err
+		}
 	}
 	if err := net.SetGradClip(r.Cfg.Train.GradClip); err != nil {
 		return err
 	}
-	r.Net, r.sched, r.phaseStart = net, r.Cfg.Schedule(ph), r.State.Step
+	r.Net, r.phaseStart = net, r.State.Step
 	r.State.Phase, r.State.Level = phase, ph.Level
 	return nil
 }
@@ -379,8 +384,8 @@ func (r *Run) TestAccuracy() (model.Classified, error) {
 // norm or validation loss stops the run and names the step and the last good checkpoint, which
 // is kept (a model that is not finite is never checkpointed).
 func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
-	tc, sched := r.Cfg.Train, r.sched
-	end := r.phaseStart + sched.Steps
+	tc := r.Cfg.Train
+	end := r.schedule.PhaseStart(r.State.Phase + 1)
 	var enc *json.Encoder
 	if r.lead() {
 		f, err := os.OpenFile(filepath.Join(r.Out, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -401,12 +406,11 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			}
 			return ErrInterrupted
 		}
-		step := r.State.Step - r.phaseStart
-		lr := LearningRate(sched, step)
+		lr := r.schedule.LR(r.State.Step)
 		batches := r.nextBatches()
 		start := time.Now()
 		res, err := r.step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
-			WeightDecay: tc.WeightDecay, Step: step + 1})
+			WeightDecay: tc.WeightDecay, Step: r.schedule.AdamStep(r.State.Step)})
 		if err == nil && !finite(res.GradNorm) {
 			err = fmt.Errorf("gradient norm is %v", res.GradNorm)
 		}

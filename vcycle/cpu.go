@@ -14,28 +14,38 @@ type Params = map[string][]float64
 // Coalesce is the coarse model made from the fine one (docs/method.md §1 and §2): along each
 // width axis, output pairs averaged and input pairs summed; each coarse layer the average of
 // its fine pair.
-func (m *Maps) Coalesce(fine Params) (Params, error) {
+func (m *Maps) Coalesce(fine Params) (Params, error) { return m.coalesce(theta, fine) }
+
+// MomentsDown is the coarse model's AdamW moments (m, v) made from the fine model's
+// (docs/method.md §9.6).
+func (m *Maps) MomentsDown(fineM, fineV Params) (coarseM, coarseV Params, err error) {
+	if coarseM, err = m.coalesce(firstMoment, fineM); err != nil {
+		return nil, nil, err
+	}
+	coarseV, err = m.coalesce(secondMoment, fineV)
+	return coarseM, coarseV, err
+}
+
+func (m *Maps) coalesce(q quantity, fine Params) (Params, error) {
 	coarse := Params{}
 	for _, l := range m.links {
 		p := m.Coarse[l.coarse]
 		out := make([]float64, l.rows.Small()*l.cols.Small())
+		w := l.downFactor(q) * l.widthFactor(q, false)
 		for _, fi := range l.fine {
 			src := fine[m.Fine[fi].Name]
 			if len(src) != l.rows.Big()*l.cols.Big() {
 				return nil, fmt.Errorf("vcycle: %s has %d values, want %d", m.Fine[fi].Name, len(src), l.rows.Big()*l.cols.Big())
 			}
-			w := l.scale / float64(len(l.fine))
 			for r := range l.rows.Small() {
-				rs, wr := pair(l.rows, r)
 				for c := range l.cols.Small() {
-					cs, wc := pair(l.cols, c)
 					sum := 0.0
-					for _, br := range rs {
-						for _, bc := range cs {
+					for _, br := range pair(l.rows, r) {
+						for _, bc := range pair(l.cols, c) {
 							sum += src[br*l.cols.Big()+bc]
 						}
 					}
-					out[r*l.cols.Small()+c] += w * wr * wc * sum
+					out[r*l.cols.Small()+c] += w * sum
 				}
 			}
 		}
@@ -46,27 +56,42 @@ func (m *Maps) Coalesce(fine Params) (Params, error) {
 
 // DeCoalesce is the fine model made from the coarse one, the pseudo-inverse of Coalesce
 // (docs/method.md §3): each fine channel copies its coarse channel, halved along an input
-// axis; both layers of a depth pair copy their coarse layer. A split with Sigma > 0 adds the
-// antisymmetric ±D along input axes (see ops.Split; the stream is the fine parameter's index).
+// axis; both layers of a depth pair copy their coarse layer as depth_init says (§9.7). A split
+// with Sigma > 0 adds the antisymmetric ±D along input axes (see ops.Split; the stream is the
+// fine parameter's index).
 func (m *Maps) DeCoalesce(coarse Params, split ops.Split) (Params, error) {
+	return m.decoalesce(theta, coarse, split)
+}
+
+// MomentsUp is the fine model's AdamW moments (m, v) made from the coarse model's
+// (docs/method.md §9.4).
+func (m *Maps) MomentsUp(coarseM, coarseV Params) (fineM, fineV Params, err error) {
+	if fineM, err = m.decoalesce(firstMoment, coarseM, ops.Split{}); err != nil {
+		return nil, nil, err
+	}
+	fineV, err = m.decoalesce(secondMoment, coarseV, ops.Split{})
+	return fineM, fineV, err
+}
+
+func (m *Maps) decoalesce(q quantity, coarse Params, split ops.Split) (Params, error) {
 	fine := Params{}
 	for _, l := range m.links {
 		src := coarse[m.Coarse[l.coarse].Name]
 		if len(src) != l.rows.Small()*l.cols.Small() {
 			return nil, fmt.Errorf("vcycle: %s has %d values, want %d", m.Coarse[l.coarse].Name, len(src), l.rows.Small()*l.cols.Small())
 		}
-		for _, fi := range l.fine {
+		for j, fi := range l.fine {
 			out := make([]float64, l.rows.Big()*l.cols.Big())
+			w := l.widthFactor(q, true)
 			for r := range l.rows.Big() {
-				sr, wr := copyOf(l.rows, r)
+				sr := copyOf(l.rows, r)
 				for c := range l.cols.Big() {
-					sc, wc := copyOf(l.cols, c)
-					si := sr*l.cols.Small() + sc
-					v := wr * wc * src[si]
+					si := sr*l.cols.Small() + copyOf(l.cols, c)
+					v := w * src[si]
 					if split.Sigma != 0 {
 						v += splitSign(l.rows, l.cols, r, c) * float64(split.Sigma) * splitNoise(split.Seed, uint32(fi), uint32(si))
 					}
-					out[r*l.cols.Big()+c] = v / l.scale
+					out[r*l.cols.Big()+c] = l.upFactor(q, j) * v
 				}
 			}
 			fine[m.Fine[fi].Name] = out
@@ -117,28 +142,19 @@ func Interpolate(saved, decoalesced Params, alpha float64) (Params, error) {
 	return out, nil
 }
 
-// pair gives the fine indices coarse index i of axis a combines and their weight: an output
-// pair is averaged, an input pair summed.
-func pair(a ops.Axis, i int) ([]int, float64) {
+// pair gives the fine indices that coarse index i of axis a combines.
+func pair(a ops.Axis, i int) []int {
 	if a.Role == ops.Unmapped {
-		return []int{i}, 1
+		return []int{i}
 	}
 	first := i/a.Half*2*a.Half + i%a.Half
-	if a.Role == ops.RoleOut {
-		return []int{first, first + a.Half}, 0.5
-	}
-	return []int{first, first + a.Half}, 1
+	return []int{first, first + a.Half}
 }
 
-// copyOf gives the coarse index fine index i of axis a copies and its weight: an input axis
-// copies half.
-func copyOf(a ops.Axis, i int) (int, float64) {
+// copyOf gives the coarse index that fine index i of axis a copies.
+func copyOf(a ops.Axis, i int) int {
 	if a.Role == ops.Unmapped {
-		return i, 1
+		return i
 	}
-	s := i/(2*a.Half)*a.Half + i%a.Half
-	if a.Role == ops.RoleIn {
-		return s, 0.5
-	}
-	return s, 1
+	return i/(2*a.Half)*a.Half + i%a.Half
 }

@@ -74,18 +74,64 @@ func within(t *testing.T, what string, got, want Params) {
 	}
 }
 
-// The GPU maps equal the float64 CPU maps: coalescing, and de-coalescing (with the
-// antisymmetric split) and interpolation (alpha 0.25; alpha 0 keeps the saved parameters bit
-// for bit, alpha 1 gives the de-coalesced ones).
+// mapCases are the halvings and rules the GPU maps are checked under.
+var mapCases = []struct {
+	halving            int // index into halvings
+	pairing, depthInit string
+}{{0, "adjacent", "copy"}, {1, "adjacent", "copy"}, {2, "adjacent", "copy"}, {1, "stride", "zero"}, {2, "stride", "halve"}, {2, "stride", "zero"}}
+
+// setMoments writes AdamW moments m and v (float64, rounded to float32) into n.
+func setMoments(t *testing.T, n *model.Net, m, v Params) {
+	t.Helper()
+	narrow := func(p Params) map[string][]float32 {
+		f := map[string][]float32{}
+		for name, x := range p {
+			f[name] = make([]float32, len(x))
+			for i := range x {
+				f[name][i] = float32(x[i])
+			}
+		}
+		return f
+	}
+	if err := n.SetMoments(narrow(m), narrow(v)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func moments(t *testing.T, n *model.Net) (m, v Params) {
+	t.Helper()
+	m32, v32, err := n.Moments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reference.Widen(m32), reference.Widen(v32)
+}
+
+// randomMoments draws a first moment around 0 and a positive second moment for specs.
+func randomMoments(rng *rand.Rand, specs []model.ParamSpec) (m, v Params) {
+	m, v = randomParams(rng, specs), Params{}
+	for name, x := range m {
+		v[name] = make([]float64, len(x))
+		for i := range x {
+			v[name][i] = x[i]*x[i] + 0.01
+		}
+	}
+	return m, v
+}
+
+// The GPU maps equal the float64 CPU maps: coalescing, de-coalescing (with the antisymmetric
+// split) and interpolation (alpha 0.25; alpha 0 keeps the saved parameters bit for bit, alpha 1
+// gives the de-coalesced ones), and the maps of AdamW's moments both ways.
 func TestGPUMapsEqualCPUMaps(t *testing.T) {
 	o := openOps(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, arch := range []string{"gpt", "bert", "vit"} {
-		for _, h := range halvings {
-			name := arch + "/" + h.name
+		for _, c := range mapCases {
+			h := halvings[c.halving]
+			name := arch + "/" + h.name + "/" + c.pairing + "/" + c.depthInit
 			fineCfg := tinyModel(arch)
 			coarseCfg, _ := fineCfg.Halved(h.width, h.depth)
-			m, err := NewMaps(fineCfg, tinyVocab, h.width, h.depth, "adjacent", "exact")
+			m, err := NewMaps(fineCfg, tinyVocab, h.width, h.depth, rules(c.pairing, "exact", c.depthInit))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,6 +145,29 @@ func TestGPUMapsEqualCPUMaps(t *testing.T) {
 				t.Fatal(err)
 			}
 			within(t, name+" coalesce", params(t, coarse), want)
+
+			fm, fv := randomMoments(rng, m.Fine)
+			setMoments(t, fine, fm, fv)
+			fm, fv = moments(t, fine)
+			vktest.Run(t, o.Context(), func(s *vk.Sequence) error { return m.RecordMomentsDown(o, s, fine, coarse) })
+			wantM, wantV, err := m.MomentsDown(fm, fv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotM, gotV := moments(t, coarse)
+			within(t, name+" first moment down", gotM, wantM)
+			within(t, name+" second moment down", gotV, wantV)
+
+			cm, cv := randomMoments(rng, m.Coarse)
+			setMoments(t, coarse, cm, cv)
+			cm, cv = moments(t, coarse)
+			vktest.Run(t, o.Context(), func(s *vk.Sequence) error { return m.RecordMomentsUp(o, s, coarse, fine) })
+			if wantM, wantV, err = m.MomentsUp(cm, cv); err != nil {
+				t.Fatal(err)
+			}
+			gotM, gotV = moments(t, fine)
+			within(t, name+" first moment up", gotM, wantM)
+			within(t, name+" second moment up", gotV, wantV)
 
 			setParams(t, coarse, randomParams(rng, m.Coarse))
 			small := params(t, coarse)
@@ -247,7 +316,7 @@ func TestTwoLevelSchedule(t *testing.T) {
 			case sw.Up && !sw.Done:
 				saved, coarse = params(t, sw.Fine), params(t, sw.Coarse)
 			case sw.Up && sw.Done:
-				m, err := NewMaps(cfg.Model, sw.Fine.Vocab, true, true, "adjacent", "exact")
+				m, err := NewMaps(cfg.Model, sw.Fine.Vocab, true, true, rules("adjacent", "exact", "copy"))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -21,20 +21,72 @@ type Maps struct {
 }
 
 // link says how coarse parameter Coarse[coarse] is made: from the fine parameters fine (one,
-// or the two layers a depth pair averages), with rows x cols the matrix view of its width map
-// and scale an extra factor of coalescing (de-coalescing divides by it).
+// or the two layers a depth pair averages), with rows x cols the matrix view of its width map.
+// tied is the spread of the tied-embedding rule's rescaling (one copy holding 1/scale of the
+// coarse value) and grow the spread of each fine copy when de-coalescing (depth_init).
 type link struct {
 	coarse     int
 	fine       []int
 	rows, cols ops.Axis
-	scale      float64
+	tied       spread
+	grow       []spread
+	identity   bool // depth_init "zero": fine[1] belongs to the layer that starts as the identity
+	branch     bool // a residual branch's output projection
+}
+
+// quantity is what a map carries: parameters or one of AdamW's moments (docs/method.md §9.4–§9.6).
+type quantity int
+
+const (
+	theta quantity = iota
+	firstMoment
+	secondMoment
+)
+
+// spread is how de-coalescing copies one coarse element: into k fine copies, each holding c
+// times its value (an output axis: 2 copies of 1; an input axis: 2 of 1/2). A copy's
+// gradient is then c/(k c²) = 1/(k c) times the coarse gradient, which fixes the moments' maps.
+type spread struct{ k, c float64 }
+
+var (
+	single = spread{1, 1}
+	outAx  = spread{2, 1}
+	inAx   = spread{2, 0.5}
+)
+
+// up is the factor de-coalescing applies to q along this spread: c for parameters, the
+// gradient's 1/(k c) for the first moment and its square for the second.
+func (s spread) up(q quantity) float64 {
+	switch q {
+	case theta:
+		return s.c
+	case firstMoment:
+		return 1 / (s.k * s.c)
+	}
+	return 1 / (s.k * s.c * s.k * s.c)
+}
+
+// down is the factor coalescing applies to each of the k fine sources: the mean of the inverted
+// up maps (for parameters the paper's average of output pairs and sum of input pairs; for the
+// first moment the transpose sum of c times each copy's).
+func (s spread) down(q quantity) float64 { return 1 / (s.k * s.up(q)) }
+
+// axisSpread is the spread of a width axis.
+func axisSpread(a ops.Axis) spread {
+	switch a.Role {
+	case ops.RoleOut:
+		return outAx
+	case ops.RoleIn:
+		return inAx
+	}
+	return single
 }
 
 // NewMaps builds the maps from the fine model fine to the model one level below it (halving
-// width and/or depth). pairing is "adjacent" or "stride" (which fine layers a coarse layer
-// averages) and rule "exact" or "reference" (how the tied embedding's scale is kept; see
-// docs/method.md §3).
-func NewMaps(fine config.Model, vocab int, width, depth bool, pairing, rule string) (*Maps, error) {
+// width and/or depth) under v's rules: depth_pairing (which fine layers a coarse layer
+// averages), embedding (how the tied embedding's scale is kept; docs/method.md §3) and
+// depth_init (how a depth pair is de-coalesced; §9.7).
+func NewMaps(fine config.Model, vocab int, width, depth bool, v *config.VCycle) (*Maps, error) {
 	coarse, err := fine.Halved(width, depth)
 	if err != nil {
 		return nil, err
@@ -45,8 +97,8 @@ func NewMaps(fine config.Model, vocab int, width, depth bool, pairing, rule stri
 		byKey[key(p.Layer, p.Local)] = i
 	}
 	for ci, p := range m.Coarse {
-		l := link{coarse: ci, scale: 1}
-		for _, layer := range fineLayers(p.Layer, fine.Layers, depth, pairing) {
+		l := link{coarse: ci, tied: single}
+		for _, layer := range fineLayers(p.Layer, fine.Layers, depth, v.DepthPairing) {
 			fi, ok := byKey[key(layer, p.Local)]
 			if !ok {
 				return nil, fmt.Errorf("vcycle: coarse parameter %s has no fine counterpart in layer %d", p.Name, layer)
@@ -57,11 +109,59 @@ func NewMaps(fine config.Model, vocab int, width, depth bool, pairing, rule stri
 			return nil, err
 		}
 		if width {
-			l.scale = ruleScale(p, rule)
+			l.tied = spread{1, 1 / ruleScale(p, v.Embedding)}
 		}
+		l.grow = growth(p, len(l.fine), v.DepthInit)
+		l.identity, l.branch = len(l.fine) == 2 && v.DepthInit == "zero", p.Branch
 		m.links = append(m.links, l)
 	}
 	return m, nil
+}
+
+// growth is the spread of each of the n fine copies of parameter p when de-coalescing under
+// depth_init (n = 2 for a depth pair): "copy" gives both copies the whole value, "halve" halves
+// a residual branch's output projection in both (the pair then adds up to the coarse layer to
+// first order), "zero" keeps the first copy and zeroes the second's output projection (the
+// second layer is then the identity, receives no gradient, and starts with zero moments).
+func growth(p model.ParamSpec, n int, depthInit string) []spread {
+	switch {
+	case n == 1:
+		return []spread{single}
+	case depthInit == "zero":
+		return []spread{single, single} // the second copy is handled by link.identity
+	case depthInit == "halve" && p.Branch:
+		return []spread{{2, 0.5}, {2, 0.5}}
+	}
+	return []spread{{2, 1}, {2, 1}}
+}
+
+// upFactor is the factor de-coalescing applies to q from the coarse element into fine copy j
+// (beyond what the width axes apply).
+func (l link) upFactor(q quantity, j int) float64 {
+	if l.identity && j == 1 && (q != theta || l.branch) {
+		return 0 // the identity layer: its branch output is zero; without gradient yet, its moments too
+	}
+	return l.tied.up(q) * l.grow[j].up(q)
+}
+
+// downFactor is the factor coalescing applies to q from each fine source (beyond the width
+// axes). A V-cycle coalesces a level before it ever grows it, so a depth pair is read as two
+// copies whatever depth_init says.
+func (l link) downFactor(q quantity) float64 {
+	return l.tied.down(q) * spread{float64(len(l.fine)), 1}.down(q)
+}
+
+// widthFactor is the factor the width axes apply to q, up or down.
+func (l link) widthFactor(q quantity, up bool) float64 {
+	f := 1.0
+	for _, a := range []ops.Axis{l.rows, l.cols} {
+		if up {
+			f *= axisSpread(a).up(q)
+		} else {
+			f *= axisSpread(a).down(q)
+		}
+	}
+	return f
 }
 
 func key(layer int, local string) string { return fmt.Sprint(layer, "/", local) }

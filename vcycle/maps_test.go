@@ -75,7 +75,7 @@ func TestCoalesceInvertsDeCoalesce(t *testing.T) {
 			for _, pairing := range []string{"adjacent", "stride"} {
 				for _, rule := range []string{"exact", "reference"} {
 					name := fmt.Sprintf("%s/%s/%s/%s", arch, h.name, pairing, rule)
-					m, err := NewMaps(tinyModel(arch), tinyVocab, h.width, h.depth, pairing, rule)
+					m, err := NewMaps(tinyModel(arch), tinyVocab, h.width, h.depth, rules(pairing, rule, "copy"))
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)
 					}
@@ -104,6 +104,11 @@ func TestCoalesceInvertsDeCoalesce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rules are the [vcycle] settings NewMaps reads.
+func rules(pairing, embedding, depthInit string) *config.VCycle {
+	return &config.VCycle{DepthPairing: pairing, Embedding: embedding, DepthInit: depthInit}
 }
 
 // logits of a model over a fixed batch, by the float64 reference model.
@@ -154,7 +159,7 @@ func TestWidthDeCoalescePreservesLogits(t *testing.T) {
 		{"bert", "exact", testSplit, true}, {"bert", "reference", ops.Split{}, true}, {"gpt", "reference", ops.Split{}, false},
 		{"vit", "exact", ops.Split{}, true}, {"vit", "exact", testSplit, true}, {"vit", "reference", ops.Split{}, false}} {
 		fine := tinyModel(tc.arch)
-		m, err := NewMaps(fine, tinyVocab, true, false, "adjacent", tc.rule)
+		m, err := NewMaps(fine, tinyVocab, true, false, rules("adjacent", tc.rule, "copy"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +187,7 @@ func TestDepthPairing(t *testing.T) {
 			pairing string
 			pairs   [][2]int
 		}{{"adjacent", [][2]int{{0, 1}, {2, 3}}}, {"stride", [][2]int{{0, 2}, {1, 3}}}} {
-			m, err := NewMaps(tinyModel(arch), tinyVocab, false, true, tc.pairing, "exact")
+			m, err := NewMaps(tinyModel(arch), tinyVocab, false, true, rules(tc.pairing, "exact", "copy"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,7 +237,7 @@ func TestDepthPairing(t *testing.T) {
 // LayerNorm (docs/method.md §1).
 func TestWidthPairsHeads(t *testing.T) {
 	fine := tinyModel("gpt") // width 16, 4 heads of 4: head h pairs with h+2, channel j with j+8
-	m, err := NewMaps(fine, tinyVocab, true, false, "adjacent", "exact")
+	m, err := NewMaps(fine, tinyVocab, true, false, rules("adjacent", "exact", "copy"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +277,7 @@ func TestWidthPairsHeads(t *testing.T) {
 
 func TestInterpolateEnds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	m, err := NewMaps(tinyModel("gpt"), tinyVocab, true, true, "adjacent", "exact")
+	m, err := NewMaps(tinyModel("gpt"), tinyVocab, true, true, rules("adjacent", "exact", "copy"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,9 @@ type Switch struct {
 // Train runs the V-cycle of r.Cfg.VCycle on r (docs/method.md §5), from the start of a fresh
 // run or from where a resumed one stopped: down through the levels, training each and
 // coalescing it into the next; the coarsest level; then up, interpolating each level's saved
-// parameters with the de-coalesced level below and training it. Every phase starts a fresh
-// AdamW and its own learning-rate schedule. A level's parameters as they were when it was
+// parameters with the de-coalesced level below and training it. AdamW's moments start fresh at
+// every phase or go through the maps ([vcycle] moments), and the learning rate follows each
+// phase's schedule or the run's ([vcycle] schedule; see train.Schedule). A level's parameters as they were when it was
 // coalesced (the saved theta_k) are written to OUT/vcycle-saved, so that a resumed run finds
 // them, and stay on the GPU as well unless [vcycle] keep = "disk". Every phase checkpoints the
 // model it trains (train.checkpoint_every and at its end); the work per level is in r.State.
@@ -85,7 +86,7 @@ func Train(ctx context.Context, o *ops.Ops, r *train.Run, opt Options) error {
 			}
 		case !ph.Up:
 			w, d := v.Levels[k].Halves()
-			m, err := NewMaps(models[k-1], vocab, w, d, v.DepthPairing, v.Embedding)
+			m, err := NewMaps(models[k-1], vocab, w, d, v)
 			if err != nil {
 				return err
 			}
@@ -105,7 +106,7 @@ func Train(ctx context.Context, o *ops.Ops, r *train.Run, opt Options) error {
 			}
 		default:
 			w, d := v.Levels[k+1].Halves()
-			m, err := NewMaps(models[k], vocab, w, d, v.DepthPairing, v.Embedding)
+			m, err := NewMaps(models[k], vocab, w, d, v)
 			if err != nil {
 				return err
 			}
@@ -149,12 +150,18 @@ func runMaps(o *ops.Ops, r *train.Run, opt Options, m *Maps, sw Switch) error {
 		return err
 	}
 	defer s.Release()
+	v := r.Cfg.VCycle
 	if sw.Up {
-		v := r.Cfg.VCycle
 		split := ops.Split{Sigma: float32(v.Split), Seed: uint32(r.Cfg.Train.Seed) + uint32(sw.Level)}
 		err = m.RecordInterpolate(o, s, sw.Coarse, sw.Fine, v.Alpha, split)
+		if err == nil && v.Moments == "map" {
+			err = m.RecordMomentsUp(o, s, sw.Coarse, sw.Fine)
+		}
 	} else {
 		err = m.RecordCoalesce(o, s, sw.Fine, sw.Coarse)
+		if err == nil && v.Moments == "map" {
+			err = m.RecordMomentsDown(o, s, sw.Fine, sw.Coarse)
+		}
 	}
 	if err == nil {
 		err = s.Run()

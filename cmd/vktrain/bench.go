@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -227,8 +228,8 @@ func openOps(df deviceFlags) (*vk.Context, *ops.Ops, error) {
 
 func round(x float64, digits int) float64 {
 	p := 1.0
-	for i := 0; i < digits; i++ {
-		p *= 10
+	for i := 0; i < digits || (math.Abs(x)*p < 100 && i < 12); i++ {
+		p *= 10 // more decimals for a small value, so that it keeps 3 significant digits
 	}
-	return float64(int64(x*p+0.5)) / p
+	return math.Round(x*p) / p
 }

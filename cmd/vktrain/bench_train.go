@@ -10,6 +10,7 @@ import (
 
 	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/model"
+	"github.com/vktrain/vktrain/train"
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 )
@@ -28,6 +29,13 @@ type trainResult struct {
 	GFLOPS     float64 `json:"gflops"`
 	FLOPsStep  float64 `json:"flops_per_step"`
 	Device     string  `json:"device"`
+	// Under mpirun: the job's ranks (tokens_per_s and gflops are the job's), and per step the
+	// time rank 0 spent summing gradients across the ranks and the part of it the backward pass
+	// hid (train.CommStats).
+	Ranks           int     `json:"ranks"`
+	ReduceMsPerStep float64 `json:"allreduce_ms_per_step,omitempty"`
+	ExposedMsStep   float64 `json:"allreduce_exposed_ms_per_step,omitempty"`
+	Hidden          float64 `json:"allreduce_hidden,omitempty"`
 	// Breakdown (-breakdown) is the GPU time of one step per kernel, the largest first.
 	Breakdown []kernelTime `json:"breakdown,omitempty"`
 }
@@ -42,7 +50,8 @@ type kernelTime struct {
 
 // benchTrain times whole optimizer steps (forward, backward, clipping, AdamW) of a preset's
 // model on random tokens (a ViT on random images), after two warm-up steps; -breakdown then times each kernel of a step.
-func benchTrain(args []string, stdout io.Writer) error {
+// Under mpirun the ranks run data-parallel steps (train.Job) and rank 0 reports the job.
+func benchTrain(args []string, stdout io.Writer) (err error) {
 	fs := newFlags("bench train", "bench train [-preset NAME | -config FILE] [-steps N] [-breakdown] [-json]")
 	var cf configFlags
 	cf.register(fs)
@@ -66,6 +75,15 @@ func benchTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	world, _, err := joinJob()
+	if err != nil {
+		return err
+	}
+	defer leaveJob(world, &err)
+	if world.Size > 1 && *breakdown {
+		return fmt.Errorf("%w: -breakdown times one process's step; run it without mpirun", errUsage)
+	}
+	df.rank = world.LocalRank
 	ctx, o, err := openOps(df)
 	if err != nil {
 		return err
@@ -82,7 +100,7 @@ func benchTrain(args []string, stdout io.Writer) error {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Train.Seed, 1))
 	batch := func() []data.Batch {
-		out := make([]data.Batch, cfg.Train.GradAccum)
+		out := make([]data.Batch, world.Size*cfg.Train.GradAccum)
 		for i := range out {
 			if cfg.Model.Arch == "vit" {
 				side := cfg.Model.Image
@@ -103,12 +121,17 @@ func benchTrain(args []string, stdout io.Writer) error {
 		return out
 	}
 	tc := cfg.Train
+	job := train.NewJob(world)
+	var comm train.CommStats
 	var elapsed time.Duration
 	var flops float64
 	for i := 0; i < steps+2; i++ {
 		bs := batch()
 		start := time.Now()
-		r, err := net.Step(bs, ops.StepParams{LR: tc.LR, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps, WeightDecay: tc.WeightDecay, Step: i + 1})
+		if i == 2 {
+			comm = job.Comm
+		}
+		r, err := job.Step(net, bs, ops.StepParams{LR: tc.LR, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps, WeightDecay: tc.WeightDecay, Step: i + 1})
 		if err != nil {
 			return err
 		}
@@ -124,12 +147,25 @@ func benchTrain(args []string, stdout io.Writer) error {
 		}
 	}
 	secs := elapsed.Seconds()
-	tokens := float64(steps * cfg.Train.GradAccum * b * t)
+	tokens := float64(steps * world.Size * cfg.Train.GradAccum * b * t)
 	res := trainResult{Op: "train", Preset: name, Params: model.CountParams(net.Specs), Batch: b, Context: t, Steps: steps,
 		MsPerStep: round(1000*secs/float64(steps), 2), TokensPerS: round(tokens/secs, 1),
-		GFLOPS: round(flops*float64(steps)/secs/1e9, 2), FLOPsStep: flops, Device: ctx.Info.Name, Breakdown: kernels}
+		GFLOPS: round(flops*float64(steps)/secs/1e9, 2), FLOPsStep: flops, Device: ctx.Info.Name, Breakdown: kernels,
+		Ranks: world.Size}
 	if cfg.Model.Arch == "vit" {
 		res.ImagesPerS = round(res.TokensPerS/float64(t), 1)
+	}
+	if world.Size > 1 {
+		c := job.Comm
+		c.Steps -= comm.Steps
+		c.ReduceS -= comm.ReduceS
+		c.ExposedS -= comm.ExposedS
+		res.ReduceMsPerStep = round(1000*c.ReduceS/float64(c.Steps), 2)
+		res.ExposedMsStep = round(1000*c.ExposedS/float64(c.Steps), 2)
+		res.Hidden = round(c.Hidden(), 3)
+	}
+	if world.Rank > 0 {
+		return nil
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
@@ -138,6 +174,10 @@ func benchTrain(args []string, stdout io.Writer) error {
 		name, res.Params, b, t, res.Device, res.MsPerStep, res.TokensPerS, res.GFLOPS)
 	if res.ImagesPerS > 0 {
 		fmt.Fprintf(stdout, "%.0f images/s\n", res.ImagesPerS)
+	}
+	if world.Size > 1 {
+		fmt.Fprintf(stdout, "%d ranks (the figures above are the job's): gradient all-reduce %.2f ms/step, %.2f ms of it exposed (%.0f%% hidden behind the backward pass)\n",
+			world.Size, res.ReduceMsPerStep, res.ExposedMsStep, 100*res.Hidden)
 	}
 	for _, k := range kernels {
 		fmt.Fprintf(stdout, "%10.2f ms %5.1f%% %4d x %s\n", k.Ms, 100*k.Share, k.Dispatches, k.Kernel)

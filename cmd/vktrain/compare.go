@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,6 +53,7 @@ type runSummary struct {
 type compareReport struct {
 	Config                 string     `json:"config"`
 	Device                 string     `json:"device"`
+	Seed                   uint64     `json:"seed"`
 	Baseline               runSummary `json:"baseline"`
 	VCycle                 runSummary `json:"vcycle"`
 	TargetValLoss          float64    `json:"target_val_loss"`
@@ -63,16 +65,20 @@ type compareReport struct {
 }
 
 func runCompare(args []string, stdout io.Writer) error {
-	fs := newFlags("compare", "compare (-config FILE | -preset NAME) [-set KEY=VALUE ...] [-data PATH] [-steps N] [-seed N] [-out DIR] [-baseline DIR] [-json]\n\n"+
+	fs := newFlags("compare", "compare (-config FILE | -preset NAME) [-set KEY=VALUE ...] [-data PATH] [-steps N] [-seed N] [-seeds N] [-out DIR] [-baseline DIR] [-json]\n\n"+
 		"Trains the baseline (the full model for train.steps) and the V-cycle of the configuration's [vcycle]\n"+
 		"from the same initial weights, seed and data, and writes OUT/report.md, report.json and plot.png\n"+
 		"beside the two runs' folders OUT/baseline and OUT/vcycle. -steps sets the baseline's steps;\n"+
-		"-set changes any key, e.g. -set vcycle.alpha=1 -set 'vcycle.level.1.down={steps = 400}'.")
+		"-set changes any key, e.g. -set vcycle.alpha=0.5 -set 'vcycle.moments=\"reset\"'.\n"+
+		"With -seeds N it compares N seeds (the seed, seed+1, ...) in OUT/seed-S each and writes the mean\n"+
+		"and spread of the final losses and savings to OUT/report.md and report.json.")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/compare-NAME); an existing comparison is never overwritten")
 	asJSON := fs.Bool("json", false, "print report.json on stdout (progress stays on stderr)")
-	reuse := fs.String("baseline", "", "reuse this finished baseline run (an earlier comparison's OUT/baseline with the same\n[model] and [train]) instead of training it again, for sweeps over [vcycle]; it is linked as OUT/baseline")
+	reuse := fs.String("baseline", "", "reuse this finished baseline run (an earlier comparison's OUT/baseline with the same\n[model] and [train]) instead of training it again, for sweeps over [vcycle]; it is linked as OUT/baseline.\nWith -seeds: an earlier multi-seed comparison's OUT, whose seed-S/baseline each seed reuses")
+	seeds := fs.Int("seeds", 1, "compare this many seeds, from the configuration's (or -seed's) upwards")
+	reuseVC := fs.String("vcycle", "", "reuse this finished V-cycle run of the same configuration (vktrain train's OUT) instead of\ntraining it: with -baseline, a report on two runs trained apart, e.g. at the same time; not with -seeds")
 	var df deviceFlags
 	df.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -88,27 +94,20 @@ func runCompare(args []string, stdout io.Writer) error {
 	if cfg.VCycle == nil {
 		return fmt.Errorf("%s has no [vcycle] section: nothing to compare (see vktrain config show gpt-tiny-vcycle)", name)
 	}
+	if *seeds < 1 {
+		return fmt.Errorf("%w: -seeds must be at least 1, got %d", errUsage, *seeds)
+	}
+	if *reuseVC != "" && *seeds > 1 {
+		return fmt.Errorf("%w: -vcycle names one run; it does not go with -seeds", errUsage)
+	}
 	if *out == "" {
 		*out = filepath.Join("runs", "compare-"+name)
 	}
-	for _, f := range []string{"report.json", "baseline", "vcycle"} {
+	for _, f := range []string{"report.json", "baseline", "vcycle", "seed-" + fmt.Sprint(cfg.Train.Seed)} {
 		if _, err := os.Stat(filepath.Join(*out, f)); err == nil {
 			return fmt.Errorf("%s already holds a comparison; choose another -out", *out)
 		}
 	}
-	base := *cfg
-	base.VCycle = nil
-	baseText, err := base.TOML()
-	if err != nil {
-		return err
-	}
-
-	if *reuse != "" {
-		if err := checkBaseline(*reuse, &base); err != nil {
-			return err
-		}
-	}
-
 	ctx, o, err := openOps(df)
 	if err != nil {
 		return err
@@ -117,43 +116,112 @@ func runCompare(args []string, stdout io.Writer) error {
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if *reuse != "" {
-		abs, err := filepath.Abs(*reuse)
-		if err == nil {
-			err = os.MkdirAll(*out, 0o755)
-		}
-		if err == nil {
-			err = os.Symlink(abs, filepath.Join(*out, "baseline"))
-		}
+	if *seeds == 1 {
+		rep, err := compareOne(sigCtx, o, cfg, text, *out, *reuse, *reuseVC)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "baseline: reusing %s\n", *reuse)
-	} else {
-		fmt.Fprintf(os.Stderr, "baseline: %d steps of the full model on %s\n", base.Train.Steps, ctx.Info.Name)
-		if _, err := trainCompared(sigCtx, o, &base, baseText, filepath.Join(*out, "baseline")); err != nil {
+		rep.Config, rep.Device = name, ctx.Info.Name
+		return finishReport(*out, rep, rep, reportMarkdown(rep), *asJSON, stdout)
+	}
+	multi := seedsReport{Config: name, Device: ctx.Info.Name}
+	first := cfg.Train.Seed
+	for i := range *seeds {
+		seed := first + uint64(i)
+		c := *cfg
+		c.Train.Seed = seed
+		dir := filepath.Join(*out, fmt.Sprintf("seed-%d", seed))
+		prev := ""
+		if *reuse != "" {
+			prev = filepath.Join(*reuse, fmt.Sprintf("seed-%d", seed), "baseline")
+		}
+		fmt.Fprintf(os.Stderr, "seed %d (%d of %d)\n", seed, i+1, *seeds)
+		text, err := c.TOML()
+		if err != nil {
 			return err
 		}
+		rep, err := compareOne(sigCtx, o, &c, text, dir, prev, "")
+		if err != nil {
+			return fmt.Errorf("seed %d: %w", seed, err)
+		}
+		rep.Config, rep.Device = name, ctx.Info.Name
+		if err := writeReport(dir, rep); err != nil {
+			return err
+		}
+		multi.Seeds = append(multi.Seeds, *rep)
 	}
-	fmt.Fprintf(os.Stderr, "V-cycle: %d levels, %d steps\n", len(cfg.VCycle.Levels), cfg.Steps())
-	st, err := trainCompared(sigCtx, o, cfg, text, filepath.Join(*out, "vcycle"))
-	if err != nil {
-		return err
-	}
+	multi.summarize()
+	return finishReport(*out, multi, nil, multi.markdown(), *asJSON, stdout)
+}
 
-	rep, err := buildReport(*out, st)
+// compareOne trains the baseline (or links reuse, a finished one) and the V-cycle of cfg (whose
+// TOML is text; or links reuseVC, a finished one) into out and compares them.
+func compareOne(ctx context.Context, o *ops.Ops, cfg *config.Config, text []byte, out, reuse, reuseVC string) (*compareReport, error) {
+	base := *cfg
+	base.VCycle = nil
+	baseText, err := base.TOML()
+	if err != nil {
+		return nil, err
+	}
+	var vcState *train.State
+	if reuseVC != "" {
+		if vcState, err = checkVCycle(reuseVC, cfg); err != nil {
+			return nil, err
+		}
+	}
+	if reuse != "" {
+		if err := checkBaseline(reuse, &base); err != nil {
+			return nil, err
+		}
+		if err := linkRun(reuse, filepath.Join(out, "baseline")); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "baseline: reusing %s\n", reuse)
+	} else {
+		fmt.Fprintf(os.Stderr, "baseline: %d steps of the full model\n", base.Train.Steps)
+		if _, err := trainCompared(ctx, o, &base, baseText, filepath.Join(out, "baseline")); err != nil {
+			return nil, err
+		}
+	}
+	if vcState != nil {
+		if err := linkRun(reuseVC, filepath.Join(out, "vcycle")); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "V-cycle: reusing %s\n", reuseVC)
+	} else {
+		fmt.Fprintf(os.Stderr, "V-cycle: %d levels, %d steps\n", len(cfg.VCycle.Levels), cfg.Steps())
+		st, err := trainCompared(ctx, o, cfg, text, filepath.Join(out, "vcycle"))
+		if err != nil {
+			return nil, err
+		}
+		vcState = &st
+	}
+	rep, err := buildReport(out, *vcState)
+	if err != nil {
+		return nil, err
+	}
+	rep.Seed = cfg.Train.Seed
+	return rep, nil
+}
+
+// finishReport writes the report (js for report.json, md for report.md; one is plotted when
+// plotted is not nil) into out and prints it: the JSON on stdout with asJSON, else the text on
+// stderr.
+func finishReport(out string, js any, plotted *compareReport, md string, asJSON bool, stdout io.Writer) error {
+	var err error
+	if plotted != nil {
+		err = writeReport(out, plotted)
+	} else {
+		err = writeJSONAndMarkdown(out, js, md)
+	}
 	if err != nil {
 		return err
 	}
-	rep.Config, rep.Device = name, ctx.Info.Name
-	if err := writeReport(*out, rep); err != nil {
-		return err
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(js)
 	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(rep)
-	}
-	fmt.Fprint(os.Stderr, reportMarkdown(rep))
-	fmt.Fprintf(os.Stderr, "\nreport: %s, %s, %s\n", filepath.Join(*out, "report.md"), filepath.Join(*out, "report.json"), filepath.Join(*out, "plot.png"))
+	fmt.Fprint(os.Stderr, md)
+	fmt.Fprintf(os.Stderr, "\nreport: %s, %s\n", filepath.Join(out, "report.md"), filepath.Join(out, "report.json"))
 	return nil
 }
 
@@ -173,6 +241,42 @@ func checkBaseline(dir string, base *config.Config) error {
 		return fmt.Errorf("-baseline %s stopped at step %d of %d", dir, ck.State.Step, base.Train.Steps)
 	}
 	return nil
+}
+
+// checkVCycle checks that dir is a finished V-cycle run of cfg and returns where it ended.
+func checkVCycle(dir string, cfg *config.Config) (*train.State, error) {
+	ck, err := train.LoadCheckpoint(dir)
+	if err != nil {
+		return nil, fmt.Errorf("-vcycle: %w", err)
+	}
+	want, err := cfg.TOML()
+	if err != nil {
+		return nil, err
+	}
+	got, err := ck.Config.TOML()
+	switch {
+	case err != nil:
+		return nil, err
+	case ck.Config.VCycle == nil:
+		return nil, fmt.Errorf("-vcycle %s is not a V-cycle run", dir)
+	case !bytes.Equal(got, want):
+		return nil, fmt.Errorf("-vcycle %s was trained with another configuration than this one", dir)
+	case ck.State.Step != cfg.Steps():
+		return nil, fmt.Errorf("-vcycle %s stopped at step %d of %d", dir, ck.State.Step, cfg.Steps())
+	}
+	return &ck.State, nil
+}
+
+// linkRun links the finished run dir as link (a side of a comparison), creating link's folder.
+func linkRun(dir, link string) error {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(link), 0o755)
+	}
+	if err == nil {
+		err = os.Symlink(abs, link)
+	}
+	return err
 }
 
 // trainCompared trains one side of a comparison into out and returns where the run ended.
@@ -256,16 +360,21 @@ func buildReport(out string, vcState train.State) (*compareReport, error) {
 	return rep, nil
 }
 
-// writeReport writes report.json, report.md and plot.png into out.
-func writeReport(out string, rep *compareReport) error {
-	js, err := json.MarshalIndent(rep, "", "  ")
+// writeJSONAndMarkdown writes v as out/report.json and md as out/report.md.
+func writeJSONAndMarkdown(out string, v any, md string) error {
+	js, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	if err := atomicfile.Write(filepath.Join(out, "report.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	if err := atomicfile.Write(filepath.Join(out, "report.md"), []byte(reportMarkdown(rep))); err != nil {
+	return atomicfile.Write(filepath.Join(out, "report.md"), []byte(md))
+}
+
+// writeReport writes report.json, report.md and plot.png into out.
+func writeReport(out string, rep *compareReport) error {
+	if err := writeJSONAndMarkdown(out, rep, reportMarkdown(rep)); err != nil {
 		return err
 	}
 	series := func(name string, s runSummary, x func(evalPoint) float64) plot.Series {

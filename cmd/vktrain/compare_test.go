@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -26,15 +27,40 @@ up = { steps = 12 }
 down = { steps = 12 }
 `
 
-func tinyVCycleConfig(t *testing.T, dir string) string {
+// tinyRecipe is tinyVCycle with the recipe of the presets (docs/method.md §9): moments through
+// the maps, one schedule by FLOPs, stacked depth grown as an identity.
+const tinyRecipe = `
+[vcycle]
+alpha = 1.0
+split = 0.01
+depth_pairing = "stride"
+moments = "map"
+schedule = "global"
+progress = "flops"
+depth_init = "zero"
+
+[[vcycle.level]]
+down = { steps = 6 }
+up = { steps = 12 }
+
+[[vcycle.level]]
+down = { steps = 12 }
+`
+
+// tinyVCycleConfig writes tinyTOML with the [vcycle] section vcycle (tinyVCycle if empty).
+func tinyVCycleConfig(t *testing.T, dir string, vcycle ...string) string {
 	t.Helper()
+	section := tinyVCycle
+	if len(vcycle) > 0 {
+		section = vcycle[0]
+	}
 	path := tinyConfig(t, dir, "tiny-vcycle", "checkpoint_every = 5")
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.WriteString(tinyVCycle); err != nil {
+	if _, err := f.WriteString(section); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -130,8 +156,72 @@ func TestCompare(t *testing.T) {
 	if _, stderr, code := compare(t, "-config", cfg, "-steps", "31", "-out", filepath.Join(dir, "cmp3"), "-baseline", filepath.Join(out, "baseline")); code == 0 || !strings.Contains(stderr, "another [model] or [train]") {
 		t.Errorf("mismatched -baseline: exit %d, %s", code, stderr)
 	}
+	// Two finished runs, trained apart, give the same report as the comparison that trained them.
+	stdout, stderr, code = compare(t, "-config", cfg, "-steps", "30", "-out", filepath.Join(dir, "cmp5"), "-json",
+		"-baseline", filepath.Join(out, "baseline"), "-vcycle", filepath.Join(out, "vcycle"))
+	var again5 compareReport
+	if code != 0 || json.Unmarshal([]byte(stdout), &again5) != nil {
+		t.Fatalf("compare -baseline -vcycle: exit %d\n%s", code, stderr)
+	}
+	if again5.VCycle.FinalValLoss != rep.VCycle.FinalValLoss || again5.VCycle.FLOPs != rep.VCycle.FLOPs || len(again5.VCycle.Levels) != 2 {
+		t.Errorf("report from the finished runs %+v, want %+v", again5.VCycle, rep.VCycle)
+	}
+	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-out", filepath.Join(dir, "cmp6"), "-set", "vcycle.alpha=0.5",
+		"-vcycle", filepath.Join(out, "vcycle")); code == 0 || !strings.Contains(stderr, "another configuration") {
+		t.Errorf("mismatched -vcycle: exit %d, %s", code, stderr)
+	}
 	if _, stderr, code := compare(t, "-config", tinyConfig(t, dir, "plain"), "-out", filepath.Join(dir, "cmp4")); code == 0 || !strings.Contains(stderr, "no [vcycle] section") {
 		t.Errorf("compare without [vcycle]: exit %d, %s", code, stderr)
+	}
+}
+
+// TestCompareSeeds: compare -seeds 2 compares two seeds, each in its folder with its own
+// report, and summarizes them; a second sweep reuses each seed's baseline.
+func TestCompareSeeds(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyVCycleConfig(t, dir, tinyRecipe)
+	out := filepath.Join(dir, "seeds")
+	stdout, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-seed", "4", "-seeds", "2", "-out", out, "-json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var rep seedsReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("stdout is not the report: %v\n%s", err, stdout)
+	}
+	if len(rep.Seeds) != 2 || rep.Seeds[0].Seed != 4 || rep.Seeds[1].Seed != 5 {
+		t.Fatalf("seeds %+v", rep.Seeds)
+	}
+	var finals []float64
+	for _, s := range rep.Seeds {
+		vc := metrics(t, filepath.Join(out, fmt.Sprintf("seed-%d", s.Seed), "vcycle"))
+		if got := *vc[len(vc)-1].ValLoss; got != s.VCycle.FinalValLoss {
+			t.Errorf("seed %d: report's V-cycle final %v, metrics %v", s.Seed, s.VCycle.FinalValLoss, got)
+		}
+		finals = append(finals, s.VCycle.FinalValLoss)
+		if _, err := os.Stat(filepath.Join(out, fmt.Sprintf("seed-%d", s.Seed), "report.json")); err != nil {
+			t.Errorf("seed %d has no report of its own", s.Seed)
+		}
+	}
+	if finals[0] == finals[1] {
+		t.Errorf("both seeds ended at %v: the seed did not reach the runs", finals[0])
+	}
+	mean := (finals[0] + finals[1]) / 2
+	std := math.Abs(finals[0]-finals[1]) / math.Sqrt2
+	if v := rep.VCycleFinal; v.N != 2 || math.Abs(v.Mean-mean) > 1e-12 || math.Abs(v.Std-std) > 1e-12 ||
+		v.Min != math.Min(finals[0], finals[1]) || v.Max != math.Max(finals[0], finals[1]) {
+		t.Errorf("V-cycle final statistics %+v, want mean %v, std %v", v, mean, std)
+	}
+	// A sweep over [vcycle] reuses every seed's baseline.
+	out2 := filepath.Join(dir, "sweep")
+	if _, stderr, code := compare(t, "-config", cfg, "-steps", "30", "-seed", "4", "-seeds", "2", "-out", out2, "-baseline", out, "-set", "vcycle.alpha=0.5"); code != 0 {
+		t.Fatalf("compare -seeds -baseline: exit %d\n%s", code, stderr)
+	}
+	for _, seed := range []int{4, 5} {
+		link, err := os.Readlink(filepath.Join(out2, fmt.Sprintf("seed-%d", seed), "baseline"))
+		if err != nil || !strings.HasSuffix(link, filepath.Join(fmt.Sprintf("seed-%d", seed), "baseline")) {
+			t.Errorf("seed %d's baseline is %q (%v), want a link to the first sweep's", seed, link, err)
+		}
 	}
 }
 
@@ -139,8 +229,15 @@ func TestCompare(t *testing.T) {
 // same curve; the end writes a checkpoint of the full model; a run stopped by a signal in any
 // level, or killed, and resumed logs bitwise the same losses as the run uninterrupted.
 func TestTrainVCycle(t *testing.T) {
+	t.Run("paper", func(t *testing.T) { testTrainVCycle(t, tinyVCycle) })
+	t.Run("recipe", func(t *testing.T) { testTrainVCycle(t, tinyRecipe) })
+}
+
+// testTrainVCycle trains the V-cycle of section and checks that it resumes bit for bit from
+// signals and kills in every phase and at the switch.
+func testTrainVCycle(t *testing.T, section string) {
 	dir := t.TempDir()
-	cfg := tinyVCycleConfig(t, dir)
+	cfg := tinyVCycleConfig(t, dir, section)
 	ref := filepath.Join(dir, "ref")
 	runTrainOK(t, "-config", cfg, "-out", ref, "-json")
 	want := metrics(t, ref)
@@ -187,5 +284,23 @@ func TestTrainVCycle(t *testing.T) {
 	}
 	if _, stderr, code := runVktrain(t, vktrainCmd(t, "train", "-resume", ref, "-steps", "50")); code == 0 || !strings.Contains(stderr, "-steps cannot change it") {
 		t.Errorf("-resume -steps of a V-cycle run: exit %d, %s", code, stderr)
+	}
+}
+
+// Growing once: level 1's down phase may be empty, so that the small model trains from the
+// coalesced initial weights and is then grown (the paper's comparison without the way down,
+// and with depth-only levels G_stack's).
+func TestTrainGrowOnce(t *testing.T) {
+	dir := t.TempDir()
+	section := strings.Replace(tinyRecipe, "down = { steps = 6 }", "down = { steps = 0 }", 1)
+	out := filepath.Join(dir, "run")
+	runTrainOK(t, "-config", tinyVCycleConfig(t, dir, section), "-out", out, "-json")
+	ms := metrics(t, out)
+	first, last := ms[0], ms[len(ms)-1]
+	if first.Step != 1 || first.Level != 2 || last.Step != 24 || last.Level != 1 || last.ValLoss == nil {
+		t.Fatalf("first line %+v, last %+v: want level 2 from step 1, level 1 to step 24", first, last)
+	}
+	if *last.ValLoss >= first.Loss {
+		t.Errorf("the grown model's validation loss %g is not below the first step's loss %g", *last.ValLoss, first.Loss)
 	}
 }

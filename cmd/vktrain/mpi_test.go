@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -174,6 +175,18 @@ func TestDataParallel(t *testing.T) {
 			"-np", "1", bin, "train", "-config", cfg, "-out", out, "-seed", "2")
 		if code == 0 || !strings.Contains(stderr, "differ in their configuration, training data or checkpoint") {
 			t.Errorf("ranks with different seeds: exit %d\n%s", code, stderr)
+		}
+	})
+
+	t.Run("bench train", func(t *testing.T) {
+		stdout, stderr, code := mpiRun(t, "-np", "2", bin, "bench", "train", "-config", cfg, "-steps", "2", "-json")
+		var res trainResult
+		if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || strings.Count(stdout, "\n") != 1 {
+			t.Fatalf("exit %d, %v; want one JSON line from rank 0:\n%s\n%s", code, err, stdout, stderr)
+		}
+		if res.Ranks != 2 || res.TokensPerS <= 0 || res.FLOPsStep <= 0 || res.ReduceMsPerStep <= 0 ||
+			res.ExposedMsStep <= 0 || res.Hidden < 0 || res.Hidden >= 1 {
+			t.Errorf("bench train under 2 ranks: %+v", res)
 		}
 	})
 

@@ -287,14 +287,17 @@ func (p *progress) vcycleOptions(cfg *config.Config) vcycle.Options {
 		}
 		way := "down"
 		if ph.Up {
-			way = "up, interpolated"
+			way = "up, de-coalesced"
 		}
 		m := cfg.Model
 		if models, err := cfg.LevelModels(); err == nil {
 			m = models[ph.Level-1]
 		}
-		fmt.Fprintf(p.msgs, "level %d (%d layers x %d, %s): %d steps, lr %g\n",
-			ph.Level, m.Layers, m.Width, way, ph.Steps, cfg.Schedule(ph).LR)
+		lr := fmt.Sprintf("lr %g", cfg.Schedule(ph).LR)
+		if cfg.VCycle.Global() {
+			lr = "lr on the run's schedule"
+		}
+		fmt.Fprintf(p.msgs, "level %d (%d layers x %d, %s): %d steps, %s\n", ph.Level, m.Layers, m.Width, way, ph.Steps, lr)
 	}}
 }
 
