@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/bits"
 	"os"
 	"path"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -56,11 +58,12 @@ func (m Model) Patches() int {
 
 // Train is the optimisation and the run around it.
 type Train struct {
-	Data      string `toml:"data"`              // corpus: a text file or folder; "" means data/austen (vit: data/fashion-mnist)
-	Augment   string `toml:"augment,omitempty"` // vit: "crop-flip" (default), "crop-flip-rotate" or "none"
-	Batch     int    `toml:"batch"`             // sequences per micro-batch
-	SeqLen    int    `toml:"seq_len"`           // tokens per sequence; 0 means model.context
-	GradAccum int    `toml:"grad_accum"`        // micro-batches per optimizer step (per rank under MPI); 0 means 1
+	Data        string `toml:"data"`              // corpus: a text file or folder; unset means data/austen (vit: data/fashion-mnist)
+	AllowBinary bool   `toml:"allow_binary"`      // train on corpus files that do not look like text
+	Augment     string `toml:"augment,omitempty"` // vit: "crop-flip" (default), "crop-flip-rotate" or "none"
+	Batch       int    `toml:"batch"`             // sequences per micro-batch
+	SeqLen      int    `toml:"seq_len"`           // tokens per sequence; unset means model.context
+	GradAccum   int    `toml:"grad_accum"`        // micro-batches per optimizer step (per rank under MPI); unset means 1
 	// MicroBatches is grad_accum's former name, still read (configurations and checkpoints
 	// written before it was renamed) and folded into GradAccum; it is never written.
 	MicroBatches    int     `toml:"micro_batches,omitzero"`
@@ -85,10 +88,11 @@ type Train struct {
 // Unknown keys are refused with their line.
 func Parse(name string, data []byte) (*Config, error) {
 	var c Config
-	if err := tomlkeys.Decode(name, data, &c); err != nil {
+	md, err := tomlkeys.Decode(name, data, &c)
+	if err != nil {
 		return nil, err
 	}
-	c.fillDefaults()
+	c.fillDefaults(md.IsDefined)
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -104,63 +108,43 @@ func Load(file string) (*Config, error) {
 	return Parse(file, data)
 }
 
-func (c *Config) fillDefaults() {
+// fillDefaults gives each key the file leaves out its default. A key the file sets keeps its
+// value, zero included (beta1 = 0 is a valid choice; eps = 0 is refused by Validate, never
+// replaced): defined says which keys the file sets.
+func (c *Config) fillDefaults(defined func(key ...string) bool) {
 	m, t := &c.Model, &c.Train
-	if m.FFN == 0 {
-		m.FFN = 4 * m.Width
-	}
-	if m.TypeVocab == 0 {
-		m.TypeVocab = 2
-	}
-	if m.InitStd == 0 {
-		m.InitStd = 0.02
-	}
-	if t.GradAccum == 0 || t.GradAccum == t.MicroBatches {
+	orDefault(defined, &m.FFN, "model.ffn", 4*m.Width)
+	orDefault(defined, &m.TypeVocab, "model.type_vocab", 2)
+	orDefault(defined, &m.InitStd, "model.init_std", 0.02)
+	switch accum, micro := defined("train", "grad_accum"), defined("train", "micro_batches"); {
+	case !accum && !micro:
+		t.GradAccum = 1
+	case !accum || t.GradAccum == t.MicroBatches: // micro_batches is grad_accum's former name
 		t.GradAccum, t.MicroBatches = t.MicroBatches, 0
 	}
-	if t.GradAccum == 0 {
-		t.GradAccum = 1
-	}
-	if t.Decay == "" {
-		t.Decay = "cosine"
-	}
-	if t.Beta1 == 0 {
-		t.Beta1 = 0.9
-	}
-	if t.Beta2 == 0 {
-		t.Beta2 = 0.95
-	}
-	if t.Eps == 0 {
-		t.Eps = 1e-8
-	}
-	if t.LogEvery == 0 {
-		t.LogEvery = 10
-	}
-	if t.EvalBatches == 0 {
-		t.EvalBatches = 8
-	}
+	orDefault(defined, &t.Decay, "train.decay", "cosine")
+	orDefault(defined, &t.Beta1, "train.beta1", 0.9)
+	orDefault(defined, &t.Beta2, "train.beta2", 0.95)
+	orDefault(defined, &t.Eps, "train.eps", 1e-8)
+	orDefault(defined, &t.LogEvery, "train.log_every", 10)
+	orDefault(defined, &t.EvalBatches, "train.eval_batches", 8)
 	if m.Arch == "vit" {
-		if m.Context == 0 {
-			m.Context = m.Patches() + 1
-		}
-		if m.Classes == 0 {
-			m.Classes = 10
-		}
-		if t.Data == "" {
-			t.Data = DefaultImages
-		}
-		if t.Augment == "" {
-			t.Augment = "crop-flip"
-		}
+		orDefault(defined, &m.Context, "model.context", m.Patches()+1)
+		orDefault(defined, &m.Classes, "model.classes", 10)
+		orDefault(defined, &t.Data, "train.data", DefaultImages)
+		orDefault(defined, &t.Augment, "train.augment", "crop-flip")
 	}
-	if t.Data == "" {
-		t.Data = DefaultCorpus
-	}
-	if t.SeqLen == 0 {
-		t.SeqLen = m.Context
-	}
+	orDefault(defined, &t.Data, "train.data", DefaultCorpus)
+	orDefault(defined, &t.SeqLen, "train.seq_len", m.Context)
 	if c.VCycle != nil {
 		c.VCycle.fillDefaults()
+	}
+}
+
+// orDefault sets *p to v unless the dotted key is defined.
+func orDefault[T any](defined func(key ...string) bool, p *T, key string, v T) {
+	if !defined(strings.Split(key, ".")...) {
+		*p = v
 	}
 }
 
@@ -216,6 +200,10 @@ func (c *Config) Validate() error {
 	if m.InitStd <= 0 {
 		bad("model.init_std: must be positive, got %g", m.InitStd)
 	}
+	positive("model.type_vocab", m.TypeVocab)
+	if t.Data == "" {
+		bad("train.data: must name a corpus (a text file or a folder of .txt files)")
+	}
 	positive("train.batch", t.Batch)
 	if t.SeqLen < 1 || t.SeqLen > m.Context {
 		bad("train.seq_len: %d is not in 1..model.context = %d", t.SeqLen, m.Context)
@@ -239,15 +227,27 @@ func (c *Config) Validate() error {
 	if t.Beta1 < 0 || t.Beta1 >= 1 || t.Beta2 < 0 || t.Beta2 >= 1 {
 		bad("train.beta1, train.beta2: must be in [0, 1), got %g, %g", t.Beta1, t.Beta2)
 	}
-	if t.WeightDecay < 0 || t.GradClip < 0 || t.Eps <= 0 {
-		bad("train.weight_decay and train.grad_clip must not be negative, train.eps must be positive")
-	}
-	for key, v := range map[string]int{"train.eval_every": t.EvalEvery, "train.checkpoint_every": t.CheckpointEvery,
-		"train.log_every": t.LogEvery, "train.eval_batches": t.EvalBatches} {
+	for key, v := range map[string]float64{"train.weight_decay": t.WeightDecay, "train.grad_clip": t.GradClip} {
 		if v < 0 {
-			bad("%s: must not be negative, got %d", key, v)
+			bad("%s: must not be negative, got %g", key, v)
 		}
 	}
+	if t.Eps <= 0 {
+		bad("train.eps: must be positive, got %g", t.Eps)
+	}
+	for key, v := range map[string]int{"train.eval_every": t.EvalEvery, "train.checkpoint_every": t.CheckpointEvery} {
+		if v < 0 {
+			bad("%s: must not be negative (0 turns it off), got %d", key, v)
+		}
+	}
+	positive("train.log_every", t.LogEvery)
+	positive("train.eval_batches", t.EvalBatches)
+	if t.Seed > math.MaxInt64 {
+		// TOML integers are signed 64-bit: a value above MaxInt64 is a negative one wrapped.
+		bad("train.seed: must not be negative, got %d", int64(t.Seed))
+	}
+	checkProducts(bad, c)
+	checkFinite(bad, reflect.ValueOf(c).Elem(), "")
 	if c.VCycle != nil {
 		c.validateVCycle(bad)
 	}
@@ -273,6 +273,67 @@ func (c *Config) validateViT(bad func(format string, a ...any)) {
 		bad("model.classes: want at least 2, got %d", m.Classes)
 	}
 	oneOf(bad, "train.augment", t.Augment, "crop-flip", "crop-flip-rotate", "none")
+}
+
+// checkProducts refuses sizes whose products, which size the model's tensors, overflow an int:
+// such a model cannot be allocated, and the overflow would give misleading errors later.
+func checkProducts(bad func(format string, a ...any), c *Config) {
+	m, t := c.Model, c.Train
+	for _, p := range []struct {
+		what string
+		v    []int
+	}{
+		{"train.batch x model.context x model.width", []int{t.Batch, m.Context, m.Width}},
+		{"train.batch x model.context x model.ffn", []int{t.Batch, m.Context, m.FFN}},
+		{"train.batch x model.heads x model.context^2", []int{t.Batch, m.Heads, m.Context, m.Context}},
+		{"model.layers x model.width x model.ffn", []int{m.Layers, m.Width, m.FFN}},
+		{"model.layers x model.width^2", []int{m.Layers, m.Width, m.Width}},
+		{"model.vocab x model.width", []int{m.Vocab, m.Width}},
+		{"train.steps x train.grad_accum x train.batch x model.context", []int{t.Steps, t.GradAccum, t.Batch, m.Context}},
+	} {
+		n := uint64(1)
+		for _, v := range p.v {
+			if v <= 0 {
+				n = 0
+				break
+			}
+			hi, lo := bits.Mul64(n, uint64(v))
+			if n = lo; hi != 0 || n > math.MaxInt64 {
+				bad("%s overflows: these sizes are far beyond any device (%v)", p.what, p.v)
+				break
+			}
+		}
+	}
+}
+
+// checkFinite refuses every NaN or infinite float in v (a Config, or a part of it at key),
+// naming its key; a V-cycle level is named by its number, counted from 1.
+func checkFinite(bad func(format string, a ...any), v reflect.Value, key string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			checkFinite(bad, v.Elem(), key)
+		}
+	case reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			bad("%s: must be a finite number, got %v", key, f)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			checkFinite(bad, v.Index(i), fmt.Sprintf("%s.%d", key, i+1))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("toml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if key != "" {
+				name = key + "." + name
+			}
+			checkFinite(bad, v.Field(i), name)
+		}
+	}
 }
 
 // decays are the learning-rate decays LearningRate knows.
@@ -327,9 +388,10 @@ func Preset(name string) (*Config, error) {
 }
 
 // Override applies settings of the form KEY=VALUE to a configuration's TOML text and returns
-// the new text. KEY is a dotted path (train.lr, vcycle.alpha; a number indexes an array of
-// tables: vcycle.level.1.down.lr) and VALUE a TOML value (3e-4, "cosine", {steps = 50}). A
-// path must lead through existing tables; its last key may be new (Parse then checks it).
+// the new text. KEY is a dotted path (train.lr, vcycle.alpha; a number, counted from 1, picks
+// one table of an array: vcycle.level.1.down.lr is level 1's, the full model's) and VALUE a
+// TOML value (3e-4, "cosine", {steps = 50}). A path must lead through existing tables; its last
+// key may be new (Parse then checks it).
 func Override(text []byte, settings []string) ([]byte, error) {
 	if len(settings) == 0 {
 		return text, nil
@@ -375,15 +437,80 @@ func setPath(node any, path []string, v any) error {
 			node = next
 		case []map[string]any:
 			j, err := strconv.Atoi(k)
-			if err != nil || j < 0 || j >= len(n) || last {
-				return fmt.Errorf("%s: want an index below %d followed by a key", strings.Join(path[:i+1], "."), len(n))
+			if err != nil || j < 1 || j > len(n) || last {
+				return fmt.Errorf("%s: want a number from 1 to %d followed by a key", strings.Join(path[:i+1], "."), len(n))
 			}
-			node = n[j]
+			node = n[j-1]
 		default:
 			return fmt.Errorf("%s is not a table", strings.Join(path[:i], "."))
 		}
 	}
 	return nil
 }
+
+// Changed maps each key whose value differs between a and b to b's value as
+// TOML ("train.lr" -> "0.001"); V-cycle levels are numbered from 1.
+func Changed(a, b *Config) (map[string]string, error) {
+	fa, err := a.flat()
+	if err != nil {
+		return nil, err
+	}
+	fb, err := b.flat()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for k, v := range fb {
+		if fa[k] != v {
+			out[k] = v
+		}
+	}
+	for k := range fa {
+		if _, ok := fb[k]; !ok {
+			out[k] = "(unset)"
+		}
+	}
+	return out, nil
+}
+
+// flat is the configuration as dotted key -> TOML value.
+func (c *Config) flat() (map[string]string, error) {
+	text, err := c.TOML()
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := toml.Unmarshal(text, &doc); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch n := v.(type) {
+		case map[string]any:
+			for k, x := range n {
+				walk(strings.TrimPrefix(key+"."+k, "."), x)
+			}
+		case []map[string]any:
+			for i, x := range n {
+				walk(fmt.Sprintf("%s.%d", key, i+1), x)
+			}
+		default:
+			var b bytes.Buffer
+			if err := toml.NewEncoder(&b).Encode(map[string]any{"v": v}); err == nil {
+				out[key] = strings.TrimSpace(strings.TrimPrefix(b.String(), "v = "))
+			}
+		}
+	}
+	walk("", doc)
+	return out, nil
+}
+
+// ResumableKeys are the keys a resumed run may change: they set how it trains from here on
+// (schedule, optimizer constants, logging, checkpoints), not the model, the data or the batches.
+// train.data may name the same corpus at another place (the run checks its digest).
+var ResumableKeys = []string{"train.steps", "train.lr", "train.min_lr", "train.warmup", "train.decay",
+	"train.weight_decay", "train.beta1", "train.beta2", "train.eps", "train.grad_clip",
+	"train.eval_every", "train.checkpoint_every", "train.log_every", "train.data"}
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -99,15 +99,15 @@ func TestVCycleConfig(t *testing.T) {
 		{`depth_init = "zero"`, `depth_init = "random"`, "vcycle.depth_init"},
 		{"alpha = 1.0", "alpha = 1.0\nrewarm = -1", "vcycle.rewarm: must not be negative"},
 		{`schedule = "global"`, "schedule = \"phases\"\nrewarm = 5", "vcycle.rewarm: re-warmup belongs to schedule = \"global\""},
-		{`halve = "both"`, "halve = \"both\"\nlr_scale = -2", "vcycle.level[1].lr_scale: must be positive"},
-		{"down = { steps = 30 }", "down = { steps = 30, lr = 1e-3 }", "vcycle.level[0].down: schedule = \"global\" takes the learning rate from [train]"},
-		{`halve = "both"`, `halve = "all"`, "vcycle.level[1].halve"},
-		{"up = { steps = 150 }", "up = { steps = 0 }", "vcycle.level[0].up.steps: must be at least 1"},
+		{`halve = "both"`, "halve = \"both\"\nlr_scale = -2", "vcycle.level.2.lr_scale: must be positive"},
+		{"down = { steps = 30 }", "down = { steps = 30, lr = 1e-3 }", "vcycle.level.1.down: schedule = \"global\" takes the learning rate from [train]"},
+		{`halve = "both"`, `halve = "all"`, "vcycle.level.2.halve"},
+		{"up = { steps = 150 }", "up = { steps = 0 }", "vcycle.level.1.up.steps: must be at least 1"},
 		{"up = { steps = 150 }", "up = { stepz = 150 }", `unknown key "vcycle.level.up.stepz"`},
-		{`halve = "both"`, "halve = \"both\"\nup = { steps = 5 }", "vcycle.level[1].up: the coarsest level trains once"},
-		{"heads = 2", "heads = 1", "vcycle.level[1]: width 64, 1 heads, FFN 256 cannot be halved"},
+		{`halve = "both"`, "halve = \"both\"\nup = { steps = 5 }", "vcycle.level.2.up: the coarsest level trains once"},
+		{"heads = 2", "heads = 1", "vcycle.level.2: width 64, 1 heads, FFN 256 cannot be halved"},
 		{"layers = 2", "layers = 3", "3 layers cannot be halved"},
-		{"up = { steps = 150 }", "", "vcycle.level[0].up: missing"},
+		{"up = { steps = 150 }", "", "vcycle.level.1.up: missing"},
 	} {
 		text := strings.Replace(string(base), tc.from, tc.to, 1)
 		_, err := Parse("preset:x", []byte(text))
@@ -124,8 +124,8 @@ func TestVCycleScheduleKeys(t *testing.T) {
 		set  []string
 		want string
 	}{
-		{[]string{`vcycle.schedule="phases"`, "vcycle.level.1.lr_scale=2"}, "vcycle.level[1].lr_scale: belongs to schedule = \"global\""},
-		{[]string{`vcycle.schedule="phases"`, "vcycle.level.0.down={steps = 1, warmup = 2}"}, "vcycle.level[0].down.warmup: 2 is not in [0, steps = 1]"},
+		{[]string{`vcycle.schedule="phases"`, "vcycle.level.2.lr_scale=2"}, "vcycle.level.2.lr_scale: belongs to schedule = \"global\""},
+		{[]string{`vcycle.schedule="phases"`, "vcycle.level.1.down={steps = 1, warmup = 2}"}, "vcycle.level.1.down.warmup: 2 is not in [0, steps = 1]"},
 	} {
 		text, err := Override(base, tc.set)
 		if err == nil {
@@ -139,7 +139,7 @@ func TestVCycleScheduleKeys(t *testing.T) {
 
 func TestOverride(t *testing.T) {
 	base, _ := PresetText("gpt-tiny-vcycle")
-	text, err := Override(base, []string{"train.lr=1e-2", "vcycle.alpha = 0.5", `vcycle.schedule="phases"`, `vcycle.level.1.down={steps = 50, lr = 2e-3}`, "vcycle.split=0.02"})
+	text, err := Override(base, []string{"train.lr=1e-2", "vcycle.alpha = 0.5", `vcycle.schedule="phases"`, `vcycle.level.2.down={steps = 50, lr = 2e-3}`, "vcycle.split=0.02"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,8 @@ func TestOverride(t *testing.T) {
 		{"train.lr", "want KEY=VALUE"},
 		{"train.lr=fast", "not TOML"},
 		{"trian.lr=1", "no table trian"},
-		{"vcycle.level.5.down.lr=1", "want an index below 2"},
+		{"vcycle.level.5.down.lr=1", "want a number from 1 to 2"},
+		{"vcycle.level.0.down.lr=1", "want a number from 1 to 2"},
 		{"train.lr.x=1", "train.lr is not a table"},
 	} {
 		if _, err := Override(base, []string{tc.set}); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -165,6 +166,63 @@ func TestOverride(t *testing.T) {
 	if text, _ := Override(base, []string{"train.lrr=1"}); text != nil {
 		if _, err := Parse("x", text); err == nil || !strings.Contains(err.Error(), "train.lrr") {
 			t.Errorf("a new unknown key: %v", err)
+		}
+	}
+}
+
+// TestSetValuesAreUsedOrRefused: a key the configuration sets is used as given, zero included,
+// or refused with an error that names it; it never falls back to a default. Every float key is
+// checked for NaN and infinity.
+func TestSetValuesAreUsedOrRefused(t *testing.T) {
+	base, _ := PresetText("gpt-tiny-vcycle")
+	for _, tc := range []struct {
+		set  string
+		want string // in the error; "" for a valid setting
+		ok   func(c *Config) bool
+	}{
+		{"train.beta1=0", "", func(c *Config) bool { return c.Train.Beta1 == 0 }},
+		{"train.beta2=0", "", func(c *Config) bool { return c.Train.Beta2 == 0 }},
+		{"train.eval_every=0", "", func(c *Config) bool { return c.Train.EvalEvery == 0 }},
+		{"train.eps=0", "train.eps: must be positive", nil},
+		{"train.log_every=0", "train.log_every: must be at least 1", nil},
+		{"train.eval_batches=0", "train.eval_batches: must be at least 1", nil},
+		{"train.grad_accum=0", "train.grad_accum: must be at least 1", nil},
+		{"model.ffn=0", "model.ffn: must be at least 1", nil},
+		{"model.type_vocab=0", "model.type_vocab: must be at least 1", nil},
+		{"model.init_std=0", "model.init_std: must be positive", nil},
+		{`train.decay=""`, `train.decay: "" is not`, nil},
+		{`train.data=""`, "train.data: must name a corpus", nil},
+		{"train.steps=0", "train.steps: must be at least 1", nil},
+		{"train.seed=-5", "train.seed", nil},
+		{"train.lr=nan", "train.lr: must be a finite number, got NaN", nil},
+		{"train.lr=inf", "train.lr: must be a finite number, got +Inf", nil},
+		{"train.min_lr=nan", "train.min_lr: must be a finite number", nil},
+		{"train.beta1=nan", "train.beta1: must be a finite number", nil},
+		{"train.beta2=-inf", "train.beta2: must be a finite number", nil},
+		{"train.eps=nan", "train.eps: must be a finite number", nil},
+		{"train.weight_decay=inf", "train.weight_decay: must be a finite number", nil},
+		{"train.grad_clip=nan", "train.grad_clip: must be a finite number", nil},
+		{"model.dropout=nan", "model.dropout: must be a finite number", nil},
+		{"model.init_std=inf", "model.init_std: must be a finite number", nil},
+		{"vcycle.alpha=nan", "vcycle.alpha: must be a finite number", nil},
+		{"vcycle.split=inf", "vcycle.split: must be a finite number", nil},
+		{"vcycle.level.2.down.lr=nan", "vcycle.level.2.down.lr: must be a finite number", nil},
+		{"vcycle.level.1.up.min_lr=nan", "vcycle.level.1.up.min_lr: must be a finite number", nil},
+		{"model.width=4611686018427387904", "overflows", nil},
+		{"train.batch=9223372036854775807", "overflows", nil},
+	} {
+		text, err := Override(base, []string{tc.set})
+		if err == nil {
+			var c *Config
+			if c, err = Parse("x", text); err == nil && tc.ok != nil && !tc.ok(c) {
+				t.Errorf("%s: not honoured: %+v", tc.set, c.Train)
+			}
+		}
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.set, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want %q", tc.set, err, tc.want)
 		}
 	}
 }

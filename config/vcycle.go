@@ -83,7 +83,7 @@ func (c *Config) LevelModels() ([]Model, error) {
 		w, d := l.Halves()
 		m, err := models[i].Halved(w, d)
 		if err != nil {
-			return nil, fmt.Errorf("vcycle.level[%d]: %w", i+1, err)
+			return nil, fmt.Errorf("vcycle.level.%d: %w", i+2, err)
 		}
 		models = append(models, m)
 	}
@@ -211,7 +211,7 @@ func (c *Config) validateVCycle(bad func(format string, a ...any)) {
 	}
 	last := len(v.Levels) - 1
 	for i, l := range v.Levels {
-		key := fmt.Sprintf("vcycle.level[%d]", i)
+		key := fmt.Sprintf("vcycle.level.%d", i+1) // levels count from 1, as -set names them
 		if i == 0 && l.Halve != "" {
 			bad("%s.halve: level 1 is the full model and halves nothing", key)
 		} else if i > 0 {

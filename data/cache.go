@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"os"
+	"path/filepath"
 
 	"github.com/vktrain/vktrain/internal/atomicfile"
 )
 
 // A token cache file holds the token ids of one source text, so that a
-// corpus is tokenized once per tokenizer. Layout, little-endian:
+// corpus is tokenized once per tokenizer. The files live in the user cache
+// folder (cachedir.Dir()/tokens), never beside the user's data. Layout, little-endian:
 //
 //	magic      [8]byte  "VKTOKENS"
 //	version    uint32   cacheVersion
@@ -28,32 +31,41 @@ import (
 // hand, the size is exact, the checksum holds and every id is below vocab;
 // anything else is treated as a miss and the file is rebuilt.
 const (
-	cacheMagic   = "VKTOKENS"
-	cacheVersion = 1
+	cacheMagic = "VKTOKENS"
+	// cacheVersion 2: the GPT-2 tokenizer keeps bytes that are not UTF-8 (version 1 read
+	// them as U+FFFD), so its older caches are rebuilt.
+	cacheVersion = 2
 	cacheExt     = ".tok"
 )
 
-// CachePath returns the token cache file of the source text at src for the
-// tokenizer called tokName: src + "." + tokName + ".tok".
-func CachePath(src, tokName string) string {
-	return src + "." + tokName + cacheExt
+// CachePath returns the token cache file, under the cache folder dir, of a text whose SHA-256
+// is sum for the tokenizer called tokName: the file is keyed by the text's contents, wherever
+// the text lies.
+func CachePath(dir string, sum [32]byte, tokName string) string {
+	return filepath.Join(dir, "tokens", hex.EncodeToString(sum[:16])+"."+tokName+cacheExt)
 }
 
-// CachedTokens returns the token ids of text (the contents of the file at
-// src) under tok, from the cache file beside src when it is valid; otherwise
-// it encodes text and writes the cache. hit reports a cache hit. A cache that
-// cannot be written is skipped: the tokens are still returned, with
-// writeErr saying why, so a read-only corpus folder still works.
-func CachedTokens(src, text string, tok Tokenizer) (ids []uint32, hit bool, writeErr error) {
-	path := CachePath(src, tok.Name())
+// CachedTokens returns the token ids of text under tok, from its cache file in the cache
+// folder dir (see CachePath) when that is valid; otherwise it encodes text and writes the
+// cache. dir "" turns the cache off. hit reports a cache hit. A cache that cannot be written
+// is skipped: the tokens are still returned, with writeErr saying why.
+func CachedTokens(dir, text string, tok Tokenizer) (ids []uint32, hit bool, writeErr error) {
+	if dir == "" {
+		return tok.Encode(text), false, nil
+	}
 	sum := sha256.Sum256([]byte(text))
+	path := CachePath(dir, sum, tok.Name())
 	if b, err := os.ReadFile(path); err == nil {
 		if ids, err := decodeCache(b, tok, uint64(len(text)), sum); err == nil {
 			return ids, true, nil
 		}
 	}
 	ids = tok.Encode(text)
-	if err := atomicfile.Write(path, encodeCache(ids, tok, uint64(len(text)), sum)); err != nil {
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		err = atomicfile.Write(path, encodeCache(ids, tok, uint64(len(text)), sum))
+	}
+	if err != nil {
 		return ids, false, fmt.Errorf("token cache: %w", err)
 	}
 	return ids, false, nil

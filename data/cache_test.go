@@ -1,6 +1,7 @@
 package data
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -30,15 +31,13 @@ func writeFile(t *testing.T, path, text string) {
 
 func TestCachedTokens(t *testing.T) {
 	dir := t.TempDir()
-	src := filepath.Join(dir, "a.txt")
 	text := "Mr. Woodhouse was fond of society"
-	writeFile(t, src, text)
 	tok := &countingTok{name: "bytes"}
 	want := (Byte{}).Encode(text)
 
 	get := func(text string, wantHit bool) {
 		t.Helper()
-		ids, hit, werr := CachedTokens(src, text, tok)
+		ids, hit, werr := CachedTokens(dir, text, tok)
 		if werr != nil {
 			t.Fatal(werr)
 		}
@@ -50,7 +49,8 @@ func TestCachedTokens(t *testing.T) {
 		}
 	}
 	get(text, false) // miss: builds the cache
-	if _, err := os.Stat(CachePath(src, "bytes")); err != nil {
+	sum := sha256.Sum256([]byte(text))
+	if _, err := os.Stat(CachePath(dir, sum, "bytes")); err != nil {
 		t.Fatalf("cache not written: %v", err)
 	}
 	get(text, true)
@@ -58,23 +58,24 @@ func TestCachedTokens(t *testing.T) {
 		t.Errorf("%d encodes, want 1", tok.encodes)
 	}
 
-	// A changed text invalidates the cache (same size too).
+	// A changed text has a cache of its own (the files are keyed by the text's digest); the
+	// first text's is still there.
 	get("Mr. Woodhouse was fond of SOCIETY", false)
 	get("Mr. Woodhouse was fond of SOCIETY", true)
-	get(text, false)
+	get(text, true)
 
 	// Another tokenizer has its own file and never reads this one.
 	other := &countingTok{name: "other"}
-	if _, hit, _ := CachedTokens(src, text, other); hit {
+	if _, hit, _ := CachedTokens(dir, text, other); hit {
 		t.Error("other tokenizer hit")
 	}
 	// A file made by another tokenizer under this name is refused.
-	b, _ := os.ReadFile(CachePath(src, "other"))
-	writeFile(t, CachePath(src, "bytes"), string(b))
+	b, _ := os.ReadFile(CachePath(dir, sum, "other"))
+	writeFile(t, CachePath(dir, sum, "bytes"), string(b))
 	get(text, false)
 
 	// Corruptions: every one is a miss, and the cache is rebuilt.
-	path := CachePath(src, "bytes")
+	path := CachePath(dir, sum, "bytes")
 	good, _ := os.ReadFile(path)
 	corruptions := map[string]func([]byte) []byte{
 		"payload bit": func(b []byte) []byte { b[len(b)-10] ^= 1; return b },
@@ -87,7 +88,7 @@ func TestCachedTokens(t *testing.T) {
 	}
 	for name, corrupt := range corruptions {
 		writeFile(t, path, string(corrupt(append([]byte{}, good...))))
-		ids, hit, werr := CachedTokens(src, text, tok)
+		ids, hit, werr := CachedTokens(dir, text, tok)
 		if hit || werr != nil || !reflect.DeepEqual(ids, want) {
 			t.Errorf("%s: hit %v, err %v, ids ok %v", name, hit, werr, reflect.DeepEqual(ids, want))
 		}
@@ -107,8 +108,7 @@ func TestCachedTokens(t *testing.T) {
 	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	missing := filepath.Join(notDir, "b.txt")
-	ids, hit, werr := CachedTokens(missing, text, tok)
+	ids, hit, werr := CachedTokens(notDir, text, tok)
 	if hit || werr == nil || !reflect.DeepEqual(ids, want) {
 		t.Errorf("unwritable cache: hit %v, err %v", hit, werr)
 	}

@@ -3,6 +3,8 @@
 package data
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +12,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/vktrain/vktrain/internal/cachedir"
 )
 
 // DefaultPath is where `make data` puts the default corpus, Jane Austen's six
@@ -153,18 +158,88 @@ func (c *Corpus) split(docs [][]uint32) (train, val []uint32, err error) {
 	return train, val, nil
 }
 
-// Tokens loads the corpus at corpusPath (see Load) and returns its training
-// and validation token streams under tok. Each document's ids are cached
-// beside it (see CachedTokens and CachePath) and reused while the text and
+// Tokenized is a corpus as training and validation token streams, with the digest of each of
+// its documents (what a checkpoint stores to tell the same corpus from a changed one).
+type Tokenized struct {
+	Path       string // absolute
+	Train, Val []uint32
+	Files      map[string]string // document name -> hex SHA-256 of its bytes
+}
+
+// Tokens loads the corpus at corpusPath (see Load), refuses documents that are not text unless
+// allowBinary, and returns its training and validation token streams under tok. Each document's
+// ids are cached in the user cache folder (see CachedTokens) and reused while the text and
 // tokenizer are unchanged; a cache that cannot be written is skipped.
-func Tokens(corpusPath string, tok Tokenizer) (train, val []uint32, err error) {
+func Tokens(corpusPath string, tok Tokenizer, allowBinary bool) (*Tokenized, error) {
 	c, err := Load(corpusPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	if !allowBinary {
+		if err := c.CheckText(); err != nil {
+			return nil, err
+		}
+	}
+	abs, err := filepath.Abs(corpusPath)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tokenized{Path: abs, Files: map[string]string{}}
 	docs := make([][]uint32, len(c.Docs))
 	for i, d := range c.Docs {
-		docs[i], _, _ = CachedTokens(d.Path, d.Text, tok)
+		sum := sha256.Sum256([]byte(d.Text))
+		t.Files[d.Name] = hex.EncodeToString(sum[:])
+		docs[i], _, _ = CachedTokens(cachedir.Dir(), d.Text, tok)
 	}
-	return c.split(docs)
+	if t.Train, t.Val, err = c.split(docs); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// CheckText refuses a corpus with a document that does not look like text: one holding a NUL
+// byte, or where more than a tenth of the bytes are control characters (other than tab, line
+// and page breaks, escape) or bytes outside valid UTF-8.
+func (c *Corpus) CheckText() error {
+	for _, d := range c.Docs {
+		nul, odd := 0, 0
+		for i := 0; i < len(d.Text); {
+			r, n := utf8.DecodeRuneInString(d.Text[i:])
+			switch {
+			case r == 0:
+				nul++
+			case r == utf8.RuneError && n == 1:
+				odd++
+			case r < 0x20 && !strings.ContainsRune("\t\n\v\f\r\x1b", r), r == 0x7f:
+				odd++
+			}
+			i += n
+		}
+		if nul > 0 || odd*10 > len(d.Text) {
+			return fmt.Errorf("corpus %s: %s is not text (%d NUL bytes, %.1f%% control or non-UTF-8 bytes); "+
+				"-allow-binary (train.allow_binary = true) trains on its bytes anyway", c.Path, d.Path, nul, 100*float64(odd)/float64(len(d.Text)))
+		}
+	}
+	return nil
+}
+
+// Changes names the documents that differ between two digests (Tokenized.Files): changed,
+// added and removed ones; nil when they are the same.
+func Changes(was, now map[string]string) []string {
+	var out []string
+	for name, sum := range now {
+		switch old, ok := was[name]; {
+		case !ok:
+			out = append(out, name+" added")
+		case old != sum:
+			out = append(out, name+" changed")
+		}
+	}
+	for name := range was {
+		if _, ok := now[name]; !ok {
+			out = append(out, name+" removed")
+		}
+	}
+	slices.Sort(out)
+	return out
 }

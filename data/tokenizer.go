@@ -71,9 +71,11 @@ func (Byte) Decode(ids []uint32) string {
 
 // GPT2 is GPT-2's byte-pair encoding (OpenAI's r50k_base, 50257 tokens),
 // computed offline by github.com/tiktoken-go/tokenizer. Special tokens such
-// as "<|endoftext|>" in the text are encoded as ordinary text.
+// as "<|endoftext|>" in the text are encoded as ordinary text. Like GPT-2's
+// own, it is byte-level: any bytes encode, and decode back to the same bytes.
 type GPT2 struct {
-	codec tokenizer.Codec
+	codec  tokenizer.Codec
+	byteID [256]uint32 // the token of each single byte
 }
 
 // GPT2EndOfText is the id of GPT-2's "<|endoftext|>" token.
@@ -87,7 +89,19 @@ func NewGPT2() (*GPT2, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt2 tokenizer: %w", err)
 	}
-	return &GPT2{codec: c}, nil
+	g := &GPT2{codec: c}
+	// GPT-2's vocabulary starts with its 256 single-byte tokens (in the order of its
+	// byte-to-unicode map); the codec decodes each to its raw byte.
+	var seen [256]bool
+	for id := range uint(256) {
+		s, err := c.Decode([]uint{id})
+		if err != nil || len(s) != 1 || seen[s[0]] {
+			return nil, fmt.Errorf("gpt2 tokenizer: token %d is not a single byte of its own", id)
+		}
+		seen[s[0]] = true
+		g.byteID[s[0]] = uint32(id)
+	}
+	return g, nil
 }
 
 // Name returns "gpt2".
@@ -96,11 +110,38 @@ func (*GPT2) Name() string { return "gpt2" }
 // VocabSize returns 50257.
 func (*GPT2) VocabSize() int { return 50257 }
 
-// Encode returns the BPE token ids of text. Invalid UTF-8 in text is first
-// replaced by U+FFFD.
+// Encode returns the BPE token ids of text. Bytes the codec cannot take, those
+// that are not UTF-8 (it reads them as U+FFFD) and DEL (its pattern drops it),
+// become their single-byte tokens, so that Decode gives the same bytes back;
+// the rest encodes as GPT-2 encodes it.
 func (g *GPT2) Encode(text string) []uint32 {
-	if !utf8.ValidString(text) {
-		text = strings.ToValidUTF8(text, "\uFFFD")
+	var out []uint32
+	start := 0
+	for i := 0; i < len(text); {
+		if !rawByte(text[i:]) {
+			_, n := utf8.DecodeRuneInString(text[i:])
+			i += n
+			continue
+		}
+		out = g.encodeValid(out, text[start:i])
+		out = append(out, g.byteID[text[i]])
+		i++
+		start = i
+	}
+	return g.encodeValid(out, text[start:])
+}
+
+// rawByte reports whether the first byte of s is one the codec cannot encode: DEL, or a byte
+// that does not start a valid UTF-8 character.
+func rawByte(s string) bool {
+	r, n := utf8.DecodeRuneInString(s)
+	return r == 0x7f || r == utf8.RuneError && n == 1
+}
+
+// encodeValid appends the ids of valid UTF-8 text to out.
+func (g *GPT2) encodeValid(out []uint32, text string) []uint32 {
+	if text == "" {
+		return out
 	}
 	ids, _, err := g.codec.Encode(text)
 	if err != nil {
@@ -108,9 +149,8 @@ func (g *GPT2) Encode(text string) []uint32 {
 		// reaching this is a bug, not bad input.
 		panic(fmt.Sprintf("gpt2 tokenizer: encode: %v", err))
 	}
-	out := make([]uint32, len(ids))
-	for i, id := range ids {
-		out[i] = uint32(id)
+	for _, id := range ids {
+		out = append(out, uint32(id))
 	}
 	return out
 }

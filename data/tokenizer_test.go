@@ -54,6 +54,30 @@ func TestGPT2(t *testing.T) {
 	}
 }
 
+// TestGPT2AnyBytes: GPT-2's BPE is byte-level, so any bytes, UTF-8 or not, encode and decode
+// back to themselves; no byte becomes U+FFFD.
+func TestGPT2AnyBytes(t *testing.T) {
+	tok, err := NewGPT2()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	for _, text := range []string{"Caf\xe9", "\xff\xfe", "a\xe2\x82b caf\xc3", "\xe2\x82", string(all),
+		"Hello world \x80\x80 \xf0\x9f\x98\x80 \xed\xa0\x80 end"} {
+		ids := tok.Encode(text)
+		if got := tok.Decode(ids); got != text {
+			t.Errorf("%q round trips to %q", text, got)
+		}
+	}
+	// Valid UTF-8 around the invalid byte encodes as it would alone.
+	if got, want := tok.Encode("Caf\xe9"), append(tok.Encode("Caf"), tok.byteID[0xe9]); !reflect.DeepEqual(got, want) {
+		t.Errorf(`Encode("Caf\xe9") = %v, want %v`, got, want)
+	}
+}
+
 func TestNewUnknown(t *testing.T) {
 	if tok, err := NewTokenizer("byte"); err != nil || tok.Name() != "byte" {
 		t.Errorf("NewTokenizer(byte) = %v, %v", tok, err)

@@ -16,7 +16,7 @@ type Sampling struct {
 	Seed        uint64
 }
 
-// Generate continues prompt by count tokens. Each new token is drawn from the logits at the last
+// Generate continues prompt by count tokens; a NaN or infinite logit is an error. Each new token is drawn from the logits at the last
 // position of the window of the latest T tokens (positions after it are padding, which a causal
 // model cannot see).
 func (n *Net) Generate(prompt []uint32, count int, s Sampling) ([]uint32, error) {
@@ -38,6 +38,11 @@ func (n *Net) Generate(prompt []uint32, count int, s Sampling) ([]uint32, error)
 			return nil, err
 		}
 		row := logits[last*n.Vocab : (last+1)*n.Vocab]
+		for j, x := range row {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, fmt.Errorf("the logit of token %d is %v after %d generated tokens: the model is broken", j, x, i)
+			}
+		}
 		tokens = append(tokens, pick(row, s, rng))
 	}
 	return tokens[len(prompt):], nil

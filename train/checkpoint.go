@@ -24,7 +24,9 @@ import (
 //   optimizer.safetensors  AdamW's moments ("m.NAME", "v.NAME")
 //   config.json            a Hugging Face config for the architecture
 //   vktrain.toml           the whole vktrain configuration
-//   state.json             step, data position, counters, and the SHA-256 of every file above
+//   state.json             step, data position, counters, the corpus's digests, and the
+//                          SHA-256 of every file above
+//   state.sha256           the SHA-256 of state.json, so that every file is covered
 // written into a temporary folder that is renamed into place once complete; OUT/checkpoints/LATEST
 // (replaced atomically) names the newest. A crash or a signal while writing leaves the previous
 // checkpoint intact.
@@ -39,7 +41,10 @@ type State struct {
 	Arch    string             `json:"arch"`
 	Files   map[string]string  `json:"files"` // file name -> hex SHA-256
 	Extra   map[string]float64 `json:"extra,omitempty"`
-	Ranks   int                `json:"ranks,omitempty"` // of the data-parallel job (0: one process)
+	// The corpus trained on: document name -> SHA-256 (data.Tokenized.Files); a resume
+	// refuses another corpus, naming the documents that differ.
+	Corpus map[string]string `json:"corpus,omitempty"`
+	Ranks  int               `json:"ranks,omitempty"` // of the data-parallel job (0: one process)
 
 	// A V-cycle run's place: the phase in progress (an index into VCycleConfig.Phases), the
 	// level its model is (0 or 1: the full model), and the work of every level so far.
@@ -109,7 +114,7 @@ func SaveCheckpoint(out string, cfgText []byte, cfg *config.Config, params, m, v
 	}
 	st.Arch = cfg.Model.Arch
 	st.Files = map[string]string{}
-	for _, f := range []string{"model.safetensors", "optimizer.safetensors", "config.json", "vktrain.toml"} {
+	for _, f := range checkpointFiles {
 		sum, err := fileSHA256(filepath.Join(tmp, f))
 		if err != nil {
 			return "", err
@@ -121,6 +126,9 @@ func SaveCheckpoint(out string, cfgText []byte, cfg *config.Config, params, m, v
 		return "", err
 	}
 	if err := atomicfile.Write(filepath.Join(tmp, "state.json"), sj); err != nil {
+		return "", err
+	}
+	if err := atomicfile.Write(filepath.Join(tmp, stateSumFile), []byte(sha256Hex(sj)+"  state.json\n")); err != nil {
 		return "", err
 	}
 	final := filepath.Join(root, name)
@@ -155,9 +163,19 @@ func fileSHA256(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:]), nil
+	return sha256Hex(b), nil
 }
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// stateSumFile holds state.json's SHA-256 in sha256sum's format.
+const stateSumFile = "state.sha256"
+
+// checkpointFiles are the files state.json's checksums must cover.
+var checkpointFiles = []string{"model.safetensors", "optimizer.safetensors", "config.json", "vktrain.toml"}
 
 // ResolveCheckpoint finds the checkpoint folder of dir: dir itself when it holds a state.json,
 // else the one LATEST names in dir or dir/checkpoints.
@@ -188,9 +206,21 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, bad("%v", err)
 	}
+	sum, err := os.ReadFile(filepath.Join(dir, stateSumFile))
+	if err != nil {
+		return nil, bad("%v (every checkpoint has one: state.json cannot be verified)", err)
+	}
+	if want, _, _ := strings.Cut(string(sum), " "); want != sha256Hex(sj) {
+		return nil, bad("state.json is corrupted or was edited (its checksum in %s does not match)", stateSumFile)
+	}
 	ck := &Checkpoint{Dir: dir}
 	if err := json.Unmarshal(sj, &ck.State); err != nil {
 		return nil, bad("state.json is corrupted: %v", err)
+	}
+	for _, f := range checkpointFiles {
+		if _, ok := ck.State.Files[f]; !ok {
+			return nil, bad("state.json has no checksum of %s", f)
+		}
 	}
 	names := make([]string, 0, len(ck.State.Files))
 	for f := range ck.State.Files {

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vktrain/vktrain/config"
@@ -35,6 +38,9 @@ type Metrics struct {
 	GradNorm   float64  `json:"grad_norm"`
 	TokensPerS float64  `json:"tokens_per_s"`           // over the steps since the last line
 	ImagesPerS float64  `json:"images_per_s,omitempty"` // image classification: over the steps since the last line
+	// Settings a resume changed (key -> new TOML value), in force from this line's step; set
+	// on the first line after such a resume only.
+	Changed map[string]string `json:"changed,omitempty"`
 }
 
 // ErrInterrupted is returned by Train when its context is cancelled (SIGINT, SIGTERM) after the
@@ -54,11 +60,17 @@ type Run struct {
 	schedule   *Schedule
 	phaseStart int
 
+	// Restarted says that out held a run that stopped before its first checkpoint, which this
+	// run replaces.
+	Restarted bool
+
 	batcher  batchSource
 	next     func() data.Batch // the next training micro-batch (BERT's masked)
 	evalSet  []data.Batch
-	testSet  []data.Batch // image classification: the whole test set, for the final test accuracy
+	testSet  []data.Batch      // image classification: the whole test set, for the final test accuracy
+	corpus   map[string]string // a language model's corpus: its documents' digests (data.Tokenized.Files)
 	lastCkpt string
+	changed  map[string]string // settings a resume changed, for the next metrics line
 
 	dataDigest [32]byte // of the training and validation tokens (or images)
 	job        *Job     // nil: not one rank of a data-parallel job of more than one (JoinWorld)
@@ -71,18 +83,29 @@ type batchSource interface {
 	Restore(data.BatcherState) error
 }
 
-// NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten).
-// The folder is created only once the data and the model are ready, so a run that cannot start
-// leaves nothing behind.
+// NewRun prepares a fresh run in out, which must not hold a run already (nothing is overwritten;
+// a run that stopped before its first checkpoint left nothing to continue and is replaced, with
+// Restarted set). The folder is created only once the data and the model are ready, so a run
+// that cannot start leaves nothing behind. The caller keeps other processes out of the folder
+// (internal/runlock).
 func NewRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string) (*Run, error) {
-	for _, f := range []string{filepath.Join(out, "metrics.jsonl"), CheckpointsDir(out)} {
-		if _, err := os.Stat(f); err == nil {
-			return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
-		}
+	metricsPath := filepath.Join(out, "metrics.jsonl")
+	if _, err := ResolveCheckpoint(out); err == nil {
+		return nil, fmt.Errorf("%s already holds a training run; continue it with -resume %s or choose another -out", out, out)
 	}
+	_, mErr := os.Stat(metricsPath)
 	r, err := newRun(o, cfg, cfgText, out, nil)
 	if err != nil {
 		return nil, err
+	}
+	if mErr == nil {
+		// A run that stopped before its first checkpoint: nothing of it can be continued. (Every
+		// rank of a data-parallel job gets here; the first removes the file.)
+		if err := os.Remove(metricsPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.Free()
+			return nil, err
+		}
+		r.Restarted = true
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		r.Free()
@@ -91,10 +114,32 @@ func NewRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string) (*Run, e
 	return r, nil
 }
 
+// RunDir is the run folder of dir, a run folder or one of its checkpoints (what -resume takes).
+func RunDir(dir string) string {
+	if ck, err := ResolveCheckpoint(dir); err == nil {
+		return filepath.Dir(filepath.Dir(ck))
+	}
+	return dir
+}
+
 // ResumeRun continues the run whose output folder (or checkpoint) is dir, exactly where its
-// last checkpoint left it. steps > 0 replaces the schedule's length (train.steps).
-func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
-	ck, err := LoadCheckpoint(dir)
+// last checkpoint left it. settings (KEY=VALUE, as -set takes them) may change the keys of
+// config.ResumableKeys; the first metrics line after the resume records them. The corpus must
+// be the one the run trained on (by its digest); each document that changed is named.
+func ResumeRun(o *ops.Ops, dir string, settings []string) (*Run, error) {
+	ckDir, err := ResolveCheckpoint(dir)
+	if err != nil {
+		if _, mErr := os.Stat(filepath.Join(dir, "metrics.jsonl")); mErr == nil {
+			return nil, fmt.Errorf("%s holds a run that stopped before its first checkpoint: there is nothing to resume; "+
+				"start it again with the command that started it, without -resume (the folder is reused)", dir)
+		}
+		return nil, err
+	}
+	return resumeRun(o, ckDir, RunDir(ckDir), settings)
+}
+
+func resumeRun(o *ops.Ops, ckDir, out string, settings []string) (*Run, error) {
+	ck, err := LoadCheckpoint(ckDir)
 	if err != nil {
 		return nil, err
 	}
@@ -103,29 +148,63 @@ func ResumeRun(o *ops.Ops, dir string, steps int) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if steps > 0 && cfg.VCycle != nil {
-		return nil, fmt.Errorf("%s is a V-cycle run: its length is its phases' ([vcycle]), -steps cannot change it", dir)
-	}
-	if steps > 0 && steps != cfg.Train.Steps {
-		// The new length goes into the configuration the next checkpoints store, so that a
-		// later -resume follows the same schedule.
-		cfg.Train.Steps = steps
-		if err := cfg.Validate(); err != nil {
-			return nil, fmt.Errorf("resuming with %d steps: %w", steps, err)
-		}
-		if text, err = cfg.TOML(); err != nil {
+	var changed map[string]string
+	if len(settings) > 0 {
+		if cfg, text, changed, err = resumeSettings(ck, text, settings); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.VCycle == nil && cfg.Train.Steps < ck.State.Step {
 		return nil, fmt.Errorf("checkpoint %s is at step %d, past the schedule's %d steps", ck.Dir, ck.State.Step, cfg.Train.Steps)
 	}
-	out := filepath.Dir(filepath.Dir(ck.Dir))
 	r, err := newRun(o, cfg, text, out, ck)
 	if err != nil {
 		return nil, err
 	}
-	return r, r.truncateMetrics()
+	if len(changed) > 0 {
+		r.changed = changed
+	}
+	if err := r.truncateMetrics(); err != nil {
+		r.Free()
+		return nil, err
+	}
+	return r, nil
+}
+
+// resumeSettings applies settings to a checkpoint's configuration text and returns the new
+// configuration, its text and the keys that changed; a key outside config.ResumableKeys is
+// refused.
+func resumeSettings(ck *Checkpoint, text []byte, settings []string) (*config.Config, []byte, map[string]string, error) {
+	newText, err := config.Override(text, settings)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("-set: %w", err)
+	}
+	cfg, err := config.Parse("the checkpoint's configuration with -set", newText)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	changed, err := config.Changed(ck.Config, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, ok := changed["train.steps"]; ok && cfg.VCycle != nil {
+		return nil, nil, nil, fmt.Errorf("%s is a V-cycle run: its length is its phases' ([vcycle]), -steps cannot change it", ck.Dir)
+	}
+	var refused []string
+	for k := range changed {
+		if !slices.Contains(config.ResumableKeys, k) {
+			refused = append(refused, k)
+		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return nil, nil, nil, fmt.Errorf("resuming %s: %s cannot change on resume: it would change the model, the data or the batches; keys that can: %s",
+			ck.Dir, strings.Join(refused, ", "), strings.Join(config.ResumableKeys, ", "))
+	}
+	if newText, err = cfg.TOML(); err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, newText, changed, nil
 }
 
 func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Checkpoint) (*Run, error) {
@@ -144,7 +223,15 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 		err = r.loadTokens()
 	}
 	if err != nil {
+		if ck != nil {
+			return nil, fmt.Errorf("%w (if the corpus moved, resume with -set train.data='\"NEW PATH\"')", err)
+		}
 		return nil, err
+	}
+	if ck != nil && ck.State.Corpus != nil {
+		if diff := data.Changes(ck.State.Corpus, r.corpus); diff != nil {
+			return nil, fmt.Errorf("the corpus %s is not the one checkpoint %s trained on: %s", cfg.Train.Data, ck.Dir, strings.Join(diff, ", "))
+		}
 	}
 	t := cfg.Train.SeqLen
 	netCfg := cfg.Model
@@ -179,10 +266,12 @@ func (r *Run) loadTokens() error {
 	if err != nil {
 		return err
 	}
-	train, val, err := data.Tokens(cfg.Train.Data, tok)
+	tokens, err := data.Tokens(cfg.Train.Data, tok, cfg.Train.AllowBinary)
 	if err != nil {
 		return err
 	}
+	train, val := tokens.Train, tokens.Val
+	r.corpus = tokens.Files
 	t := cfg.Train.SeqLen
 	batcher, err := data.NewBatcher(train, cfg.Train.Batch, t, int64(cfg.Train.Seed))
 	if err != nil {
@@ -314,7 +403,8 @@ func (r *Run) addLevelWork(flops, wallS float64) {
 var errNotFinite = errors.New("not finite")
 
 // Checkpoint writes a checkpoint of the steps done so far, unless a parameter or moment is NaN
-// or infinite. In a data-parallel job only rank 0 writes it (the others return "").
+// or infinite or the model's loss on the first validation batch is. In a data-parallel job
+// only rank 0 writes it (the others return "").
 func (r *Run) Checkpoint() (string, error) {
 	params, err := r.Net.Params()
 	if err != nil {
@@ -336,11 +426,19 @@ func (r *Run) Checkpoint() (string, error) {
 			}
 		}
 	}
+	// Finite weights can still be broken (a diverging step leaves them huge): the model
+	// checkpointed must also give a finite loss on a validation batch.
+	if loss, err := r.Net.MeanLoss(r.evalSet[:1]); err != nil {
+		return "", err
+	} else if !finite(loss) {
+		return "", fmt.Errorf("%w: the model's validation loss is %v", errNotFinite, loss)
+	}
 	r.State.Batcher = r.batcher.State()
-	// A V-cycle level's checkpoint describes that level's model (its config.json, its shapes).
+	r.State.Corpus = r.corpus
 	if !r.lead() {
 		return "", nil
 	}
+	// A V-cycle level's checkpoint describes that level's model (its config.json, its shapes).
 	cfg := *r.Cfg
 	cfg.Model = r.Net.Cfg
 	dir, err := SaveCheckpoint(r.Out, r.CfgText, &cfg, params, m, v, r.Net.Specs, r.State)
@@ -411,6 +509,9 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 		start := time.Now()
 		res, err := r.step(batches, ops.StepParams{LR: lr, Beta1: tc.Beta1, Beta2: tc.Beta2, Eps: tc.Eps,
 			WeightDecay: tc.WeightDecay, Step: r.schedule.AdamStep(r.State.Step)})
+		if err == nil && !finite(res.Loss) {
+			err = fmt.Errorf("loss is %v", res.Loss)
+		}
 		if err == nil && !finite(res.GradNorm) {
 			err = fmt.Errorf("gradient norm is %v", res.GradNorm)
 		}
@@ -445,9 +546,11 @@ func (r *Run) Train(ctx context.Context, onLog func(Metrics)) error {
 			}
 			testAcc = &c.Accuracy
 		}
-		if val != nil || done || r.State.Step%tc.LogEvery == 0 || r.State.Step == 1 {
+		if val != nil || done || r.State.Step%tc.LogEvery == 0 || r.State.Step == 1 || r.changed != nil {
 			m := Metrics{Step: r.State.Step, Level: r.Level(), Tokens: r.State.Tokens, FLOPs: r.State.FLOPs,
-				WallS: r.State.WallS, Loss: res.Loss, ValLoss: val, ValAcc: valAcc, TestAcc: testAcc, LR: lr, GradNorm: res.GradNorm}
+				WallS: r.State.WallS, Loss: res.Loss, ValLoss: val, ValAcc: valAcc, TestAcc: testAcc, LR: lr, GradNorm: res.GradNorm,
+				Changed: r.changed}
+			r.changed = nil
 			if dt := r.State.WallS - lastLogWall; dt > 0 {
 				m.TokensPerS = float64(r.State.Tokens-lastLogTokens) / dt
 				if r.testSet != nil {

@@ -62,11 +62,14 @@ func benchTrain(args []string, stdout io.Writer) (err error) {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	steps := cf.steps
-	if steps <= 0 {
-		steps = 5
+	if err := cf.check(); err != nil {
+		return err
 	}
-	cf.steps = 0 // -steps here is the number of timed steps, not the schedule's length
+	steps := 5
+	if cf.steps.set {
+		steps = int(cf.steps.v)
+	}
+	cf.steps = optionalInt{} // -steps here is the number of timed steps, not the schedule's length
 	cfg, _, name, err := cf.load()
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"image/draw"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"strings"
 
@@ -57,6 +58,9 @@ func evalImages(ck *train.Checkpoint, df deviceFlags, path, split string, batche
 	c, err := net.Classify(data.ImageEvalBatches(set, cfg.Train.Batch, batches))
 	if err != nil {
 		return err
+	}
+	if math.IsNaN(c.Loss) || math.IsInf(c.Loss, 0) {
+		return fmt.Errorf("%s (step %d): the %s loss is %v: the model is broken", ck.Dir, ck.State.Step, split, c.Loss)
 	}
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{"checkpoint": ck.Dir, "step": ck.State.Step, "data": path,

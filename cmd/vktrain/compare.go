@@ -69,7 +69,8 @@ func runCompare(args []string, stdout io.Writer) error {
 		"Trains the baseline (the full model for train.steps) and the V-cycle of the configuration's [vcycle]\n"+
 		"from the same initial weights, seed and data, and writes OUT/report.md, report.json and plot.png\n"+
 		"beside the two runs' folders OUT/baseline and OUT/vcycle. -steps sets the baseline's steps;\n"+
-		"-set changes any key, e.g. -set vcycle.alpha=0.5 -set 'vcycle.moments=\"reset\"'.\n"+
+		"-set changes any key, e.g. -set vcycle.alpha=0.5 -set 'vcycle.moments=\"reset\"'\n"+
+		"(V-cycle levels count from 1, the full model: -set 'vcycle.level.2.down={steps = 400}').\n"+
 		"With -seeds N it compares N seeds (the seed, seed+1, ...) in OUT/seed-S each and writes the mean\n"+
 		"and spread of the final losses and savings to OUT/report.md and report.json.")
 	var cf configFlags
@@ -281,7 +282,13 @@ func linkRun(dir, link string) error {
 
 // trainCompared trains one side of a comparison into out and returns where the run ended.
 func trainCompared(ctx context.Context, o *ops.Ops, cfg *config.Config, text []byte, out string) (train.State, error) {
+	unlock, err := lockRun(out, 0)
+	if err != nil {
+		return train.State{}, err
+	}
 	run, err := train.NewRun(o, cfg, text, out)
+	started := err == nil
+	defer func() { unlock(started) }()
 	if err != nil {
 		return train.State{}, err
 	}
@@ -296,7 +303,7 @@ func trainCompared(ctx context.Context, o *ops.Ops, cfg *config.Config, text []b
 	} else {
 		err = run.Train(ctx, p.log)
 	}
-	p.finish()
+	p.finish(err == nil)
 	if errors.Is(err, train.ErrInterrupted) {
 		return run.State, fmt.Errorf("interrupted in %s at step %d: the comparison is incomplete", out, run.State.Step)
 	}

@@ -22,8 +22,7 @@ func runConfig(args []string, stdout io.Writer) error {
 	case args[0] == "list" && len(args) == 1:
 		for _, n := range config.Presets() {
 			text, _ := config.PresetText(n)
-			summary, _, _ := strings.Cut(strings.TrimPrefix(string(text), "# "), "\n")
-			fmt.Fprintf(stdout, "%s\n", summary)
+			fmt.Fprintf(stdout, "%s\n", presetSummary(string(text)))
 		}
 		return nil
 	case args[0] == "show" && len(args) == 2:
@@ -35,4 +34,21 @@ func runConfig(args []string, stdout io.Writer) error {
 		return err
 	}
 	return fmt.Errorf("%w: config list | show NAME", errUsage)
+}
+
+// presetSummary is the first sentence of a preset's leading comment, which may run over several
+// lines: "NAME: what it is."
+func presetSummary(text string) string {
+	var words []string
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		words = append(words, strings.Fields(strings.TrimPrefix(line, "#"))...)
+	}
+	summary := strings.Join(words, " ")
+	if i := strings.Index(summary, ". "); i >= 0 {
+		summary = summary[:i+1]
+	}
+	return summary
 }

@@ -45,8 +45,10 @@ Commands:
 	fmt.Fprintf(w, `
 Run "vktrain COMMAND -h" for a command's flags.
 Environment: VKTRAIN_DEVICE (index or name substring) picks the device, VKTRAIN_VALIDATE=1 runs
-under the Vulkan validation layers, VKTRAIN_CACHE_DIR moves the pipeline cache,
-VKTRAIN_CHUNK_BYTES lowers the chunk size of tensors split past the binding limit (for tests).
+under the Vulkan validation layers, VKTRAIN_CACHE_DIR moves the cache folder (pipelines, tuned
+profiles, token caches; "-" turns it off), VKTRAIN_VULKAN_LOADER names the Vulkan loader library
+(default libvulkan.so.1), VKTRAIN_CHUNK_BYTES lowers the chunk size of tensors split past the
+binding limit (for tests).
 `)
 }
 

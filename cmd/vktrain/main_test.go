@@ -113,6 +113,12 @@ func TestConfigShow(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "gpt-small:") {
 		t.Fatalf("config list: %d %q", code, out)
 	}
+	// Each description is whole: a sentence, even when the preset's comment runs over lines.
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasSuffix(line, ".") {
+			t.Errorf("config list cuts a description: %q", line)
+		}
+	}
 	if _, errs, code := vktrain(t, "config", "show", "nope"); code != 1 || !strings.Contains(errs, "gpt-tiny") {
 		t.Fatalf("unknown preset: %d %q", code, errs)
 	}

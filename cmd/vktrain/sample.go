@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"strings"
 
 	"github.com/vktrain/vktrain/data"
 	"github.com/vktrain/vktrain/model"
@@ -26,8 +29,8 @@ func runSample(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *count < 1 || *temp < 0 || *topK < 0 {
-		return fmt.Errorf("%w: -tokens must be positive, -temperature and -top-k not negative", errUsage)
+	if *count < 1 || !(*temp >= 0) || math.IsInf(*temp, 0) || *topK < 0 {
+		return fmt.Errorf("%w: -tokens must be positive, -temperature a finite number not negative, -top-k not negative", errUsage)
 	}
 	ck, err := ckpt.load()
 	if err != nil {
@@ -68,7 +71,8 @@ func runEval(args []string, stdout io.Writer) error {
 	var ckpt checkpointFlag
 	ckpt.register(fs)
 	dataPath := fs.String("data", "", "corpus (or image dataset) whose validation split is evaluated (default: the checkpoint's)")
-	batches := fs.Int("batches", 0, "validation batches (default: the checkpoint's train.eval_batches; an image classifier's whole split)")
+	var batches optionalInt
+	fs.Var(&batches, "batches", "validation batches, at least 1 (default: the checkpoint's train.eval_batches; an image classifier's whole split)")
 	split := fs.String("split", "test", `image classifier (vit): the split whose accuracy and confusion matrix are printed, "test" or "val"`)
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	var df deviceFlags
@@ -84,21 +88,28 @@ func runEval(args []string, stdout io.Writer) error {
 	if *dataPath == "" {
 		*dataPath = cfg.Train.Data
 	}
-	if cfg.Model.Arch == "vit" {
-		return evalImages(ck, df, *dataPath, *split, *batches, *asJSON, stdout)
+	if batches.set && batches.v < 1 {
+		return fmt.Errorf("%w: -batches must be at least 1, got %d", errUsage, batches.v)
 	}
-	if *batches <= 0 {
-		*batches = cfg.Train.EvalBatches
+	if cfg.Model.Arch == "vit" {
+		return evalImages(ck, df, *dataPath, *split, int(batches.v), *asJSON, stdout)
+	}
+	n := cfg.Train.EvalBatches
+	if batches.set {
+		n = int(batches.v)
 	}
 	tok, err := data.NewTokenizer(cfg.Model.Tokenizer)
 	if err != nil {
 		return err
 	}
-	_, val, err := data.Tokens(*dataPath, tok)
+	corpus, err := data.Tokens(*dataPath, tok, cfg.Train.AllowBinary)
 	if err != nil {
 		return err
 	}
-	set, err := data.EvalBatches(val, cfg.Train.Batch, cfg.Train.SeqLen, *batches)
+	if diff := data.Changes(ck.State.Corpus, corpus.Files); ck.State.Corpus != nil && diff != nil {
+		fmt.Fprintf(os.Stderr, "note: %s is not the corpus the checkpoint trained on (%s)\n", corpus.Path, strings.Join(diff, ", "))
+	}
+	set, err := data.EvalBatches(corpus.Val, cfg.Train.Batch, cfg.Train.SeqLen, n)
 	if err != nil {
 		return fmt.Errorf("validation data %s: %w", *dataPath, err)
 	}
@@ -115,6 +126,9 @@ func runEval(args []string, stdout io.Writer) error {
 	loss, err := net.MeanLoss(set)
 	if err != nil {
 		return err
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return fmt.Errorf("%s (step %d): the validation loss is %v: the model is broken", ck.Dir, ck.State.Step, loss)
 	}
 	tokens := len(set) * cfg.Train.Batch * cfg.Train.SeqLen
 	if *asJSON {

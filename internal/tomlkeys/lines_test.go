@@ -38,19 +38,19 @@ func TestDecodeRefusesUnknownKeys(t *testing.T) {
 			Width int `toml:"width"`
 		} `toml:"model"`
 	}
-	err := Decode("cfg.toml", []byte("[model]\nwidth = 64\n\nwdith = 3\n"), &v)
+	_, err := Decode("cfg.toml", []byte("[model]\nwidth = 64\n\nwdith = 3\n"), &v)
 	if err == nil || err.Error() != `cfg.toml:4: unknown key "model.wdith"` {
 		t.Fatalf("unknown key: %v", err)
 	}
-	err = Decode("cfg.toml", []byte("[model]\nwidth = \"x\"\n"), &v)
+	_, err = Decode("cfg.toml", []byte("[model]\nwidth = \"x\"\n"), &v)
 	if err == nil || !strings.HasPrefix(err.Error(), "cfg.toml:") {
 		t.Fatalf("type error: %v", err)
 	}
-	err = Decode("cfg.toml", []byte("[model\n"), &v)
+	_, err = Decode("cfg.toml", []byte("[model\n"), &v)
 	if err == nil || !strings.HasPrefix(err.Error(), "cfg.toml:2:") {
 		t.Fatalf("syntax error: %v", err)
 	}
-	if err := Decode("cfg.toml", []byte("[model]\nwidth = 64\n"), &v); err != nil || v.Model.Width != 64 {
+	if _, err := Decode("cfg.toml", []byte("[model]\nwidth = 64\n"), &v); err != nil || v.Model.Width != 64 {
 		t.Fatalf("good file: %v %+v", err, v)
 	}
 }
