@@ -81,11 +81,23 @@ func rankPID(mpirun, rank int) int {
 	return 0
 }
 
+// waitSteps waits until the run in out has logged steps steps, failing after two minutes.
+func waitSteps(t *testing.T, out string, steps int, stderr *bytes.Buffer) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ms, err := train.ReadMetrics(filepath.Join(out, "metrics.jsonl")); err == nil && len(ms) >= steps {
+			return
+		}
+	}
+	t.Fatalf("no step %d after two minutes:\n%s", steps, stderr.String())
+}
+
 // TestDataParallel: 2 ranks hold bitwise the same weights after every step and give the losses
 // of one process with grad_accum 2 (within 1e-6: see docs/scaling.md for why not bitwise); the
 // MPI build with one rank gives bitwise the default build's run; a rank killed mid-run ends the
 // job within seconds, and the run resumes, bitwise, with 2 ranks or, keeping the global batch,
-// with 1; ranks with different configurations are refused; a V-cycle trains under 2 ranks.
+// with 1; SIGUSR1 stops every rank at the same step with a checkpoint; ranks with different
+// configurations are refused; a V-cycle trains under 2 ranks.
 func TestDataParallel(t *testing.T) {
 	bin := mpitest.Build(t, "github.com/vktrain/vktrain/cmd/vktrain", false)
 	dir := t.TempDir()
@@ -125,15 +137,7 @@ func TestDataParallel(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			if ms, err := train.ReadMetrics(filepath.Join(out, "metrics.jsonl")); err == nil && len(ms) >= 6 {
-				break
-			}
-			if cmd.ProcessState != nil {
-				t.Fatalf("the job ended before step 6:\n%s", errb.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitSteps(t, out, 6, &errb)
 		pid := rankPID(cmd.Process.Pid, 1)
 		if pid == 0 {
 			t.Fatal("no rank 1 among mpirun's children")
@@ -166,6 +170,27 @@ func TestDataParallel(t *testing.T) {
 		_, stderr, code := mpiRun(t, "-np", "3", bin, "train", "-resume", refused)
 		if code == 0 || !strings.Contains(stderr, "3 ranks cannot share evenly") {
 			t.Errorf("resuming 2 micro-batches per step with 3 ranks: exit %d\n%s", code, stderr)
+		}
+	})
+
+	t.Run("SIGUSR1 to mpirun stops every rank at one step", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "stopped")
+		cmd := mpitest.Command(t, 3*time.Minute, "-np", "2", bin, "train", "-config", cfg, "-steps", "2000", "-out", out)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitSteps(t, out, 6, &errb)
+		if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil || !strings.Contains(errb.String(), "interrupted at step") {
+			t.Fatalf("after SIGUSR1: %v\n%s", err, errb.String())
+		}
+		ms := metrics(t, out)
+		if last := ms[len(ms)-1].Step; latest(t, out) != last || last >= 2000 {
+			t.Errorf("stopped with the checkpoint at step %d, the metrics at %d", latest(t, out), last)
 		}
 	})
 

@@ -291,7 +291,9 @@ func runTrain(args []string, stdout io.Writer) (err error) {
 			world.Size, accum, run.Cfg.Train.GradAccum, world.Size*run.Cfg.Train.GradAccum)
 	}
 
-	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGUSR1 too: mpirun forwards it to every rank, while it answers SIGINT and SIGTERM by
+	// killing the job within seconds.
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGUSR1)
 	defer stop()
 	total := run.Cfg.Steps()
 	if v := run.Cfg.VCycle; v != nil {
