@@ -149,26 +149,15 @@ func (c *Config) PhaseStart(p int) int {
 func (c *Config) Steps() int { return c.PhaseStart(len(c.Phases())) }
 
 func (v *VCycle) fillDefaults() {
-	if v.DepthPairing == "" {
-		v.DepthPairing = "adjacent"
-	}
-	if v.Embedding == "" {
-		v.Embedding = "exact"
-	}
-	if v.Keep == "" {
-		v.Keep = "gpu"
-	}
-	if v.Moments == "" {
-		v.Moments = "reset"
-	}
-	if v.Schedule == "" {
-		v.Schedule = "phases"
-	}
-	if v.Progress == "" {
-		v.Progress = "tokens"
-	}
-	if v.DepthInit == "" {
-		v.DepthInit = "copy"
+	// Unset keys keep the paper's behaviour.
+	for _, d := range []struct {
+		key *string
+		def string
+	}{{&v.DepthPairing, "adjacent"}, {&v.Embedding, "exact"}, {&v.Keep, "gpu"}, {&v.Moments, "reset"},
+		{&v.Schedule, "phases"}, {&v.Progress, "tokens"}, {&v.DepthInit, "copy"}} {
+		if *d.key == "" {
+			*d.key = d.def
+		}
 	}
 	for i := range v.Levels {
 		if i > 0 && v.Levels[i].Halve == "" {

@@ -118,6 +118,15 @@ func logits(t *testing.T, cfg config.Model, p Params) []float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out, err := ref.Logits(fixedBatch(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// fixedBatch is a batch of two sequences (or images) for the reference model of cfg.
+func fixedBatch(cfg config.Model) reference.Batch {
 	b := reference.Batch{B: 2, T: cfg.Context}
 	for i := range b.B * b.T {
 		b.Input = append(b.Input, uint32(i*7%tinyVocab))
@@ -129,11 +138,7 @@ func logits(t *testing.T, cfg config.Model, p Params) []float64 {
 			b.Images = append(b.Images, math.Sin(float64(i)))
 		}
 	}
-	out, err := ref.Logits(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return b
 }
 
 func relativeError(a, b []float64) float64 {

@@ -93,7 +93,8 @@ func (r *seedsReport) markdown() string {
 			fmt.Fprintf(&b, "| %s | no seed | | | |\n", name)
 			return
 		}
-		f := "| %s (n=%d) | " + format + " | " + format + " | " + format + " | " + format + " |\n"
+		std := strings.Replace(format, "+", "", 1) // a spread has no sign
+		f := "| %s (n=%d) | " + format + " | " + std + " | " + format + " | " + format + " |\n"
 		fmt.Fprintf(&b, f, name, s.N, s.Mean, s.Std, s.Min, s.Max)
 	}
 	fmt.Fprintf(&b, "\n| figure | mean | std | min | max |\n|---|---|---|---|---|\n")
