@@ -11,7 +11,7 @@ import (
 
 // The plan made before allocating matches the device memory NewNet then allocates (within 10%,
 // the bound; it is exact unless the allocator's rounding changes), with the token
-// table chunked or not, for GPT with dropout and for BERT.
+// table chunked or not, for GPT with dropout, BERT and a ViT.
 func TestMemoryPlanMatchesAllocation(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -22,15 +22,17 @@ func TestMemoryPlanMatchesAllocation(t *testing.T) {
 		{"gpt", model.WithDropout(model.TinyGPT(), 0.1), 23, 0},
 		{"gpt chunked", model.TinyGPT(), 23, 256},
 		{"bert", model.TinyBERT(), model.BERTVocab, 0},
+		{"vit chunked", model.TinyViT(), 10, 256},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := model.NewChunkedTestOps(t, c.chunk)
-			plan, err := model.PlanNet(o, c.cfg, c.vocab, 2, 8)
+			tt := min(8, c.cfg.Context) // a ViT's micro-batch is its whole context
+			plan, err := model.PlanNet(o, c.cfg, c.vocab, 2, tt)
 			if err != nil {
 				t.Fatal(err)
 			}
 			before := o.Context().Allocated()
-			model.NewNetOn(t, o, c.cfg, c.vocab, 2, 8)
+			model.NewNetOn(t, o, c.cfg, c.vocab, 2, tt)
 			got := o.Context().Allocated() - before
 			if math.Abs(float64(plan.Total)-float64(got)) > 0.1*float64(got) {
 				t.Errorf("plan %d bytes, allocated %d\n%s", plan.Total, got, plan)

@@ -212,7 +212,7 @@ func newRun(o *ops.Ops, cfg *config.Config, cfgText []byte, out string, ck *Chec
 	if err != nil {
 		return nil, err
 	}
-	schedule, err := NewSchedule(cfg, vocab, cfg.Model.Context)
+	schedule, err := NewSchedule(cfg, vocab, cfg.Train.SeqLen)
 	if err != nil {
 		return nil, err
 	}

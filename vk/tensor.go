@@ -40,16 +40,10 @@ func (c *Context) NewTensor(name string, n int) (*Tensor, error) {
 	return &Tensor{Name: name, ctx: c, arena: a, off: off, n: n}, nil
 }
 
-// ChunkRows is the number of rows of cols elements in each chunk of a row-chunked tensor
-// (NewRowTensor) of rows rows: all of them when the tensor fits the device's binding and
-// allocation limits (and Config.ChunkBytes), else the most that do, rounded down to a multiple
-// of rowAlign.
-func (c *Context) ChunkRows(rows, cols, rowAlign int) (int, error) {
-	return ChunkRows(c.chunk, rows, cols, rowAlign)
-}
-
-// ChunkRows is Context.ChunkRows for a chunk limit of limit bytes.
-func ChunkRows(limit uint64, rows, cols, rowAlign int) (int, error) {
+// chunkRows is the number of rows of cols elements in each chunk of a row-chunked tensor of
+// rows rows: all of them when the tensor fits limit bytes, else the most that do, rounded down
+// to a multiple of rowAlign.
+func chunkRows(limit uint64, rows, cols, rowAlign int) (int, error) {
 	if rows <= 0 || cols <= 0 || rowAlign <= 0 {
 		return 0, fmt.Errorf("%d x %d elements in chunks of %d rows", rows, cols, rowAlign)
 	}
@@ -65,18 +59,24 @@ func ChunkRows(limit uint64, rows, cols, rowAlign int) (int, error) {
 }
 
 // NewRowTensor allocates a rows x cols row-major tensor: a plain tensor when it fits the
-// device's limits, else row chunks of ChunkRows rows (the last may hold fewer).
+// device's binding and allocation limits (and Config.ChunkBytes), else row chunks of as many
+// rows as fit, a multiple of rowAlign (the last may hold fewer).
 func (c *Context) NewRowTensor(name string, rows, cols, rowAlign int) (*Tensor, error) {
-	per, err := c.ChunkRows(rows, cols, rowAlign)
+	return newRowTensor(c, c.NewTensor, c.chunk, name, rows, cols, rowAlign)
+}
+
+// newRowTensor makes a row tensor of ctx (nil: a planned one) from newTensor's tensors.
+func newRowTensor(ctx *Context, newTensor func(string, int) (*Tensor, error), limit uint64, name string, rows, cols, rowAlign int) (*Tensor, error) {
+	per, err := chunkRows(limit, rows, cols, rowAlign)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", name, err)
 	}
 	if per == rows {
-		return c.NewTensor(name, rows*cols)
+		return newTensor(name, rows*cols)
 	}
-	t := &Tensor{Name: name, ctx: c, n: rows * cols}
+	t := &Tensor{Name: name, ctx: ctx, n: rows * cols}
 	for r := 0; r < rows; r += per {
-		p, err := c.NewTensor(fmt.Sprintf("%s rows %d-%d", name, r, min(r+per, rows)-1), min(per, rows-r)*cols)
+		p, err := newTensor(fmt.Sprintf("%s rows %d-%d", name, r, min(r+per, rows)-1), min(per, rows-r)*cols)
 		if err != nil {
 			t.Free()
 			return nil, err
@@ -297,22 +297,7 @@ func (p *Plan) NewTensor(name string, n int) (*Tensor, error) {
 
 // NewRowTensor records a rows x cols tensor, in row chunks as Context.NewRowTensor would hold it.
 func (p *Plan) NewRowTensor(name string, rows, cols, rowAlign int) (*Tensor, error) {
-	per, err := ChunkRows(p.chunk, rows, cols, rowAlign)
-	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", name, err)
-	}
-	if per == rows {
-		return p.NewTensor(name, rows*cols)
-	}
-	t := &Tensor{Name: name, n: rows * cols}
-	for r := 0; r < rows; r += per {
-		c, err := p.NewTensor(fmt.Sprintf("%s rows %d-%d", name, r, min(r+per, rows)-1), min(per, rows-r)*cols)
-		if err != nil {
-			return nil, err
-		}
-		t.chunks = append(t.chunks, Chunk{T: c, Off: r * cols})
-	}
-	return t, nil
+	return newRowTensor(nil, p.NewTensor, p.chunk, name, rows, cols, rowAlign)
 }
 
 // Total is the device memory of every recorded allocation, bytes.
