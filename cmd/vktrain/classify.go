@@ -45,16 +45,11 @@ func evalImages(ck *train.Checkpoint, df deviceFlags, path, split string, batche
 		return err
 	}
 	cfg := ck.Config
-	ctx, o, err := openOps(df)
+	net, release, err := openCheckpointNet(df, ck, cfg.Train.Batch, cfg.Model.Context)
 	if err != nil {
 		return err
 	}
-	defer ctx.Close()
-	net, err := train.LoadNet(o, ck, cfg.Train.Batch, cfg.Model.Context)
-	if err != nil {
-		return err
-	}
-	defer net.Free()
+	defer release()
 	c, err := net.Classify(data.ImageEvalBatches(set, cfg.Train.Batch, batches))
 	if err != nil {
 		return err
@@ -132,16 +127,11 @@ func runPredict(args []string, stdout io.Writer) error {
 	if *count < 1 || *from < 0 || *from+*count > set.Len() {
 		return fmt.Errorf("%w: images %d to %d of %d: -n must be positive and the range inside the split", errUsage, *from, *from+*count, set.Len())
 	}
-	ctx, o, err := openOps(df)
+	net, release, err := openCheckpointNet(df, ck, cfg.Train.Batch, cfg.Model.Context)
 	if err != nil {
 		return err
 	}
-	defer ctx.Close()
-	net, err := train.LoadNet(o, ck, cfg.Train.Batch, cfg.Model.Context)
-	if err != nil {
-		return err
-	}
-	defer net.Free()
+	defer release()
 	part := &data.Images{H: set.H, W: set.W, Pixels: set.Pixels[*from*set.H*set.W : (*from+*count)*set.H*set.W],
 		Labels: set.Labels[*from : *from+*count], Classes: set.Classes}
 	var preds []prediction

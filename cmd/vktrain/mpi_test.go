@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,17 +25,7 @@ func mpiRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := mpitest.Command(t, 3*time.Minute, args...)
 	cmd.Dir = t.TempDir()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("mpirun %v: %v\n%s", args, err, errb.String())
-	}
-	return out.String(), errb.String(), code
+	return runVktrain(t, cmd)
 }
 
 // mpiTrainOK trains with vktrain bin in np ranks and fails the test unless it succeeds.

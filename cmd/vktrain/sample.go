@@ -44,16 +44,11 @@ func runSample(args []string, stdout io.Writer) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("%w: the prompt encodes to no tokens", errUsage)
 	}
-	ctx, o, err := openOps(df)
+	net, release, err := openCheckpointNet(df, ck, 1, ck.Config.Model.Context)
 	if err != nil {
 		return err
 	}
-	defer ctx.Close()
-	net, err := train.LoadNet(o, ck, 1, ck.Config.Model.Context)
-	if err != nil {
-		return err
-	}
-	defer net.Free()
+	defer release()
 	out, err := net.Generate(ids, *count, model.Sampling{Temperature: *temp, TopK: *topK, Seed: *seed})
 	if err != nil {
 		return err
@@ -113,16 +108,11 @@ func runEval(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("validation data %s: %w", *dataPath, err)
 	}
-	ctx, o, err := openOps(df)
+	net, release, err := openCheckpointNet(df, ck, cfg.Train.Batch, cfg.Train.SeqLen)
 	if err != nil {
 		return err
 	}
-	defer ctx.Close()
-	net, err := train.LoadNet(o, ck, cfg.Train.Batch, cfg.Train.SeqLen)
-	if err != nil {
-		return err
-	}
-	defer net.Free()
+	defer release()
 	loss, err := net.MeanLoss(set)
 	if err != nil {
 		return err
@@ -152,4 +142,18 @@ func (c checkpointFlag) load() (*train.Checkpoint, error) {
 		return nil, fmt.Errorf("%w: -ckpt is required", errUsage)
 	}
 	return train.LoadCheckpoint(string(c))
+}
+
+// openCheckpointNet opens the device df selects and loads checkpoint ck's model there for
+// batches of b sequences of t tokens; release frees the model and closes the device.
+func openCheckpointNet(df deviceFlags, ck *train.Checkpoint, b, t int) (net *model.Net, release func(), err error) {
+	ctx, o, err := openOps(df)
+	if err != nil {
+		return nil, nil, err
+	}
+	if net, err = train.LoadNet(o, ck, b, t); err != nil {
+		ctx.Close()
+		return nil, nil, err
+	}
+	return net, func() { net.Free(); ctx.Close() }, nil
 }
