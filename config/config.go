@@ -32,20 +32,21 @@ type Config struct {
 
 // Model is the architecture.
 type Model struct {
-	Arch      string  `toml:"arch"`       // "gpt" (pre-LN, causal), "bert" (post-LN, masked LM) or "vit" (images)
-	Tokenizer string  `toml:"tokenizer"`  // "byte" or "gpt2" ("" for vit)
-	Vocab     int     `toml:"vocab"`      // token-table rows; 0 means the tokenizer's (plus BERT's specials)
-	Context   int     `toml:"context"`    // positions; vit: 0 means its patches plus the class token
-	Layers    int     `toml:"layers"`     // transformer blocks
-	Width     int     `toml:"width"`      // residual width d
-	Heads     int     `toml:"heads"`      // attention heads; width must divide by it
-	FFN       int     `toml:"ffn"`        // MLP hidden width; 0 means 4*width
-	Dropout   float64 `toml:"dropout"`    // residual and embedding dropout probability
-	InitStd   float64 `toml:"init_std"`   // standard deviation of the weight initialisation
-	TypeVocab int     `toml:"type_vocab"` // BERT token types; 0 means 2
-	Image     int     `toml:"image"`      // vit: the side of the square grey input images (28 for Fashion-MNIST)
-	Patch     int     `toml:"patch"`      // vit: the side of the square patches; image must divide by it
-	Classes   int     `toml:"classes"`    // vit: output classes; 0 means 10
+	Arch      string  `toml:"arch"`            // "gpt" (pre-LN, causal), "bert" (post-LN, masked LM) or "vit" (images)
+	Tokenizer string  `toml:"tokenizer"`       // "byte" or "gpt2" ("" for vit)
+	Vocab     int     `toml:"vocab"`           // token-table rows; 0 means the tokenizer's (plus BERT's specials)
+	Context   int     `toml:"context"`         // positions; vit: 0 means its patches plus the class token
+	Layers    int     `toml:"layers"`          // transformer blocks
+	Width     int     `toml:"width"`           // residual width d
+	Heads     int     `toml:"heads"`           // attention heads; width must divide by it
+	FFN       int     `toml:"ffn"`             // MLP hidden width; 0 means 4*width
+	Dropout   float64 `toml:"dropout"`         // residual and embedding dropout probability
+	Smoothing float64 `toml:"label_smoothing"` // training's target: smoothing/classes on each class, 1-smoothing more on the true one
+	InitStd   float64 `toml:"init_std"`        // standard deviation of the weight initialisation
+	TypeVocab int     `toml:"type_vocab"`      // BERT token types; 0 means 2
+	Image     int     `toml:"image"`           // vit: the side of the square grey input images (28 for Fashion-MNIST)
+	Patch     int     `toml:"patch"`           // vit: the side of the square patches; image must divide by it
+	Classes   int     `toml:"classes"`         // vit: output classes; 0 means 10
 }
 
 // Patches is the number of patches a vit image is cut into.
@@ -196,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if m.Dropout < 0 || m.Dropout >= 1 {
 		bad("model.dropout: %g is not in [0, 1)", m.Dropout)
+	}
+	if m.Smoothing < 0 || m.Smoothing >= 1 {
+		bad("model.label_smoothing: %g is not in [0, 1)", m.Smoothing)
 	}
 	if m.InitStd <= 0 {
 		bad("model.init_std: must be positive, got %g", m.InitStd)

@@ -539,17 +539,19 @@ func (n *Net) recordForward(s *vk.Sequence, train bool) error {
 	return n.gptForward(s, train)
 }
 
-// recordLoss records the per-token losses of the logits (an evaluation pass).
+// recordLoss records the per-token losses of the logits (an evaluation pass): the plain
+// cross-entropy, without training's label smoothing.
 func (n *Net) recordLoss(s *vk.Sequence) error {
 	return n.o.CrossEntropyForwardStrided(s, n.act.logits, n.in.targets, n.act.losses, n.rows(), n.Vocab, n.vocabStride(), IgnoreIndex)
 }
 
 // recordBackward records the per-token losses and the gradient of the logits, which overwrites
-// them (one kernel, one pass over the logits for both), then the backward pass, adding every
+// them (one kernel, one pass over the logits for both; with model.label_smoothing both are of the
+// smoothed target), then the backward pass, adding every
 // parameter's gradient to n.grads.
 func (n *Net) recordBackward(seg *segments) error {
 	if err := n.o.CrossEntropyBackwardStrided(seg.cur(), n.act.logits, n.in.targets, n.act.logits, n.act.losses, n.step,
-		n.rows(), n.Vocab, n.vocabStride(), IgnoreIndex); err != nil {
+		n.rows(), n.Vocab, n.vocabStride(), IgnoreIndex, float32(n.Cfg.Smoothing)); err != nil {
 		return err
 	}
 	switch n.Cfg.Arch {

@@ -140,7 +140,8 @@ type AxpyPush struct {
 type CrossEntropyPush struct {
 	Rows, Vocab uint32
 	IgnoreIndex uint32
-	Stride      uint32 // elements between rows of the logits
+	Stride      uint32  // elements between rows of the logits
+	Smoothing   float32 // label smoothing e in [0, 1); 0 is the plain cross-entropy
 }
 
 // CrossEntropySpec is crossentropy.comp's specialization constants.

@@ -3,10 +3,13 @@
 // invocation (1-D grid over rows, see common.glsl). Row r of the logits starts at r*stride
 // (stride >= vocab: a padded row keeps the matmuls on their vec4 path). With t = targets[r]:
 //   forward  (BACKWARD = 0): loss[r] = logsumexp(x_r) - x_r[t]
-//   backward (BACKWARD = 1): out[r*stride + j] = (softmax(x_r)[j] - (j == t)) * scale for j < vocab,
+//   backward (BACKWARD = 1): out[r*stride + j] = (softmax(x_r)[j] - q_j) * scale for j < vocab,
 //                            0 for vocab <= j < stride,
 //                            scale = step[SLOT_LOSS_SCALE] (1/count, or 0 for count 0);
 //                            with LOSSES = 1 also loss[r] (no separate forward needed)
+// q is the target distribution: with label smoothing e = p.smoothing (0 <= e < 1) q_j = e/vocab +
+// (1-e)(j == t), and the loss is its cross-entropy with the softmax, logsumexp(x_r) - (1-e) x_r[t]
+// - e mean(x_r); e = 0 is the one-hot target, computed as above (the same bits as without it).
 // Both outputs are statically written, so the host binds a tensor to each (one it writes anyway
 // where the output is not wanted: the shared dummy binding must never be written).
 // A row whose target is ignoreIndex gets loss 0 and a zero gradient and its logits are not read;
@@ -37,6 +40,7 @@ layout(push_constant) uniform Push {
 	uint vocab;
 	uint ignoreIndex;
 	uint stride;
+	float smoothing; // label smoothing e, 0 for the plain cross-entropy
 } p;
 
 void writeLoss(uint r, float v) {
@@ -79,6 +83,18 @@ void main() {
 	for (uint j = 4u * quads; j < p.vocab; j++) {
 		m = max(m, x[base + j]);
 	}
+	float mean = 0.0; // of the row's logits, read only with smoothing
+	if (p.smoothing != 0.0) {
+		vec4 a4 = vec4(0.0);
+		for (uint j = 0; j < quads; j++) {
+			a4 += x4[q0 + j];
+		}
+		float a = (a4.x + a4.y) + (a4.z + a4.w);
+		for (uint j = 4u * quads; j < p.vocab; j++) {
+			a += x[base + j];
+		}
+		mean = a / float(p.vocab);
+	}
 	vec4 s4 = vec4(0.0);
 	for (uint j = 0; j < quads; j++) {
 		s4 += exp(x4[q0 + j] - m);
@@ -88,19 +104,21 @@ void main() {
 		s += exp(x[base + j] - m);
 	}
 	const float xt = x[base + t]; // read before an in-place write overwrites it
-	writeLoss(r, log(s) - (xt - m));
+	const float e = p.smoothing;
+	writeLoss(r, e == 0.0 ? log(s) - (xt - m) : log(s) + m - (1.0 - e) * xt - e * mean);
 	if (BACKWARD == 0u) {
 		return;
 	}
 	const float scale = step[SLOT_LOSS_SCALE];
 	const float k = scale / s;
+	const float spread = e == 0.0 ? 0.0 : scale * e / float(p.vocab); // the smoothing's share of q
 	for (uint j = 0; j < quads; j++) {
-		o4[q0 + j] = exp(x4[q0 + j] - m) * k;
+		o4[q0 + j] = exp(x4[q0 + j] - m) * k - spread;
 	}
 	for (uint j = 4u * quads; j < p.vocab; j++) {
-		o[base + j] = exp(x[base + j] - m) * k;
+		o[base + j] = exp(x[base + j] - m) * k - spread;
 	}
-	o[base + t] = exp(xt - m) * k - scale;
+	o[base + t] = exp(xt - m) * k - spread - (e == 0.0 ? scale : scale * (1.0 - e));
 	for (uint j = p.vocab; j < p.stride; j++) {
 		o[base + j] = 0.0;
 	}

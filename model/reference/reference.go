@@ -27,7 +27,8 @@ type Batch struct {
 	// valid); GPT takes none.
 	KeyValid []uint32
 	// Train applies dropout of probability Cfg.Dropout with the masks of Philox key DropoutKey
-	// (the GPU model's key for a micro-step, Net.dropoutKey).
+	// (the GPU model's key for a micro-step, Net.dropoutKey), and Cfg.Smoothing's label
+	// smoothing to the loss; without it the loss is the plain cross-entropy.
 	Train      bool
 	DropoutKey uint32
 	// Images are a ViT's input: B images of Cfg.Image x Cfg.Image pixels, row-major, with their
@@ -139,6 +140,14 @@ func (m *Model) Loss(b Batch, grads map[string][]float64) (float64, error) {
 	return p.out.Loss, nil
 }
 
+// smoothing is the label smoothing of batch b's loss: the configuration's in training, else 0.
+func (m *Model) smoothing(b Batch) float64 {
+	if !b.Train {
+		return 0
+	}
+	return m.Cfg.Smoothing
+}
+
 // eps is the LayerNorm epsilon: GPT-2's 1e-5, or Hugging Face BERT's 1e-12.
 func (m *Model) eps() float64 {
 	switch m.Cfg.Arch {
@@ -234,7 +243,7 @@ func (m *Model) forward(b Batch) (*refPass, error) {
 		logits = m.gptForward(p)
 	}
 	p.out.Logits = logits
-	p.out.Losses = opref.CrossEntropy(logits, targets, n, m.Vocab, model.IgnoreIndex)
+	p.out.Losses = opref.CrossEntropy(logits, targets, n, m.Vocab, model.IgnoreIndex, m.smoothing(b))
 	p.out.Loss = opref.MeanLoss(p.out.Losses, targets, model.IgnoreIndex)
 	for _, t := range targets {
 		if t != model.IgnoreIndex {
@@ -257,7 +266,7 @@ func (m *Model) backward(p *refPass) map[string][]float64 {
 	if p.out.Count == 0 {
 		return g
 	}
-	dlogits := opref.CrossEntropyBackward(p.out.Logits, targets, n, m.Vocab, model.IgnoreIndex, 1/float64(p.out.Count))
+	dlogits := opref.CrossEntropyBackward(p.out.Logits, targets, n, m.Vocab, model.IgnoreIndex, m.smoothing(b), 1/float64(p.out.Count))
 	switch m.Cfg.Arch {
 	case "bert":
 		m.bertBackward(p, dlogits, g)

@@ -24,7 +24,7 @@ func (o *Ops) CrossEntropyForwardStrided(s *vk.Sequence, logits, targets, losses
 		return err
 	}
 	// The shader's gradient output (binding 2) is bound to the losses, which it does not write.
-	return counted(s, 3*float64(rows*vocab), o.crossEntropy(s, 0, false, rows, vocab, stride, ignoreIndex,
+	return counted(s, 3*float64(rows*vocab), o.crossEntropy(s, 0, false, rows, vocab, stride, ignoreIndex, 0,
 		vk.In(logits), vk.In(targets), vk.Out(losses), vk.Out(losses)))
 }
 
@@ -34,14 +34,17 @@ func (o *Ops) CrossEntropyForwardStrided(s *vk.Sequence, logits, targets, losses
 // all micro-batches). Rows whose target is ignoreIndex get zeros; a count of 0 makes every
 // gradient zero (not NaN). dlogits may be logits itself (in place).
 func (o *Ops) CrossEntropyBackward(s *vk.Sequence, logits, targets, dlogits, stepParams *vk.Tensor, rows, vocab int, ignoreIndex uint32) error {
-	return o.CrossEntropyBackwardStrided(s, logits, targets, dlogits, nil, stepParams, rows, vocab, vocab, ignoreIndex)
+	return o.CrossEntropyBackwardStrided(s, logits, targets, dlogits, nil, stepParams, rows, vocab, vocab, ignoreIndex, 0)
 }
 
 // CrossEntropyBackwardStrided is CrossEntropyBackward over rows that start every stride >= vocab
 // elements (see CrossEntropyForwardStrided); the columns from vocab to stride of dlogits get 0.
 // When losses is not nil it also gets the forward's losses, from the same passes over the
-// logits (training needs no separate forward).
-func (o *Ops) CrossEntropyBackwardStrided(s *vk.Sequence, logits, targets, dlogits, losses, stepParams *vk.Tensor, rows, vocab, stride int, ignoreIndex uint32) error {
+// logits (training needs no separate forward). smoothing in [0, 1) is label smoothing: the
+// target of a row is smoothing/vocab on every class plus 1-smoothing on its own, so the gradient
+// is softmax - that distribution and the loss logsumexp - (1-smoothing) x[t] - smoothing mean(x)
+// (0 gives the plain cross-entropy bit for bit).
+func (o *Ops) CrossEntropyBackwardStrided(s *vk.Sequence, logits, targets, dlogits, losses, stepParams *vk.Tensor, rows, vocab, stride int, ignoreIndex uint32, smoothing float32) error {
 	args := []shaped{{"logits", logits, []int{rows, stride}}, {"targets", targets, []int{rows}},
 		{"dlogits", dlogits, []int{rows, stride}}, stepShape(stepParams)}
 	lossOut := dlogits // the shader's loss output (binding 3), not written without losses
@@ -51,7 +54,10 @@ func (o *Ops) CrossEntropyBackwardStrided(s *vk.Sequence, logits, targets, dlogi
 	if err := checkCrossEntropy("cross-entropy backward", vocab, stride, args...); err != nil {
 		return err
 	}
-	return counted(s, 5*float64(rows*vocab), o.crossEntropy(s, 1, losses != nil, rows, vocab, stride, ignoreIndex,
+	if !(smoothing >= 0 && smoothing < 1) {
+		return fmt.Errorf("cross-entropy backward: label smoothing %g is not in [0, 1)", smoothing)
+	}
+	return counted(s, 5*float64(rows*vocab), o.crossEntropy(s, 1, losses != nil, rows, vocab, stride, ignoreIndex, smoothing,
 		vk.In(logits), vk.In(targets), vk.Out(dlogits), vk.Out(lossOut), vk.In(stepParams)))
 }
 
@@ -65,7 +71,7 @@ func checkCrossEntropy(op string, vocab, stride int, args ...shaped) error {
 
 // crossEntropy records the crossentropy shader, one row per invocation, with vec4 access when
 // the row stride allows it; losses makes the backward write the losses too.
-func (o *Ops) crossEntropy(s *vk.Sequence, backward uint32, losses bool, rows, vocab, stride int, ignoreIndex uint32, args ...vk.Arg) error {
+func (o *Ops) crossEntropy(s *vk.Sequence, backward uint32, losses bool, rows, vocab, stride int, ignoreIndex uint32, smoothing float32, args ...vk.Arg) error {
 	e, err := o.entry("softmax", "default")
 	if err != nil {
 		return err
@@ -76,5 +82,6 @@ func (o *Ops) crossEntropy(s *vk.Sequence, backward uint32, losses bool, rows, v
 	if err != nil {
 		return err
 	}
-	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(rows, wg)), shaders.CrossEntropyPush{Rows: uint32(rows), Vocab: uint32(vocab), IgnoreIndex: ignoreIndex, Stride: uint32(stride)}, args...)
+	return s.Dispatch(k, grid1D(o.ctx, vk.Groups(rows, wg)), shaders.CrossEntropyPush{Rows: uint32(rows), Vocab: uint32(vocab), IgnoreIndex: ignoreIndex, Stride: uint32(stride),
+		Smoothing: smoothing}, args...)
 }

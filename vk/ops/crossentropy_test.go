@@ -43,10 +43,11 @@ func TestCrossEntropy(t *testing.T) {
 	cases := []struct {
 		rows, vocab int
 		ignore      uint32
-		ignored     []int // rows whose target is ignore
-		extra       int   // targets counted in other micro-batches of the step
-		fd          bool  // also check the gradient by finite differences
-		stride      int   // row stride of the logits; 0: dense (the vocabulary)
+		ignored     []int   // rows whose target is ignore
+		extra       int     // targets counted in other micro-batches of the step
+		fd          bool    // also check the gradient by finite differences
+		stride      int     // row stride of the logits; 0: dense (the vocabulary)
+		smoothing   float32 // the backward's label smoothing (strided cases only)
 	}{
 		{rows: 1, vocab: 1, ignore: ignoreMinus100, fd: true},
 		{rows: 1, vocab: 7, ignore: ignoreMinus100, fd: true},
@@ -59,9 +60,12 @@ func TestCrossEntropy(t *testing.T) {
 		{rows: 5, vocab: 1001, ignore: ignoreMinus100, ignored: []int{4}, extra: 3, stride: 1004},
 		{rows: 2, vocab: 1, ignore: ignoreMinus100, stride: 9},
 		{rows: 4, vocab: 9, ignore: 0, ignored: []int{2}, stride: 16, fd: true},
+		{rows: 3, vocab: 7, ignore: ignoreMinus100, ignored: []int{1}, stride: 8, fd: true, smoothing: 0.1},
+		{rows: 4, vocab: 9, ignore: 0, ignored: []int{2}, stride: 16, fd: true, smoothing: 0.3},
+		{rows: 5, vocab: 1001, ignore: ignoreMinus100, ignored: []int{4}, extra: 3, stride: 1004, smoothing: 0.2},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("%dx%d_stride%d_ignore%d_of%d", c.rows, c.vocab, c.stride, len(c.ignored), c.rows), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%dx%d_stride%d_ignore%d_of%d_smoothing%g", c.rows, c.vocab, c.stride, len(c.ignored), c.rows, c.smoothing), func(t *testing.T) {
 			rows, vocab, stride := c.rows, c.vocab, c.stride
 			if stride == 0 {
 				stride = vocab
@@ -96,7 +100,7 @@ func TestCrossEntropy(t *testing.T) {
 				if c.stride == 0 {
 					return o.CrossEntropyBackward(s, logits, tg, out, step, rows, vocab, c.ignore)
 				}
-				return o.CrossEntropyBackwardStrided(s, logits, tg, out, bwdLosses, step, rows, vocab, stride, c.ignore)
+				return o.CrossEntropyBackwardStrided(s, logits, tg, out, bwdLosses, step, rows, vocab, stride, c.ignore, c.smoothing)
 			}
 			record := func(s *vk.Sequence) error {
 				var err error
@@ -126,20 +130,23 @@ func TestCrossEntropy(t *testing.T) {
 				}
 			}
 
-			x64 := ref.F64(xs)
-			wantL := ref.CrossEntropy(x64, targets, rows, vocab, c.ignore)
+			// The forward is the plain cross-entropy (evaluation); the backward's losses and
+			// gradient are of the smoothed target.
+			x64, e := ref.F64(xs), float64(c.smoothing)
+			wantL := ref.CrossEntropy(x64, targets, rows, vocab, c.ignore, 0)
+			wantSmoothed := ref.CrossEntropy(x64, targets, rows, vocab, c.ignore, e)
 			scale := 0.0
 			if tokens > 0 {
 				scale = 1 / float64(tokens)
 			}
-			wantD := ref.CrossEntropyBackward(x64, targets, rows, vocab, c.ignore, scale)
+			wantD := ref.CrossEntropyBackward(x64, targets, rows, vocab, c.ignore, e, scale)
 			if e := vktest.NSE(gotL[:rows], wantL); e > 1e-6 {
 				t.Errorf("forward: normalised squared error %g", e)
 			}
 			if c.stride != 0 {
 				got := read(t, bwdLosses)
 				vktest.CheckSentinels(t, "backward's losses", got, rows)
-				if e := vktest.NSE(got[:rows], wantL); e > 1e-6 {
+				if e := vktest.NSE(got[:rows], wantSmoothed); e > 1e-6 {
 					t.Errorf("backward's losses: normalised squared error %g", e)
 				}
 			}
@@ -167,7 +174,7 @@ func TestCrossEntropy(t *testing.T) {
 					t.Fatal("bad case: finite differences need extra = 0")
 				}
 				mean := func(x []float64) float64 {
-					return ref.MeanLoss(ref.CrossEntropy(x, targets, rows, vocab, c.ignore), targets, c.ignore)
+					return ref.MeanLoss(ref.CrossEntropy(x, targets, rows, vocab, c.ignore, e), targets, c.ignore)
 				}
 				fd := ref.NumericGrad(mean, x64, 1e-4)
 				if e := vktest.NSE(gotD[:rows*vocab], fd); e > 1e-6 {
@@ -251,8 +258,13 @@ func TestCrossEntropyShapeErrors(t *testing.T) {
 		"step params short":  func() error { return o.CrossEntropyBackward(s, x, x, x, short, 2, 5, 0) },
 		"step params absent": func() error { return o.CrossEntropyBackward(s, x, x, x, nil, 2, 5, 0) },
 		"stride < vocab":     func() error { return o.CrossEntropyForwardStrided(s, x, x, x, 2, 5, 4, 0) },
-		"strided too short":  func() error { return o.CrossEntropyBackwardStrided(s, x, x, x, nil, x, 2, 5, 60, 0) },
-		"losses too short":   func() error { return o.CrossEntropyBackwardStrided(s, x, x, x, short, x, 2, 5, 8, 0) },
+		"strided too short":  func() error { return o.CrossEntropyBackwardStrided(s, x, x, x, nil, x, 2, 5, 60, 0, 0) },
+		"losses too short":   func() error { return o.CrossEntropyBackwardStrided(s, x, x, x, short, x, 2, 5, 8, 0, 0) },
+		"smoothing 1":        func() error { return o.CrossEntropyBackwardStrided(s, x, x, x, nil, x, 2, 5, 8, 0, 1) },
+		"smoothing negative": func() error { return o.CrossEntropyBackwardStrided(s, x, x, x, nil, x, 2, 5, 8, 0, -0.1) },
+		"smoothing NaN": func() error {
+			return o.CrossEntropyBackwardStrided(s, x, x, x, nil, x, 2, 5, 8, 0, float32(math.NaN()))
+		},
 	} {
 		if err := f(); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -4,8 +4,9 @@ import "math"
 
 // CrossEntropy returns the loss of each of rows rows of logits (rows x vocab, row-major):
 // logsumexp(row) - row[target], or 0 for a row whose target is ignore. A target outside the
-// vocabulary (other than ignore) gives NaN.
-func CrossEntropy(logits []float64, targets []uint32, rows, vocab int, ignore uint32) []float64 {
+// vocabulary (other than ignore) gives NaN. With label smoothing e > 0 the target distribution
+// is e/vocab on every class plus 1-e on the target: logsumexp(row) - (1-e) row[target] - e mean(row).
+func CrossEntropy(logits []float64, targets []uint32, rows, vocab int, ignore uint32, smoothing float64) []float64 {
 	losses := make([]float64, rows)
 	for r := range losses {
 		t := targets[r]
@@ -16,16 +17,21 @@ func CrossEntropy(logits []float64, targets []uint32, rows, vocab int, ignore ui
 			losses[r] = math.NaN()
 		default:
 			row := logits[r*vocab : (r+1)*vocab]
-			losses[r] = logSumExp(row) - row[t]
+			var mean float64
+			for _, x := range row {
+				mean += x / float64(vocab)
+			}
+			losses[r] = logSumExp(row) - (1-smoothing)*row[t] - smoothing*mean
 		}
 	}
 	return losses
 }
 
 // CrossEntropyBackward returns the gradient of sum(losses) * scale with respect to the logits:
-// (softmax(row) - onehot(target)) * scale for every row, zero for an ignored row. With scale =
-// 1/count, count the number of non-ignored targets, it is the gradient of the mean loss.
-func CrossEntropyBackward(logits []float64, targets []uint32, rows, vocab int, ignore uint32, scale float64) []float64 {
+// (softmax(row) - q) * scale for every row, zero for an ignored row, where q is the target
+// distribution (one-hot, or smoothed as in CrossEntropy). With scale = 1/count, count the number
+// of non-ignored targets, it is the gradient of the mean loss.
+func CrossEntropyBackward(logits []float64, targets []uint32, rows, vocab int, ignore uint32, smoothing, scale float64) []float64 {
 	dlogits := make([]float64, rows*vocab)
 	for r := 0; r < rows; r++ {
 		t := targets[r]
@@ -41,9 +47,9 @@ func CrossEntropyBackward(logits []float64, targets []uint32, rows, vocab int, i
 		}
 		lse := logSumExp(row)
 		for j, x := range row {
-			d[j] = math.Exp(x-lse) * scale
+			d[j] = (math.Exp(x-lse) - smoothing/float64(vocab)) * scale
 		}
-		d[t] -= scale
+		d[t] -= (1 - smoothing) * scale
 	}
 	return dlogits
 }
