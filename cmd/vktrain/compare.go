@@ -72,14 +72,16 @@ func runCompare(args []string, stdout io.Writer) error {
 		"-set changes any key, e.g. -set vcycle.alpha=0.5 -set 'vcycle.moments=\"reset\"'\n"+
 		"(V-cycle levels count from 1, the full model: -set 'vcycle.level.2.down={steps = 400}').\n"+
 		"With -seeds N it compares N seeds (the seed, seed+1, ...) in OUT/seed-S each and writes the mean\n"+
-		"and spread of the final losses and savings to OUT/report.md and report.json.")
+		"and spread of the final losses and savings to OUT/report.md and report.json; with -baseline D\n"+
+		"-vcycle D it trains nothing and reports on D/seed-S/baseline and D/seed-S/vcycle, runs trained\n"+
+		"apart (e.g. each seed's two sides at the same time, so that their wall times compare).")
 	var cf configFlags
 	cf.register(fs)
 	out := fs.String("out", "", "output folder (default runs/compare-NAME); an existing comparison is never overwritten")
 	asJSON := fs.Bool("json", false, "print report.json on stdout (progress stays on stderr)")
 	reuse := fs.String("baseline", "", "reuse this finished baseline run (an earlier comparison's OUT/baseline with the same\n[model] and [train]) instead of training it again, for sweeps over [vcycle]; it is linked as OUT/baseline.\nWith -seeds: an earlier multi-seed comparison's OUT, whose seed-S/baseline each seed reuses")
 	seeds := fs.Int("seeds", 1, "compare this many seeds, from the configuration's (or -seed's) upwards")
-	reuseVC := fs.String("vcycle", "", "reuse this finished V-cycle run of the same configuration (vktrain train's OUT) instead of\ntraining it: with -baseline, a report on two runs trained apart, e.g. at the same time; not with -seeds")
+	reuseVC := fs.String("vcycle", "", "reuse this finished V-cycle run of the same configuration (vktrain train's OUT) instead of\ntraining it: with -baseline, a report on two runs trained apart, e.g. at the same time.\nWith -seeds: a folder whose seed-S/vcycle each seed reuses (e.g. the same folder as -baseline's)")
 	var df deviceFlags
 	df.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -97,9 +99,6 @@ func runCompare(args []string, stdout io.Writer) error {
 	}
 	if *seeds < 1 {
 		return fmt.Errorf("%w: -seeds must be at least 1, got %d", errUsage, *seeds)
-	}
-	if *reuseVC != "" && *seeds > 1 {
-		return fmt.Errorf("%w: -vcycle names one run; it does not go with -seeds", errUsage)
 	}
 	if *out == "" {
 		*out = filepath.Join("runs", "compare-"+name)
@@ -132,16 +131,19 @@ func runCompare(args []string, stdout io.Writer) error {
 		c := *cfg
 		c.Train.Seed = seed
 		dir := filepath.Join(*out, fmt.Sprintf("seed-%d", seed))
-		prev := ""
+		prev, prevVC := "", ""
 		if *reuse != "" {
 			prev = filepath.Join(*reuse, fmt.Sprintf("seed-%d", seed), "baseline")
+		}
+		if *reuseVC != "" {
+			prevVC = filepath.Join(*reuseVC, fmt.Sprintf("seed-%d", seed), "vcycle")
 		}
 		fmt.Fprintf(os.Stderr, "seed %d (%d of %d)\n", seed, i+1, *seeds)
 		text, err := c.TOML()
 		if err != nil {
 			return err
 		}
-		rep, err := compareOne(sigCtx, o, &c, text, dir, prev, "")
+		rep, err := compareOne(sigCtx, o, &c, text, dir, prev, prevVC)
 		if err != nil {
 			return fmt.Errorf("seed %d: %w", seed, err)
 		}

@@ -223,6 +223,20 @@ func TestCompareSeeds(t *testing.T) {
 			t.Errorf("seed %d's baseline is %q (%v), want a link to the first sweep's", seed, link, err)
 		}
 	}
+	// Both sides of every seed finished (as when each seed's two runs train at the same time):
+	// a report on them trains nothing and gives the same statistics.
+	stdout, stderr, code = compare(t, "-config", cfg, "-steps", "30", "-seed", "4", "-seeds", "2", "-out", filepath.Join(dir, "reports"),
+		"-baseline", out, "-vcycle", out, "-json")
+	var again seedsReport
+	if code != 0 || json.Unmarshal([]byte(stdout), &again) != nil {
+		t.Fatalf("compare -seeds -baseline -vcycle: exit %d\n%s", code, stderr)
+	}
+	if strings.Contains(stderr, "steps of the full model") || strings.Contains(stderr, "levels,") {
+		t.Errorf("the report on finished runs trained something:\n%s", stderr)
+	}
+	if again.VCycleFinal != rep.VCycleFinal || again.BaselineFinal != rep.BaselineFinal || again.FLOPsFraction != rep.FLOPsFraction {
+		t.Errorf("statistics from the finished runs %+v, want %+v", again, rep)
+	}
 }
 
 // TestTrainVCycle: vktrain train runs a configuration's V-cycle; the same seed gives bitwise the
