@@ -3,11 +3,13 @@
 // package r-cran-janeaustenr and writes one text file per novel
 // (data/austen/NAME.txt), a README and a SHA256SUMS file. With -dataset
 // fashion-mnist it fetches Fashion-MNIST's four idx files from
-// dataset-fashion-mnist into data/fashion-mnist (fashion.go).
+// dataset-fashion-mnist into data/fashion-mnist (fashion.go); with -dataset
+// fortunes a second English corpus, Debian's fortunes, into data/fortunes
+// (fortunes.go).
 //
 // Usage:
 //
-//	go run ./tools/corpus [-dataset austen|fashion-mnist] [-out DIR] [-deb FILE] [-force]
+//	go run ./tools/corpus [-dataset austen|fashion-mnist|fortunes] [-out DIR] [-deb FILE] [-force]
 //
 // Without -deb it runs `apt-get download r-cran-janeaustenr` in a temporary
 // folder; either way it unpacks the package with `dpkg-deb -x` and decodes
@@ -29,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -52,8 +55,8 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("corpus", flag.ContinueOnError)
-	dataset := fl.String("dataset", "austen", `what to fetch: "austen" (`+debPackage+`) or "fashion-mnist" (`+fashionPackage+`)`)
-	out := fl.String("out", "", "folder to write to (default "+data.DefaultPath+" or "+data.FashionMNISTPath+")")
+	dataset := fl.String("dataset", "austen", `what to fetch: "austen" (`+debPackage+`), "fashion-mnist" (`+fashionPackage+`) or "fortunes" (`+fortunesPackage+`)`)
+	out := fl.String("out", "", "folder to write to (default "+data.DefaultPath+", "+data.FashionMNISTPath+" or "+fortunesPath+")")
 	deb := fl.String("deb", "", "use this already downloaded .deb of the package instead of apt-get download")
 	force := fl.Bool("force", false, "rewrite the dataset even if it is complete")
 	if err := fl.Parse(args); err != nil {
@@ -68,15 +71,20 @@ func run(args []string, stdout io.Writer) error {
 			*out = data.FashionMNISTPath
 		}
 		return fetchFashion(*out, *deb, *force, stdout)
+	case "fortunes":
+		if *out == "" {
+			*out = fortunesPath
+		}
+		return fetchFortunes(*out, *deb, *force, stdout)
 	case "austen":
 		if *out == "" {
 			*out = data.DefaultPath
 		}
 	default:
-		return fmt.Errorf(`-dataset %q: want "austen" or "fashion-mnist"`, *dataset)
+		return fmt.Errorf(`-dataset %q: want "austen", "fashion-mnist" or "fortunes"`, *dataset)
 	}
 	if !*force {
-		err := verify(*out)
+		err := verify(*out, data.AustenNovels())
 		if err == nil {
 			fmt.Fprintf(stdout, "%s is complete (%d novels, checked against %s); nothing to do\n",
 				*out, len(data.AustenNovels()), sumsFile)
@@ -113,7 +121,7 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return write(*out, novels, version, stdout)
+	return write(*out, novels, readmeText(novels, version), stdout)
 }
 
 // novel is one decoded novel.
@@ -251,7 +259,7 @@ func decode(root string) ([]novel, error) {
 
 // write stores the novels, the README and, last, SHA256SUMS, whose presence
 // marks the folder complete.
-func write(out string, novels []novel, version string, stdout io.Writer) error {
+func write(out string, novels []novel, readme string, stdout io.Writer) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
@@ -272,7 +280,6 @@ func write(out string, novels []novel, version string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%-22s %6d lines %8d bytes%s\n", n.file, n.lines, len(n.text), na)
 	}
-	readme := readmeText(novels, version)
 	if err := atomicfile.Write(filepath.Join(out, readmeFile), []byte(readme)); err != nil {
 		return err
 	}
@@ -281,7 +288,7 @@ func write(out string, novels []novel, version string, stdout io.Writer) error {
 	if err := atomicfile.Write(filepath.Join(out, sumsFile), []byte(sums.String())); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %d novels to %s\n", len(novels), out)
+	fmt.Fprintf(stdout, "wrote %d files and a README to %s\n", len(novels), out)
 	return nil
 }
 
@@ -313,8 +320,9 @@ Files:
 }
 
 // verify reports whether out holds a complete corpus: SHA256SUMS lists the
-// six novels and the README, and every listed file matches.
-func verify(out string) error {
+// files of want (any, when want is nil) and the README, and every listed file
+// matches.
+func verify(out string, want []string) error {
 	b, err := os.ReadFile(filepath.Join(out, sumsFile))
 	if err != nil {
 		return err
@@ -327,11 +335,17 @@ func verify(out string) error {
 		}
 		listed[file] = sum
 	}
-	want := append(data.AustenNovels(), readmeFile)
 	names := make([]string, 0, len(listed))
 	for f := range listed {
 		names = append(names, f)
 	}
+	if want == nil { // any files, with the README
+		want = slices.DeleteFunc(slices.Clone(names), func(f string) bool { return f == readmeFile })
+		if len(want) == 0 {
+			return fmt.Errorf("%s lists no file but the README", sumsFile)
+		}
+	}
+	want = append(slices.Clone(want), readmeFile)
 	sort.Strings(names)
 	sort.Strings(want)
 	if strings.Join(names, ",") != strings.Join(want, ",") {
