@@ -547,8 +547,7 @@ func (n *Net) recordLoss(s *vk.Sequence) error {
 
 // recordBackward records the per-token losses and the gradient of the logits, which overwrites
 // them (one kernel, one pass over the logits for both; with model.label_smoothing both are of the
-// smoothed target), then the backward pass, adding every
-// parameter's gradient to n.grads.
+// smoothed target), then the backward pass, adding every parameter's gradient to n.grads.
 func (n *Net) recordBackward(seg *segments) error {
 	if err := n.o.CrossEntropyBackwardStrided(seg.cur(), n.act.logits, n.in.targets, n.act.logits, n.act.losses, n.step,
 		n.rows(), n.Vocab, n.vocabStride(), IgnoreIndex, float32(n.Cfg.Smoothing)); err != nil {
