@@ -30,23 +30,11 @@ func fetchFashion(out, deb string, force bool, stdout io.Writer) error {
 	}
 	src := fashionInstalled
 	if _, err := data.LoadFashionMNIST(src); err != nil || deb != "" {
-		tmp, err := os.MkdirTemp("", "vktrain-fashion-")
+		root, _, cleanup, err := unpack(fashionPackage, deb, stdout)
 		if err != nil {
-			return fmt.Errorf("temporary folder: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		if deb == "" {
-			if deb, err = download(tmp, fashionPackage, stdout); err != nil {
-				return err
-			}
-		}
-		if _, err := debVersion(deb, fashionPackage); err != nil {
 			return err
 		}
-		root := filepath.Join(tmp, "x")
-		if err := extract(deb, root); err != nil {
-			return err
-		}
+		defer cleanup()
 		src = filepath.Join(root, fashionInstalled)
 	}
 	splits, err := data.LoadFashionMNIST(src)

@@ -31,24 +31,11 @@ func fetchFortunes(out, deb string, force bool, stdout io.Writer) error {
 			return nil
 		}
 	}
-	tmp, err := os.MkdirTemp("", "vktrain-fortunes-")
-	if err != nil {
-		return fmt.Errorf("temporary folder: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if deb == "" {
-		if deb, err = download(tmp, fortunesPackage, stdout); err != nil {
-			return err
-		}
-	}
-	version, err := debVersion(deb, fortunesPackage)
+	root, version, cleanup, err := unpack(fortunesPackage, deb, stdout)
 	if err != nil {
 		return err
 	}
-	root := filepath.Join(tmp, "x")
-	if err := extract(deb, root); err != nil {
-		return err
-	}
+	defer cleanup()
 	files, err := fortuneFiles(filepath.Join(root, fortunesInstalled))
 	if err != nil {
 		return err

@@ -95,28 +95,11 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 
-	tmp, err := os.MkdirTemp("", "vktrain-corpus-")
-	if err != nil {
-		return fmt.Errorf("temporary folder: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-
-	debPath := *deb
-	if debPath == "" {
-		if debPath, err = download(tmp, debPackage, stdout); err != nil {
-			return err
-		}
-	} else if _, err := os.Stat(debPath); err != nil {
-		return fmt.Errorf("-deb: %w", err)
-	}
-	version, err := debVersion(debPath, debPackage)
+	root, version, cleanup, err := unpack(debPackage, *deb, stdout)
 	if err != nil {
 		return err
 	}
-	root := filepath.Join(tmp, "x")
-	if err := extract(debPath, root); err != nil {
-		return err
-	}
+	defer cleanup()
 	novels, err := decode(root)
 	if err != nil {
 		return err
@@ -130,6 +113,37 @@ type novel struct {
 	text  []byte
 	lines int
 	nas   int // NA elements, written as empty lines
+}
+
+// unpack unpacks package pkg, from deb or else from a .deb apt-get downloads, into a temporary
+// folder (dpkg-deb -x, no root needed) and returns the folder's root, the package's version, and
+// cleanup, which removes the folder.
+func unpack(pkg, deb string, stdout io.Writer) (root, version string, cleanup func(), err error) {
+	tmp, err := os.MkdirTemp("", "vktrain-"+pkg+"-")
+	if err != nil {
+		return "", "", nil, fmt.Errorf("temporary folder: %w", err)
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	if deb == "" {
+		if deb, err = download(tmp, pkg, stdout); err != nil {
+			return "", "", nil, err
+		}
+	} else if _, err := os.Stat(deb); err != nil {
+		return "", "", nil, fmt.Errorf("-deb: %w", err)
+	}
+	if version, err = debVersion(deb, pkg); err != nil {
+		return "", "", nil, err
+	}
+	root = filepath.Join(tmp, "x")
+	if err = extract(deb, root); err != nil {
+		return "", "", nil, err
+	}
+	return root, version, cleanup, nil
 }
 
 // download fetches the package .deb into dir with apt-get.
