@@ -62,3 +62,21 @@ func TestFortuneFiles(t *testing.T) {
 		t.Error("an empty folder gave fortune files")
 	}
 }
+
+// unpack fails on a -deb that is not there, or not a package, and leaves no temporary folder.
+func TestUnpackErrorsLeaveNothing(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	notDeb := filepath.Join(t.TempDir(), "x.deb")
+	if err := os.WriteFile(notDeb, []byte("not a package"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, deb := range []string{filepath.Join(tmp, "missing.deb"), notDeb} {
+		if _, _, _, err := unpack(fortunesPackage, deb, io.Discard); err == nil {
+			t.Errorf("unpack %s: no error", deb)
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left behind in the temporary folder: %v", left)
+	}
+}

@@ -123,10 +123,10 @@ func unpack(pkg, deb string, stdout io.Writer) (root, version string, cleanup fu
 	if err != nil {
 		return "", "", nil, fmt.Errorf("temporary folder: %w", err)
 	}
-	cleanup = func() { os.RemoveAll(tmp) }
+	remove := func() { os.RemoveAll(tmp) }
 	defer func() {
 		if err != nil {
-			cleanup()
+			remove()
 		}
 	}()
 	if deb == "" {
@@ -143,7 +143,7 @@ func unpack(pkg, deb string, stdout io.Writer) (root, version string, cleanup fu
 	if err = extract(deb, root); err != nil {
 		return "", "", nil, err
 	}
-	return root, version, cleanup, nil
+	return root, version, remove, nil
 }
 
 // download fetches the package .deb into dir with apt-get.
