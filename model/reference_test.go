@@ -133,20 +133,28 @@ func TestDropoutStepMatchesReference(t *testing.T) {
 			n := model.NewTestNet(t, model.WithDropout(c.cfg, 0.3), c.vocab, b, tt)
 			batches := model.MicroBatches(rand.New(rand.NewPCG(11, 12)), c.cfg.Arch, c.vocab, b, tt)
 			ref, rbs := checkGradients(t, n, batches, 3)
-			with, err := ref.Loss(rbs[0], nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rbs[0].Train = false
-			without, err := ref.Loss(rbs[0], nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			with, without := trainingAndPlainLoss(t, ref, rbs[0])
 			if math.Abs(with-without) < 1e-3*without {
 				t.Errorf("dropout barely changes the reference loss (%v, %v without): the test checks nothing", with, without)
 			}
 		})
 	}
+}
+
+// trainingAndPlainLoss is the reference's loss of rb in training (dropout, label smoothing) and
+// outside it, so that a test can check its training setting changes something.
+func trainingAndPlainLoss(t *testing.T, ref *reference.Model, rb reference.Batch) (training, plain float64) {
+	t.Helper()
+	var err error
+	rb.Train = true
+	if training, err = ref.Loss(rb, nil); err != nil {
+		t.Fatal(err)
+	}
+	rb.Train = false
+	if plain, err = ref.Loss(rb, nil); err != nil {
+		t.Fatal(err)
+	}
+	return training, plain
 }
 
 // Label smoothing: a GPU step's loss and every gradient against the reference's smoothed
@@ -167,15 +175,7 @@ func TestLabelSmoothingMatchesReference(t *testing.T) {
 			n := model.NewTestNet(t, cfg, c.vocab, b, tt)
 			batches := model.MicroBatches(rand.New(rand.NewPCG(13, 14)), cfg.Arch, c.vocab, b, tt)
 			ref, rbs := checkGradients(t, n, batches, 1)
-			smoothed, err := ref.Loss(rbs[0], nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rbs[0].Train = false
-			plain, err := ref.Loss(rbs[0], nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			smoothed, plain := trainingAndPlainLoss(t, ref, rbs[0])
 			if math.Abs(smoothed-plain) < 1e-3*plain {
 				t.Fatalf("smoothing barely changes the reference loss (%v, %v without): the test checks nothing", smoothed, plain)
 			}
