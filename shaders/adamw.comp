@@ -11,6 +11,10 @@
 //   m = beta1*m + (1-beta1)*g;  v = beta2*v + (1-beta2)*g*g
 //   p = p - stepSize * m / (sqrt(v) * invBias2Sqrt + eps)
 // with stepSize = lr / (1 - beta1^t) and invBias2Sqrt = 1 / sqrt(1 - beta2^t).
+// TEXELS = 1 reads the whole blocks of p, g, m and v through the vec4 texel views at bindings
+// 8..11 (the same tensors as storage bindings 0..3, which take the writes): lavapipe fetches a
+// texel with one vector load per lane, where a storage-buffer vec4 load loops over the lanes.
+// Each block is read once, before its own invocation writes it, so the views never go stale.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -23,7 +27,8 @@ layout(constant_id = 8) const uint SLOT_DECAY_FACTOR = 5;
 layout(constant_id = 9) const uint SLOT_STEP_SIZE = 6;
 layout(constant_id = 10) const uint SLOT_INV_BIAS2_SQRT = 7;
 layout(constant_id = 11) const uint SLOT_CLIP_SCALE = 8;
-layout(constant_id = 12) const uint PER = 64; // parameters per invocation
+layout(constant_id = 12) const uint PER = 64; // vec4 blocks per invocation
+layout(constant_id = 13) const uint TEXELS = 0; // 1: read through the texel views (see above)
 
 layout(std430, binding = 0) buffer P { vec4 param[]; };
 layout(std430, binding = 1) readonly buffer G { vec4 grad[]; };
@@ -34,6 +39,10 @@ layout(std430, binding = 1) readonly buffer G1 { float grad1[]; };
 layout(std430, binding = 2) buffer M1 { float m11[]; };
 layout(std430, binding = 3) buffer V1 { float m21[]; };
 layout(std430, binding = 4) readonly buffer S { float step[]; };
+layout(binding = 8) uniform samplerBuffer Pt;
+layout(binding = 9) uniform samplerBuffer Gt;
+layout(binding = 10) uniform samplerBuffer Mt;
+layout(binding = 11) uniform samplerBuffer Vt;
 
 layout(push_constant) uniform Push {
 	uint n;     // parameters
@@ -60,7 +69,10 @@ void main() {
 		}
 		const bool whole = 4u * i + 3u < p.n;
 		vec4 gr, m, v, w;
-		if (whole) {
+		if (whole && TEXELS == 1u) {
+			const int t = int(i);
+			gr = texelFetch(Gt, t), m = texelFetch(Mt, t), v = texelFetch(Vt, t), w = texelFetch(Pt, t);
+		} else if (whole) {
 			gr = grad[i], m = m1[i], v = m2[i], w = param[i];
 		} else { // the partial last block: its valid elements, zeros after them
 			gr = m = v = w = vec4(0.0);

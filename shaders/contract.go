@@ -74,7 +74,7 @@ type AdamWPush struct {
 }
 
 // AdamWSpec is adamw.comp's specialization constants: the slots of the step-parameters tensor
-// (ops.StepParams) and the parameters per invocation.
+// (ops.StepParams), the vec4 blocks per invocation and the texel-view switch.
 type AdamWSpec struct {
 	Workgroup
 	SlotBeta1         uint32 `spec:"3"`
@@ -86,7 +86,8 @@ type AdamWSpec struct {
 	SlotStepSize      uint32 `spec:"9"`
 	SlotInvBias2Sqrt  uint32 `spec:"10"`
 	SlotClipScale     uint32 `spec:"11"`
-	Per               uint32 `spec:"12"`
+	Per               uint32 `spec:"12"` // vec4 blocks per invocation
+	Texels            uint32 `spec:"13"` // 1: p, g, m and v read through texel views
 }
 
 // CountPush is the push-constant block of add.comp and gelu.comp: the element count.
@@ -254,6 +255,7 @@ type ReduceSpec struct {
 	Workgroup
 	Per    uint32 `spec:"3"` // elements each invocation sums
 	Square uint32 `spec:"4"`
+	Texels uint32 `spec:"5"` // 1: x read through a texel view, vec4 blocks per lane
 }
 
 // ReduceClipPush is reduce_clip.comp's push-constant block.

@@ -246,8 +246,8 @@ func TestDispatchErrors(t *testing.T) {
 	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, push, late...); err == nil || !strings.Contains(err.Error(), "texel") {
 		t.Errorf("a texel view past the texel bindings: %v", err)
 	}
-	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, push, vk.Arg{T: x, Access: vk.Write, Texels: true}); err == nil || !strings.Contains(err.Error(), "read-only") {
-		t.Errorf("a written texel view: %v", err)
+	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, push, vk.Arg{T: x, Access: vk.Write, Texels: true}); err == nil || !strings.Contains(err.Error(), "write-only") {
+		t.Errorf("a write-only texel view: %v", err)
 	}
 	if _, err := ctx.Kernel("fill", shaders.Workgroup{X: ctx.Info.MaxInvocations + 1, Y: 1, Z: 1}); err == nil {
 		t.Error("a workgroup over maxComputeWorkGroupInvocations was accepted")

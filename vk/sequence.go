@@ -21,7 +21,7 @@ const (
 type Arg struct {
 	T      *Tensor
 	Access Access
-	Texels bool // bound as a read-only vec4 texel view (see InTexels)
+	Texels bool // read through a vec4 texel view (see InTexels)
 }
 
 // In, Out and InOut bind a tensor that the dispatch reads, writes, or both.
@@ -31,11 +31,16 @@ func InOut(t *Tensor) Arg { return Arg{T: t, Access: ReadWrite} }
 
 // InTexels binds a tensor that the dispatch reads through an RGBA32F uniform texel buffer view:
 // the arg in position i goes to binding MaxBindings+i (a `uniform samplerBuffer`, texel j holding
-// elements 4j..4j+3), and storage binding i holds a placeholder. lavapipe fetches a texel with one
-// vector load per lane, where a storage-buffer load loops over the lanes with a bounds check per
-// component. Only the first MaxTexelBindings args can be texel views, of tensors whose texel count
-// fits Info.MaxTexelElements (FitsTexels).
+// elements 4j..4j+3), and to storage binding i as well (for the elements of a partial last
+// texel). lavapipe fetches a texel with one vector load per lane, where a storage-buffer load
+// loops over the lanes with a bounds check per component. Only the first MaxTexelBindings args
+// can be texel views, of tensors whose texel count fits Info.MaxTexelElements (FitsTexels).
 func InTexels(t *Tensor) Arg { return Arg{T: t, Access: Read, Texels: true} }
+
+// InOutTexels is InTexels for a tensor that the dispatch also writes, through storage binding i.
+// A texel view may be cached apart from the storage buffer, so an invocation must read an element
+// through the view only before any invocation writes it (an in-place elementwise update).
+func InOutTexels(t *Tensor) Arg { return Arg{T: t, Access: ReadWrite, Texels: true} }
 
 // FitsTexels reports whether the device can view t as texels (InTexels).
 func (c *Context) FitsTexels(t *Tensor) bool {
@@ -206,12 +211,15 @@ func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, pu
 		if a.T == nil || a.T.arena == nil {
 			return fmt.Errorf("dispatch of %s: binding %d has no tensor", k, i)
 		}
+		key[i] = a.T.binding()
 		if !a.Texels {
-			key[i] = a.T.binding()
 			continue
 		}
-		if i >= MaxTexelBindings || a.Access != Read {
-			return fmt.Errorf("dispatch of %s: arg %d: only the first %d args can be texel views, read-only", k, i, MaxTexelBindings)
+		if i >= MaxTexelBindings {
+			return fmt.Errorf("dispatch of %s: arg %d: only the first %d args can be texel views", k, i, MaxTexelBindings)
+		}
+		if a.Access&Read == 0 {
+			return fmt.Errorf("dispatch of %s: arg %d: a texel view is for reading (InTexels, InOutTexels), not write-only", k, i)
 		}
 		if !c.FitsTexels(a.T) {
 			return fmt.Errorf("dispatch of %s: tensor %q has %d texels, the device's maxTexelBufferElements is %d",

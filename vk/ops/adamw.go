@@ -112,22 +112,24 @@ func (o *Ops) AdamW(s *vk.Sequence, param, grad, m, v, stepParams *vk.Tensor, n 
 		shaped{"m", m, []int{n}}, shaped{"v", v, []int{n}}, stepShape(stepParams)); err != nil {
 		return err
 	}
-	e, err := o.entry("adamw", "default")
+	e, err := o.entry("adamw", "default", "texel")
 	if err != nil {
 		return err
 	}
 	wg := e.Get("wg_x")
+	// The four tensors have one length, so one fits a texel view when all do.
+	texels := e.Variant == "texel" && o.ctx.FitsTexels(param)
 	k, err := o.ctx.Kernel("adamw", shaders.AdamWSpec{Workgroup: shaders.Workgroup{X: uint32(wg), Y: 1, Z: 1},
 		SlotBeta1: StepBeta1, SlotOneMinusBeta1: StepOneMinusBeta1, SlotBeta2: StepBeta2, SlotOneMinusBeta2: StepOneMinusBeta2,
 		SlotEps: StepEps, SlotDecayFactor: StepDecayFactor, SlotStepSize: StepSize, SlotInvBias2Sqrt: StepInvBias2Sqrt,
-		SlotClipScale: StepClipScale, Per: adamwPer})
+		SlotClipScale: StepClipScale, Per: adamwPer, Texels: boolU32(texels)})
 	if err != nil {
 		return err
 	}
-	flag := uint32(0)
-	if decay {
-		flag = 1
+	args := []vk.Arg{vk.InOut(param), vk.In(grad), vk.InOut(m), vk.InOut(v), vk.In(stepParams)}
+	if texels {
+		args[0], args[1], args[2], args[3] = vk.InOutTexels(param), vk.InTexels(grad), vk.InOutTexels(m), vk.InOutTexels(v)
 	}
-	return counted(s, adamwFLOPs*float64(n), s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg*adamwPer)), shaders.AdamWPush{N: uint32(n), Decay: flag},
-		vk.InOut(param), vk.In(grad), vk.InOut(m), vk.InOut(v), vk.In(stepParams)))
+	return counted(s, adamwFLOPs*float64(n), s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg*adamwPer)),
+		shaders.AdamWPush{N: uint32(n), Decay: boolU32(decay)}, args...))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 	"github.com/vktrain/vktrain/vk/ops/ref"
+	"github.com/vktrain/vktrain/vk/profile"
 	"github.com/vktrain/vktrain/vk/vktest"
 )
 
@@ -56,81 +57,108 @@ func TestStepParamsEncode(t *testing.T) {
 
 // TestAdamW records one AdamW update and replays it for several steps, writing the step
 // parameters and new gradients between replays as training does.
+// TestAdamW runs both variants (storage-buffer and texel-view reads) against the float64
+// reference, and checks that they give the same bits: they differ only in how they load.
 func TestAdamW(t *testing.T) {
-	ctx, o := newOps(t)
-	rng := rand.New(rand.NewPCG(5, 5))
+	ctx, _ := newOps(t)
 	const steps = 4
-	for _, c := range []struct {
-		n     int
-		decay bool
-		clip  float32
-	}{
-		{1, true, 1}, {7, false, 1}, {65, true, 0.37}, {1000, false, 0.5}, {9001, true, 1},
-	} {
-		t.Run(fmt.Sprintf("n%d_decay%v_clip%v", c.n, c.decay, c.clip), func(t *testing.T) {
-			n := c.n
-			p0 := randoms(rng, n)
-			grads := make([][]float32, steps)
-			for i := range grads {
-				grads[i] = randoms(rng, n)
-			}
-			param := vktest.NewPadded(t, ctx, "param", n, nil)
-			grad := vktest.NewPadded(t, ctx, "grad", n, nil)
-			m := vktest.NewPadded(t, ctx, "m", n, nil)
-			v := vktest.NewPadded(t, ctx, "v", n, nil)
-			step := vktest.NewPadded(t, ctx, "step", ops.StepParamsLen, nil)
-			s, err := ctx.NewSequence()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Release()
-			if err := o.AdamW(s, param, grad, m, v, step, n, c.decay); err != nil {
-				t.Fatal(err)
-			}
-
-			// train runs the steps from the initial state and returns param, m and v after each.
-			train := func() [][3][]float32 {
-				write(t, param, 0, p0)
-				write(t, m, 0, make([]float32, n))
-				write(t, v, 0, make([]float32, n))
-				var out [][3][]float32
-				for i := range steps {
-					if err := adamwStep(i + 1).Write(step); err != nil {
-						t.Fatal(err)
-					}
-					write(t, step, ops.StepClipScale, []float32{c.clip})
-					write(t, grad, 0, grads[i])
-					if err := s.Run(); err != nil {
-						t.Fatal(err)
-					}
-					out = append(out, [3][]float32{read(t, param), read(t, m), read(t, v)})
+	firstRun := map[string][][3][]float32{} // by case, the first variant's results
+	for _, variant := range []string{"default", "texel"} {
+		o, err := withEntry(t, ctx, profile.Entry{Op: "adamw", Variant: variant, Params: map[string]int{"wg_x": 32}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(5, 5))
+		for _, c := range []struct {
+			n     int
+			decay bool
+			clip  float32
+		}{
+			{1, true, 1}, {7, false, 1}, {65, true, 0.37}, {1000, false, 0.5}, {9001, true, 1},
+		} {
+			name := fmt.Sprintf("n%d_decay%v_clip%v", c.n, c.decay, c.clip)
+			t.Run(variant+"/"+name, func(t *testing.T) {
+				got := testAdamWCase(t, ctx, o, rng, c.n, steps, c.decay, c.clip)
+				if first, ok := firstRun[name]; !ok {
+					firstRun[name] = got
+				} else if !equalRuns(got, first) {
+					t.Error("the variants gave different bits")
 				}
-				return out
-			}
-			got := train()
-
-			wp, wm, wv := ref.F64(p0), make([]float64, n), make([]float64, n)
-			for i := range steps {
-				g := ref.F64(grads[i])
-				for j := range g {
-					g[j] *= float64(c.clip)
-				}
-				adamwHyper.Update(wp, g, wm, wv, i+1, c.decay)
-				for k, w := range [][]float64{wp, wm, wv} {
-					name := []string{"param", "m", "v"}[k]
-					if e := vktest.NSE(got[i][k], w); e > 1e-7 {
-						t.Errorf("step %d, %s: normalised squared error %g", i+1, name, e)
-					}
-					vktest.CheckSentinels(t, name, got[i][k], n)
-				}
-			}
-			if again := train(); !slices.EqualFunc(again, got, func(a, b [3][]float32) bool {
-				return slices.Equal(a[0], b[0]) && slices.Equal(a[1], b[1]) && slices.Equal(a[2], b[2])
-			}) {
-				t.Error("a second run gave different bits")
-			}
-		})
+			})
+		}
 	}
+}
+
+// testAdamWCase trains n parameters for steps steps of random gradients drawn from rng,
+// checks every step against the float64 reference and a second run's bits, and returns
+// param, m and v after each step.
+func testAdamWCase(t *testing.T, ctx *vk.Context, o *ops.Ops, rng *rand.Rand, n, steps int, decay bool, clip float32) [][3][]float32 {
+	p0 := randoms(rng, n)
+	grads := make([][]float32, steps)
+	for i := range grads {
+		grads[i] = randoms(rng, n)
+	}
+	param := vktest.NewPadded(t, ctx, "param", n, nil)
+	grad := vktest.NewPadded(t, ctx, "grad", n, nil)
+	m := vktest.NewPadded(t, ctx, "m", n, nil)
+	v := vktest.NewPadded(t, ctx, "v", n, nil)
+	step := vktest.NewPadded(t, ctx, "step", ops.StepParamsLen, nil)
+	s, err := ctx.NewSequence()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if err := o.AdamW(s, param, grad, m, v, step, n, decay); err != nil {
+		t.Fatal(err)
+	}
+
+	// train runs the steps from the initial state and returns param, m and v after each.
+	train := func() [][3][]float32 {
+		write(t, param, 0, p0)
+		write(t, m, 0, make([]float32, n))
+		write(t, v, 0, make([]float32, n))
+		var out [][3][]float32
+		for i := range steps {
+			if err := adamwStep(i + 1).Write(step); err != nil {
+				t.Fatal(err)
+			}
+			write(t, step, ops.StepClipScale, []float32{clip})
+			write(t, grad, 0, grads[i])
+			if err := s.Run(); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, [3][]float32{read(t, param), read(t, m), read(t, v)})
+		}
+		return out
+	}
+	got := train()
+
+	wp, wm, wv := ref.F64(p0), make([]float64, n), make([]float64, n)
+	for i := range steps {
+		g := ref.F64(grads[i])
+		for j := range g {
+			g[j] *= float64(clip)
+		}
+		adamwHyper.Update(wp, g, wm, wv, i+1, decay)
+		for k, w := range [][]float64{wp, wm, wv} {
+			name := []string{"param", "m", "v"}[k]
+			if e := vktest.NSE(got[i][k], w); e > 1e-7 {
+				t.Errorf("step %d, %s: normalised squared error %g", i+1, name, e)
+			}
+			vktest.CheckSentinels(t, name, got[i][k], n)
+		}
+	}
+	if again := train(); !equalRuns(again, got) {
+		t.Error("a second run gave different bits")
+	}
+	return got
+}
+
+// equalRuns reports whether two AdamW runs gave the same bits at every step.
+func equalRuns(a, b [][3][]float32) bool {
+	return slices.EqualFunc(a, b, func(a, b [3][]float32) bool {
+		return slices.Equal(a[0], b[0]) && slices.Equal(a[1], b[1]) && slices.Equal(a[2], b[2])
+	})
 }
 
 // write copies data into x from element at.

@@ -8,7 +8,7 @@ import (
 )
 
 // reducePer is how many elements each invocation of the reduce shader sums (16 to 256 measured
-// alike on lavapipe).
+// alike on lavapipe); a multiple of 4 for the texel variant's vec4 blocks.
 const reducePer = 64
 
 // GradNorm records the global L2 norm of all the grads tensors together (every element of each)
@@ -20,10 +20,11 @@ const reducePer = 64
 // A row-chunked gradient is summed chunk by chunk.
 func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams *vk.Tensor, maxNorm float32) error {
 	grads = pieces(grads)
-	wg, err := o.reduceWorkgroup()
+	e, err := o.entry("reduce", "default", "texel")
 	if err != nil {
 		return err
 	}
+	wg := e.Get("wg_x")
 	first, later, err := reducePlan(grads, wg)
 	if err != nil {
 		return err
@@ -37,6 +38,12 @@ func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams 
 	if err != nil {
 		return err
 	}
+	var squaresTexels *vk.Kernel // the texel variant's first pass, for tensors that fit a view
+	if e.Variant == "texel" {
+		if squaresTexels, err = o.ctx.Kernel("reduce", shaders.ReduceSpec{Workgroup: wg1, Per: reducePer, Square: 1, Texels: 1}); err != nil {
+			return err
+		}
+	}
 	sums, err := o.ctx.Kernel("reduce", shaders.ReduceSpec{Workgroup: wg1, Per: reducePer, Square: 0})
 	if err != nil {
 		return err
@@ -48,9 +55,13 @@ func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams 
 	}
 	off := 0
 	for i, g := range grads {
+		k, in := squares, vk.In(g)
+		if squaresTexels != nil && o.ctx.FitsTexels(g) {
+			k, in = squaresTexels, vk.InTexels(g)
+		}
 		groups := vk.Groups(g.Len(), wg*reducePer)
-		if err := s.Dispatch(squares, grid1D(o.ctx, groups), shaders.ReducePush{N: uint32(g.Len()), InOff: 0, OutOff: uint32(off)},
-			vk.In(g), vk.Out(partials)); err != nil {
+		if err := s.Dispatch(k, grid1D(o.ctx, groups), shaders.ReducePush{N: uint32(g.Len()), InOff: 0, OutOff: uint32(off)},
+			in, vk.Out(partials)); err != nil {
 			return err
 		}
 		off += first[i]
@@ -72,24 +83,15 @@ func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams 
 
 // SumSquaresPartialsLen is how many elements the partials tensor of GradNorm over grads needs.
 func (o *Ops) SumSquaresPartialsLen(grads []*vk.Tensor) (int, error) {
-	wg, err := o.reduceWorkgroup()
+	e, err := o.entry("reduce", "default", "texel")
 	if err != nil {
 		return 0, err
 	}
-	first, later, err := reducePlan(pieces(grads), wg)
+	first, later, err := reducePlan(pieces(grads), e.Get("wg_x"))
 	if err != nil {
 		return 0, err
 	}
 	return partialsTotal(first) + partialsTotal(later), nil
-}
-
-// reduceWorkgroup is the reduce shader's workgroup size from the "reduce" profile entry.
-func (o *Ops) reduceWorkgroup() (int, error) {
-	e, err := o.entry("reduce", "default")
-	if err != nil {
-		return 0, err
-	}
-	return e.Get("wg_x"), nil
 }
 
 // reducePlan returns the number of partial sums the first pass writes for each tensor, and the

@@ -10,6 +10,7 @@ import (
 	"github.com/vktrain/vktrain/vk"
 	"github.com/vktrain/vktrain/vk/ops"
 	"github.com/vktrain/vktrain/vk/ops/ref"
+	"github.com/vktrain/vktrain/vk/profile"
 	"github.com/vktrain/vktrain/vk/vktest"
 )
 
@@ -42,10 +43,30 @@ func newPartials(t *testing.T, ctx *vk.Context, o *ops.Ops, grads []*vk.Tensor) 
 	return vktest.NewPadded(t, ctx, "partials", n, nil), n
 }
 
+// reduceVariants returns ops running GradNorm's first pass through storage-buffer loads and
+// through texel views, both with 16 partial sums per workgroup.
+func reduceVariants(t *testing.T, ctx *vk.Context) map[string]*ops.Ops {
+	out := map[string]*ops.Ops{}
+	for _, v := range []string{"default", "texel"} {
+		o, err := withEntry(t, ctx, profile.Entry{Op: "reduce", Variant: v, Params: map[string]int{"wg_x": 16}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[v] = o
+	}
+	return out
+}
+
 func TestGradNorm(t *testing.T) {
-	ctx, o := newOps(t)
+	ctx, _ := newOps(t)
+	for variant, o := range reduceVariants(t, ctx) {
+		t.Run(variant, func(t *testing.T) { testGradNorm(t, ctx, o) })
+	}
+}
+
+func testGradNorm(t *testing.T, ctx *vk.Context, o *ops.Ops) {
 	rng := rand.New(rand.NewPCG(9, 9))
-	many := make([]int, 70) // enough partial sums for two summing passes
+	many := make([]int, 70) // enough partial sums for two summing passes (16 per workgroup)
 	for i := range many {
 		many[i] = 1 + rng.IntN(200)
 	}
@@ -95,6 +116,33 @@ func TestGradNorm(t *testing.T) {
 				if again := read(t, step); !slices.Equal(again, got) {
 					t.Errorf("maxNorm %g: a second run gave different bits", maxNorm)
 				}
+			}
+		})
+	}
+}
+
+// TestGradNormIgnoresMemoryPastTheEnd puts infinities right after a gradient's last element
+// (in the arena, where a freed tensor held them): the texel variant reads whole vec4 blocks, and
+// must drop what lies past the tensor's end without letting it into the sum.
+func TestGradNormIgnoresMemoryPastTheEnd(t *testing.T) {
+	ctx, _ := newOps(t)
+	for variant, o := range reduceVariants(t, ctx) {
+		t.Run(variant, func(t *testing.T) {
+			junk := newPlain(t, ctx, "junk", 64)
+			inf := make([]float32, 64)
+			for i := range inf {
+				inf[i] = float32(math.Inf(1))
+			}
+			write(t, junk, 0, inf)
+			junk.Free() // the arena hands its span to the next tensor that fits
+			g := newPlain(t, ctx, "grad", 5)
+			x := []float32{1, 2, 3, 4, 5}
+			write(t, g, 0, x)
+			partials, _ := newPartials(t, ctx, o, []*vk.Tensor{g})
+			step := newStepParams(t, ctx, adamwStep(1))
+			run(t, ctx, func(s *vk.Sequence) error { return o.GradNorm(s, []*vk.Tensor{g}, partials, step, 0) })
+			if got, want := read(t, step)[ops.StepGradNorm], float32(math.Sqrt(55)); got != want {
+				t.Errorf("norm %v, want %v", got, want)
 			}
 		})
 	}

@@ -38,16 +38,18 @@ func Variants() map[string][]VariantSpec {
 		}}
 	}
 	return map[string][]VariantSpec{
-		"fill":      oneDim("one element per invocation; wg_x invocations per workgroup"),
-		"axpy":      oneDim("y = alpha*x + beta*y (also scale); one element per invocation; wg_x invocations per workgroup"),
-		"add":       oneDim("residual add and bias broadcast; one element per invocation"),
-		"gelu":      oneDim("GELU (tanh form) forward and backward; one element per invocation"),
-		"dropout":   oneDim("dropout mask from a counter-based RNG; one element per invocation"),
-		"adamw":     oneDim("AdamW update; one parameter per invocation"),
+		"fill":    oneDim("one element per invocation; wg_x invocations per workgroup"),
+		"axpy":    oneDim("y = alpha*x + beta*y (also scale); one element per invocation; wg_x invocations per workgroup"),
+		"add":     oneDim("residual add and bias broadcast; one element per invocation"),
+		"gelu":    oneDim("GELU (tanh form) forward and backward; one element per invocation"),
+		"dropout": oneDim("dropout mask from a counter-based RNG; one element per invocation"),
+		"adamw": withTexel(oneDim("AdamW update; 64 vec4 blocks of parameters per invocation"),
+			"parameters, gradients and moments"),
 		"layernorm": oneDim("LayerNorm forward and backward; one row per invocation, wg_x rows per workgroup"),
 		"embedding": oneDim("embedding gather and deterministic scatter-add; one output row or table row per invocation"),
 		"softmax":   oneDim("row softmax and cross-entropy over the vocabulary; one row per invocation"),
-		"reduce":    oneDim("sums and squared norms (gradient clipping); wg_x partial sums per workgroup"),
+		"reduce": withTexel(oneDim("sums and squared norms (gradient clipping); wg_x partial sums per workgroup"),
+			"the gradients in the norm's first pass"),
 		"attention": {{
 			Name:   "default",
 			Params: []string{"wg_x", "rows"},
@@ -85,6 +87,19 @@ func Variants() map[string][]VariantSpec {
 			},
 		},
 	}
+}
+
+// withTexel adds to a one-variant op its "texel" variant: the same kernel and parameters,
+// reading what through vec4 texel-buffer views.
+func withTexel(specs []VariantSpec, what string) []VariantSpec {
+	d := specs[0]
+	return append(specs, VariantSpec{
+		Name:   "texel",
+		Params: d.Params,
+		Doc: "default reading " + what + " through vec4 texel-buffer views, which lavapipe loads " +
+			"with one vector load per lane; tensors too large for a view run default",
+		check: d.check,
+	})
 }
 
 // lookupOp returns the variant specs of op, or an error naming the known ops.

@@ -518,7 +518,7 @@ func grid(o *ops.Ops, op, variant string, quick bool) [][]int {
 			return product(pow(sg, 256, 4), []int{1, 2, 4})
 		}
 		return product(pow(sg, 256, 2), []int{1, 2, 4, 8})
-	case variant == "regblock" || variant == "texel": // wg_x, wg_y, tm, tn
+	case op == "matmul" && (variant == "regblock" || variant == "texel"): // wg_x, wg_y, tm, tn
 		var out [][]int
 		wgX, wgY, minTile := pow(sg, 4*sg, 2), []int{1, 2, 4}, 16
 		if quick {
@@ -530,7 +530,7 @@ func grid(o *ops.Ops, op, variant string, quick bool) [][]int {
 			}
 		}
 		return out
-	case variant == "tiled": // wg_x, wg_y, bm, bn, bk, tm, tn
+	case op == "matmul" && variant == "tiled": // wg_x, wg_y, bm, bn, bk, tm, tn
 		var out [][]int
 		wgs, tiles, bks := [][]int{{8, 8}, {16, 8}, {8, 16}, {16, 16}, {32, 8}}, []int{2, 4, 8}, []int{8, 16, 32}
 		if quick {
