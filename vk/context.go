@@ -121,7 +121,7 @@ func (c *Context) createDevice() error {
 	var n uint32
 	vkapi.GetPhysicalDeviceQueueFamilyProperties(c.physical, &n, nil)
 	fams := make([]vkapi.QueueFamilyProperties, n)
-	vkapi.GetPhysicalDeviceQueueFamilyProperties(c.physical, &n, fams)
+	withoutGCDo(func() { vkapi.GetPhysicalDeviceQueueFamilyProperties(c.physical, &n, fams) }) // a C copy freed by a finalizer: see withoutGC
 	found := false
 	for i := range fams[:n] {
 		fams[i].Deref()

@@ -87,7 +87,10 @@ func hasInstanceLayer(name string) bool {
 		return false
 	}
 	layers := make([]vkapi.LayerProperties, n)
-	vkapi.EnumerateInstanceLayerProperties(&n, layers)
+	// vulkan-go passes the slice as a C copy that a finalizer frees, possibly while the loader
+	// still writes into it: see withoutGC. (Heap corruption from this call is the likely cause
+	// of a rare crash in the vkCreateInstance that follows it, seen in long test processes.)
+	withoutGC(func() vkapi.Result { return vkapi.EnumerateInstanceLayerProperties(&n, layers) })
 	for _, l := range layers[:n] {
 		l.Deref()
 		if vkapi.ToString(l.LayerName[:]) == name {

@@ -19,7 +19,9 @@ var gcOff sync.Mutex
 // struct arguments from a finalizer that a collection may run while the call is still in the
 // driver; compiling a pipeline takes long enough for that to happen (the tuner, compiling
 // hundreds among large allocations, crashed lavapipe that way about one run in two), and so
-// did a descriptor-set update once in the test suite.
+// did a descriptor-set update once in the test suite. Every call that passes a slice of
+// structs (vulkan-go's unpackArgS helpers put a finalizer on the C copy as soon as it is made)
+// goes through here.
 // SetGCPercent(-1) waits for a running cycle to end, and objects allocated since it began are
 // live for that cycle.
 func withoutGC(call func() vkapi.Result) vkapi.Result {
