@@ -9,7 +9,7 @@ import (
 // head transform and token-type embedding are left out) with their counts.
 func StepKernels(cfg *config.Config, vocab int) []tune.Case {
 	m := cfg.Model
-	b, t, d, f := cfg.Train.Batch, m.Context, m.Width, m.FFN
+	b, t, d, f := cfg.Train.Batch, cfg.Train.SeqLen, m.Width, m.FFN // t: the trained length, not the context
 	rows := b * t
 	micro := float64(max(cfg.Train.GradAccum, 1))
 	perBlock := micro * float64(m.Layers)

@@ -19,11 +19,15 @@ func TestStepKernels(t *testing.T) {
 			t.Fatal(err)
 		}
 		run := map[string]bool{}
+		rows := cfg.Train.Batch * cfg.Train.SeqLen // gpt2-124m trains 64 of its 1024 positions
 		for _, c := range model.StepKernels(cfg, vocab) {
 			if c.Op() == "" {
 				t.Errorf("%s: unknown kernel %q", name, c.Kernel)
 			}
 			run[c.Op()] = true
+			if c.Kernel == "layernorm" && c.Dims[0] != rows {
+				t.Errorf("%s: LayerNorm over %d rows, want batch x seq_len = %d", name, c.Dims[0], rows)
+			}
 		}
 		if len(run) != 10 {
 			t.Errorf("%s: the step runs %d ops, want 10 (every op but axpy and dropout)", name, len(run))
