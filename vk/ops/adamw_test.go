@@ -56,9 +56,9 @@ func TestStepParamsEncode(t *testing.T) {
 }
 
 // TestAdamW records one AdamW update and replays it for several steps, writing the step
-// parameters and new gradients between replays as training does.
-// TestAdamW runs both variants (storage-buffer and texel-view reads) against the float64
-// reference, and checks that they give the same bits: they differ only in how they load.
+// parameters and new gradients between replays as training does, with both variants
+// (storage-buffer and texel-view reads) against the float64 reference; the two must give the
+// same bits, as they differ only in how they load.
 func TestAdamW(t *testing.T) {
 	ctx, _ := newOps(t)
 	const steps = 4
