@@ -5,6 +5,7 @@ import (
 
 	"github.com/vktrain/vktrain/shaders"
 	"github.com/vktrain/vktrain/vk"
+	"github.com/vktrain/vktrain/vk/profile"
 )
 
 // reducePer is how many elements each invocation of the reduce shader sums (16 to 256 measured
@@ -20,7 +21,7 @@ const reducePer = 64
 // A row-chunked gradient is summed chunk by chunk.
 func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams *vk.Tensor, maxNorm float32) error {
 	grads = pieces(grads)
-	e, err := o.entry("reduce", "default", "texel")
+	e, err := o.reduceEntry()
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (o *Ops) GradNorm(s *vk.Sequence, grads []*vk.Tensor, partials, stepParams 
 
 // SumSquaresPartialsLen is how many elements the partials tensor of GradNorm over grads needs.
 func (o *Ops) SumSquaresPartialsLen(grads []*vk.Tensor) (int, error) {
-	e, err := o.entry("reduce", "default", "texel")
+	e, err := o.reduceEntry()
 	if err != nil {
 		return 0, err
 	}
@@ -93,6 +94,10 @@ func (o *Ops) SumSquaresPartialsLen(grads []*vk.Tensor) (int, error) {
 	}
 	return partialsTotal(first) + partialsTotal(later), nil
 }
+
+// reduceEntry is the reduce shader's profile entry: its workgroup size, which sizes the
+// partials, and whether the first pass reads through texel views.
+func (o *Ops) reduceEntry() (profile.Entry, error) { return o.entry("reduce", "default", "texel") }
 
 // reducePlan returns the number of partial sums the first pass writes for each tensor, and the
 // counts of the later passes, each summing the previous pass's partials, until at most wg remain
