@@ -10,9 +10,11 @@
 // cycles for a vec4, 50 FMAs' worth, measured), so what counts is the number of load instructions.
 // A group of SG lanes therefore shares one TM-row block of C and each lane owns TN of its columns.
 // Per step of 4 k, a lane loads TM/SG vec4s of op(A) (rows lane, lane+SG, ...; with A transposed,
-// one vec4 of 4 rows per k and 4*SG rows) and TN vec4s of op(B), subgroup shuffles hand every lane
-// all TM rows of A, and each accumulator takes 4 FMAs at once. Each transpose loads along its
-// contiguous dimension, so all four forms cost the same.
+// the TM vec4s of 4 rows at the 4 k, shared out over the lanes the same way) and TN vec4s of
+// op(B), subgroup shuffles hand every lane all TM rows of A, and each accumulator takes 4 FMAs at
+// once. Each transpose loads along its contiguous dimension, so all four forms cost the same.
+// With TEXELS = 1 and beta != 0, C is read through the texel view at binding 10 too: each vec4
+// once, by the invocation that then writes it (the weight gradients accumulate with beta = 1).
 //
 // VEC = 1 (host-checked: K, N, the row strides, offsets and batch strides multiples of 4, and M
 // too with TRANS_A) loads and stores vec4s; VEC = 0 steps one k at a time with scalar loads.
@@ -38,8 +40,7 @@ layout(constant_id = 8) const uint VEC = 1;     // 1: vec4 memory access (see ab
 layout(constant_id = 9) const uint TEXELS = 0;  // 1: A and B through texel views (see above)
 
 const uint TN4 = TN / 4;
-const uint RA = (TM + SG - 1) / SG;           // vec4s of A per lane and step, A not transposed
-const uint RT = (TM + 4 * SG - 1) / (4 * SG); // the same, A transposed, per k
+const uint RA = (TM + SG - 1) / SG; // vec4s of A per lane and step of 4 k
 
 layout(std430, binding = 0) readonly buffer A1 { float a[]; };
 layout(std430, binding = 0) readonly buffer A4 { vec4 a4[]; };
@@ -49,6 +50,7 @@ layout(std430, binding = 2) buffer C1 { float c[]; };
 layout(std430, binding = 2) buffer C4 { vec4 c4[]; };
 layout(binding = 8) uniform samplerBuffer A4t;
 layout(binding = 9) uniform samplerBuffer B4t;
+layout(binding = 10) uniform samplerBuffer C4t; // with TEXELS = 1 and beta != 0
 layout(std430, binding = 3) readonly buffer Bias1 { float bias[]; };
 layout(std430, binding = 3) readonly buffer Bias4 { vec4 bias4[]; };
 
@@ -105,10 +107,13 @@ void main() {
 
 	if (VEC == 1) {
 		// Loop-invariant vec4 indices (llvmpipe hoists nothing out of loops).
-		uint aAt[RA]; // A: row row0 + lane + SG * r; A^T: columns row0 + 4 * (lane + SG * r) + 0..3
+		// A: row row0 + lane + SG * r. A^T: piece q = lane + SG * r of the TM vec4s a step needs,
+		// stored row k + q / (TM / 4), columns row0 + 4 * (q % (TM / 4)) + 0..3.
+		uint aAt[RA];
 		[[unroll]] for (uint r = 0; r < RA; r++) {
-			const uint m = TRANS_A == 0 ? row0 + lane + SG * r : row0 + 4 * (lane + SG * r);
-			aAt[r] = (aBase + (TRANS_A == 0 ? min(m, p.M - 1) * p.lda : min(m, p.M - 4))) / 4;
+			const uint q = (lane + SG * r) % TM; // lanes past the TM pieces repeat some
+			const uint m = TRANS_A == 0 ? row0 + lane + SG * r : row0 + 4 * (q % (TM / 4));
+			aAt[r] = (aBase + (TRANS_A == 0 ? min(m, p.M - 1) * p.lda : (q / (TM / 4)) * p.lda + min(m, p.M - 4))) / 4;
 		}
 		uint bAt[TN]; // B: column chunk col[j / 4]; B^T: row col[j / 4] + j % 4
 		[[unroll]] for (uint j = 0; j < TN; j++) {
@@ -119,25 +124,20 @@ void main() {
 		for (uint k = 0; k < p.K; k += 4) {
 			// av[i] = op(A)[row0 + i][k .. k+3]: this lane's share, then shuffled to every lane.
 			vec4 av[TM];
+			vec4 mine[RA];
+			[[unroll]] for (uint r = 0; r < RA; r++) {
+				mine[r] = loadA4(aAt[r] + (TRANS_A == 0 ? k / 4 : k * lda4));
+			}
 			if (TRANS_A == 0) {
-				vec4 mine[RA];
-				[[unroll]] for (uint r = 0; r < RA; r++) {
-					mine[r] = loadA4(aAt[r] + k / 4);
-				}
 				[[unroll]] for (uint i = 0; i < TM; i++) {
 					av[i] = subgroupShuffle(mine[i / SG], first + i % SG);
 				}
 			} else {
-				vec4 mine[4][RT]; // mine[kk][r]: columns row0 + 4 * (lane + SG * r) + 0..3 of stored row k + kk
-				[[unroll]] for (uint kk = 0; kk < 4; kk++) {
-					[[unroll]] for (uint r = 0; r < RT; r++) {
-						mine[kk][r] = loadA4(aAt[r] + (k + kk) * lda4);
-					}
-				}
 				[[unroll]] for (uint q = 0; q < TM / 4; q++) {
-					vec4 t[4];
+					vec4 t[4]; // t[kk]: stored row k + kk, columns row0 + 4 * q + 0..3
 					[[unroll]] for (uint kk = 0; kk < 4; kk++) {
-						t[kk] = subgroupShuffle(mine[kk][q / SG], first + q % SG);
+						const uint piece = kk * (TM / 4) + q;
+						t[kk] = subgroupShuffle(mine[piece / SG], first + piece % SG);
 					}
 					[[unroll]] for (uint e = 0; e < 4; e++) {
 						av[4 * q + e] = vec4(t[0][e], t[1][e], t[2][e], t[3][e]);
@@ -225,7 +225,7 @@ void main() {
 				vec4 v = p.alpha * acc[i][j];
 				if (VEC == 1) {
 					if (p.beta != 0.0) {
-						v += p.beta * c4[at / 4];
+						v += p.beta * (TEXELS == 1 ? texelFetch(C4t, int(at / 4)) : c4[at / 4]);
 					}
 					c4[at / 4] = v + add[j];
 				} else {

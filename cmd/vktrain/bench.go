@@ -177,7 +177,8 @@ func timeMatmul(ctx *vk.Context, o *ops.Ops, sh matmulShape, runs int) (best flo
 	timer = "gpu"
 	var seq *vk.Sequence
 	if ctx.TimestampsSupported() {
-		seq, err = ctx.NewTimedSequence(1)
+		// ops.Gemm records a long product as several, one per block of K rows (2048 on CPUs).
+		seq, err = ctx.NewTimedSequence(8 + sh.k/1024)
 	} else {
 		timer = "wall"
 		seq, err = ctx.NewSequence()
@@ -200,7 +201,10 @@ func timeMatmul(ctx *vk.Context, o *ops.Ops, sh matmulShape, runs int) (best flo
 			if err != nil {
 				return 0, "", err
 			}
-			ms = times[0].Ms
+			ms = 0
+			for _, t := range times {
+				ms += t.Ms
+			}
 		}
 		if i >= 2 && (best == 0 || ms < best) {
 			best = ms

@@ -146,6 +146,7 @@ func TestMatmul(t *testing.T) {
 		t.Run(name+"/AgainstReference", func(t *testing.T) { testGemmAgainstReference(t, ctx, variants[name]) })
 		t.Run(name+"/StridesBatchOffsets", func(t *testing.T) { testGemmStridesBatchOffsets(t, ctx, variants[name]) })
 		t.Run(name+"/WideB", func(t *testing.T) { testGemmWideB(t, ctx, variants[name]) })
+		t.Run(name+"/LongK", func(t *testing.T) { testGemmLongK(t, ctx, variants[name]) })
 	}
 	for _, tt := range []struct {
 		name string
@@ -187,6 +188,31 @@ func testGemmWideB(t *testing.T, ctx *vk.Context, o *ops.Ops) {
 	for _, n := range []int{65540, 65537} {
 		for _, tb := range []bool{false, true} {
 			c := gemmCase{g: ops.Gemm{M: 130, N: n, K: 16, TransB: tb, Alpha: 1}, bias: tb, input: uniform}
+			t.Run(c.String(), func(t *testing.T) { runGemm(t, ctx, o, c).check(t, 1e-6) })
+		}
+	}
+}
+
+// A K over twice ops' K block makes the CPU kernels record the product as several over blocks of
+// K, each added to C after the first (which alone takes beta and the bias); with row strides and
+// offsets, in every form; K = 4108 takes the vec4 path, 4099 the scalar one.
+func testGemmLongK(t *testing.T, ctx *vk.Context, o *ops.Ops) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	uniform := func(n int) []float32 { return randoms(rng, n) }
+	for i, k := range []int{4108, 4099} {
+		for j, tr := range transposes {
+			g := ops.Gemm{M: 12, N: 8, K: k, TransA: tr[0], TransB: tr[1], OffA: 4, OffB: 8, OffC: 4, OffBias: 4, Alpha: 0.5}
+			g.Lda, g.Ldb, g.Ldc = k+4, 12, 12
+			if tr[0] {
+				g.Lda = 16
+			}
+			if tr[1] {
+				g.Ldb = k + 8
+			}
+			if j%2 == 1 {
+				g.Beta = 1
+			}
+			c := gemmCase{g: g, bias: (i+j)%2 == 0, input: uniform}
 			t.Run(c.String(), func(t *testing.T) { runGemm(t, ctx, o, c).check(t, 1e-6) })
 		}
 	}
