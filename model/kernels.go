@@ -33,9 +33,10 @@ func StepKernels(cfg *config.Config, vocab int) []tune.Case {
 		tune.Case{Kernel: "embedding", Dims: []int{rows, d, vocab}, Count: micro},
 		tune.Case{Kernel: "embedding", Dims: []int{rows, d, t}, Count: micro},
 		tune.Case{Kernel: "cross_entropy", Dims: []int{rows, vocab}, Count: micro})
-	// Once per step and parameter tensor: zero its gradient, add to the norm, update it.
+	// Once per step and parameter tensor: add its gradient to the norm, update it. (Zeroing the
+	// gradients is a transfer command, vk.Sequence.Fill: nothing to tune.)
 	for _, p := range Params(m, vocab) {
-		for _, k := range []string{"fill", "grad_norm", "adamw"} {
+		for _, k := range []string{"grad_norm", "adamw"} {
 			cases = append(cases, tune.Case{Kernel: k, Dims: []int{p.Size()}, Count: 1})
 		}
 	}

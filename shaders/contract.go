@@ -54,7 +54,6 @@ var Contracts = map[string]Contract{
 	"dropout":               {reflect.TypeFor[DropoutPush](), reflect.TypeFor[Workgroup]()},
 	"embedding":             {reflect.TypeFor[EmbeddingPush](), reflect.TypeFor[Workgroup]()},
 	"embedding_backward":    {reflect.TypeFor[EmbeddingBackwardPush](), reflect.TypeFor[Workgroup]()},
-	"fill":                  {reflect.TypeFor[FillPush](), reflect.TypeFor[Workgroup]()},
 	"gelu":                  {reflect.TypeFor[CountPush](), reflect.TypeFor[Workgroup]()},
 	"gelu_backward":         {reflect.TypeFor[GeluBackwardPush](), reflect.TypeFor[Workgroup]()},
 	"layernorm":             {reflect.TypeFor[LayerNormPush](), reflect.TypeFor[Workgroup]()},
@@ -173,12 +172,6 @@ type EmbeddingPush struct {
 type EmbeddingBackwardPush struct {
 	Tokens, Dim, Vocab uint32
 	First              uint32 // the table's first row (a chunk of a row-chunked table)
-}
-
-// FillPush is fill.comp's push-constant block.
-type FillPush struct {
-	N     uint32
-	Value float32
 }
 
 // GeluBackwardPush is gelu_backward.comp's push-constant block.

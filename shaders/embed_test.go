@@ -16,7 +16,7 @@ func TestEveryShaderLoads(t *testing.T) {
 	if !slices.IsSorted(names) {
 		t.Errorf("Names() not sorted: %v", names)
 	}
-	for _, want := range []string{"fill", "axpy"} {
+	for _, want := range []string{"axpy", "gelu"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("shader %s missing from %v", want, names)
 		}
@@ -44,7 +44,7 @@ func TestUnknownShader(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error for an unknown shader")
 	}
-	for _, want := range []string{"no_such_kernel", "fill", "axpy"} {
+	for _, want := range []string{"no_such_kernel", "axpy", "gelu"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

@@ -138,7 +138,7 @@ func TestPipelineCachePersists(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Kernel("fill", shaders.Workgroup{X: 64, Y: 1, Z: 1}); err != nil {
+		if _, err := c.Kernel("axpy", shaders.Workgroup{X: 64, Y: 1, Z: 1}); err != nil {
 			t.Fatal(err)
 		}
 		path := c.cache.path

@@ -2,7 +2,9 @@ package vk_test
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,18 +87,14 @@ func TestSelectDevice(t *testing.T) {
 	}
 }
 
-// fillKernel and axpyKernel are the two smallest shaders: enough to exercise sequences.
-func kernels(t *testing.T, ctx *vk.Context) (fill, axpy *vk.Kernel) {
+// axpyKernel is one of the smallest shaders: with Sequence.Fill, enough to exercise sequences.
+func axpyKernel(t *testing.T, ctx *vk.Context) *vk.Kernel {
 	t.Helper()
-	fill, err := ctx.Kernel("fill", shaders.Workgroup{X: 64, Y: 1, Z: 1})
+	axpy, err := ctx.Kernel("axpy", shaders.Workgroup{X: 64, Y: 1, Z: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	axpy, err = ctx.Kernel("axpy", shaders.Workgroup{X: 64, Y: 1, Z: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fill, axpy
+	return axpy
 }
 
 func newTensor(t *testing.T, ctx *vk.Context, name string, n int) *vk.Tensor {
@@ -111,32 +109,39 @@ func newTensor(t *testing.T, ctx *vk.Context, name string, n int) *vk.Tensor {
 
 func TestSequenceBarriers(t *testing.T) {
 	ctx := vktest.Open(t)
-	fill, axpy := kernels(t, ctx)
+	axpy := axpyKernel(t, ctx)
 	const n = 1000
 	g := [3]uint32{vk.Groups(n, 64), 1, 1}
 	x, y, z := newTensor(t, ctx, "x", n), newTensor(t, ctx, "y", n), newTensor(t, ctx, "z", n)
+	fill := func(v float32) uint32 { return math.Float32bits(v) }
 
-	t.Run("independent dispatches record no barrier", func(t *testing.T) {
+	t.Run("independent commands record no barrier", func(t *testing.T) {
 		s, err := ctx.NewSequence()
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Release()
-		for i, d := range []*vk.Tensor{x, y, z} {
-			if err := s.Dispatch(fill, g, shaders.FillPush{N: n, Value: float32(i + 1)}, vk.Out(d)); err != nil {
+		for i, d := range []*vk.Tensor{x, y} {
+			if err := s.Fill(d, n, fill(float32(i+1))); err != nil {
 				t.Fatal(err)
 			}
 		}
+		if err := s.Dispatch(axpy, g, shaders.AxpyPush{N: n, Alpha: 3, Beta: 0}, vk.In(z), vk.InOut(z)); err != nil {
+			t.Fatal(err)
+		}
 		if s.Barriers() != 0 {
-			t.Fatalf("%d barriers between independent fills", s.Barriers())
+			t.Fatalf("%d barriers between independent commands", s.Barriers())
+		}
+		if err := z.WriteFloat32(0, slices.Repeat([]float32{2}, n)); err != nil {
+			t.Fatal(err)
 		}
 		if err := s.Run(); err != nil {
 			t.Fatal(err)
 		}
 		for i, d := range []*vk.Tensor{x, y, z} {
 			got, _ := d.ReadFloat32()
-			if got[0] != float32(i+1) || got[n-1] != float32(i+1) {
-				t.Fatalf("%s = %v..%v", d.Name, got[0], got[n-1])
+			if want := float32([]int{1, 2, 6}[i]); got[0] != want || got[n-1] != want {
+				t.Fatalf("%s = %v..%v, want %v", d.Name, got[0], got[n-1], want)
 			}
 		}
 	})
@@ -147,20 +152,23 @@ func TestSequenceBarriers(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Release()
-		steps := []struct {
-			k    *vk.Kernel
-			push any
-			args []vk.Arg
-		}{
-			{fill, shaders.FillPush{N: n, Value: 3}, []vk.Arg{vk.Out(x)}},                       // x = 3
-			{fill, shaders.FillPush{N: n, Value: 1}, []vk.Arg{vk.Out(y)}},                       // y = 1 (independent)
-			{axpy, shaders.AxpyPush{N: n, Alpha: 2, Beta: 1}, []vk.Arg{vk.In(x), vk.InOut(y)}},  // y = 2x + y = 7   (barrier)
-			{axpy, shaders.AxpyPush{N: n, Alpha: 1, Beta: 0}, []vk.Arg{vk.In(y), vk.InOut(z)}},  // z = y = 7        (barrier)
-			{fill, shaders.FillPush{N: n, Value: 5}, []vk.Arg{vk.Out(y)}},                       // y = 5 after z read it (barrier)
-			{axpy, shaders.AxpyPush{N: n, Alpha: 10, Beta: 1}, []vk.Arg{vk.In(y), vk.InOut(z)}}, // z = 10y + z = 57 (barrier)
+		steps := []func() error{
+			func() error { return s.Fill(x, n, fill(3)) }, // x = 3
+			func() error { return s.Fill(y, n, fill(1)) }, // y = 1 (independent)
+			func() error { // y = 2x + y = 7 (barrier after the fills)
+				return s.Dispatch(axpy, g, shaders.AxpyPush{N: n, Alpha: 2, Beta: 1}, vk.In(x), vk.InOut(y))
+			},
+			func() error { // z = y = 7 (barrier)
+				return s.Dispatch(axpy, g, shaders.AxpyPush{N: n, Alpha: 1, Beta: 0}, vk.In(y), vk.InOut(z))
+			},
+			func() error { return s.Fill(y, n/2, fill(5)) }, // y = 5 in its first half, after z read it (barrier)
+			func() error { // z = 10y + z = 57 in the first half, 77 in the second (barrier)
+				return s.Dispatch(axpy, g, shaders.AxpyPush{N: n, Alpha: 10, Beta: 1}, vk.In(y), vk.InOut(z))
+			},
+			func() error { return s.Fill(x, n, fill(0)) }, // x = 0 (independent: no barrier)
 		}
-		for _, st := range steps {
-			if err := s.Dispatch(st.k, g, st.push, st.args...); err != nil {
+		for _, step := range steps {
+			if err := step(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -173,12 +181,36 @@ func TestSequenceBarriers(t *testing.T) {
 			}
 			got, _ := z.ReadFloat32()
 			for i, v := range got {
-				if v != 57 {
-					t.Fatalf("run %d: z[%d] = %v, want 57", run, i, v)
+				if want := float32(57 + 20*(i/(n/2))); v != want {
+					t.Fatalf("run %d: z[%d] = %v, want %v", run, i, v, want)
 				}
+			}
+			if got, _ := x.ReadFloat32(); got[0] != 0 || got[n-1] != 0 {
+				t.Fatalf("run %d: x = %v..%v, want 0", run, got[0], got[n-1])
 			}
 		}
 	})
+}
+
+func TestFillErrors(t *testing.T) {
+	ctx := vktest.Open(t)
+	x := newTensor(t, ctx, "x", 16)
+	s, err := ctx.NewSequence()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	for _, n := range []int{0, -1, 17} {
+		if err := s.Fill(x, n, 0); err == nil || !strings.Contains(err.Error(), `"x"`) {
+			t.Errorf("fill of %d elements of 16: %v", n, err)
+		}
+	}
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fill(x, 16, 0); err == nil || !strings.Contains(err.Error(), "Reset") {
+		t.Errorf("fill after Run: %v", err)
+	}
 }
 
 func TestTimedSequence(t *testing.T) {
@@ -186,20 +218,22 @@ func TestTimedSequence(t *testing.T) {
 	if !ctx.TimestampsSupported() {
 		t.Skip("no timestamps on this device")
 	}
-	fill, _ := kernels(t, ctx)
-	x := newTensor(t, ctx, "x", 1<<16)
+	axpy := axpyKernel(t, ctx)
+	const n = 1 << 16
+	x := newTensor(t, ctx, "x", n)
 	s, err := ctx.NewTimedSequence(2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Release()
-	for i := 0; i < 2; i++ {
-		if err := s.DispatchLabeled("fill", fill, [3]uint32{vk.Groups(1<<16, 64), 1, 1}, shaders.FillPush{N: 1 << 16, Value: float32(i)}, vk.Out(x)); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.Fill(x, n, 0); err != nil {
+		t.Fatal(err)
 	}
-	if err := s.DispatchLabeled("third", fill, [3]uint32{1, 1, 1}, shaders.FillPush{N: 1, Value: 0}, vk.Out(x)); err == nil {
-		t.Fatal("a timed sequence accepted more dispatches than it has queries for")
+	if err := s.DispatchLabeled("scale", axpy, [3]uint32{vk.Groups(n, 64), 1, 1}, shaders.AxpyPush{N: n, Alpha: 2}, vk.In(x), vk.InOut(x)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fill(x, n, 0); err == nil {
+		t.Fatal("a timed sequence accepted more commands than it has queries for")
 	}
 	if err := s.Run(); err != nil {
 		t.Fatal(err)
@@ -208,7 +242,7 @@ func TestTimedSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(times) != 2 || times[0].Label != "fill" {
+	if len(times) != 2 || !strings.HasPrefix(times[0].Label, "fill") || times[1].Label != "scale" {
 		t.Fatalf("times: %+v", times)
 	}
 	for _, tm := range times {
@@ -220,7 +254,7 @@ func TestTimedSequence(t *testing.T) {
 
 func TestDispatchErrors(t *testing.T) {
 	ctx := vktest.Open(t)
-	fill, _ := kernels(t, ctx)
+	axpy := axpyKernel(t, ctx)
 	x := newTensor(t, ctx, "x", 16)
 	s, err := ctx.NewSequence()
 	if err != nil {
@@ -228,14 +262,14 @@ func TestDispatchErrors(t *testing.T) {
 	}
 	defer s.Release()
 	huge := ctx.Info.MaxWorkgroupCount[0] + 1
-	if err := s.Dispatch(fill, [3]uint32{huge, 1, 1}, shaders.FillPush{N: 16, Value: 0}, vk.Out(x)); err == nil {
+	if err := s.Dispatch(axpy, [3]uint32{huge, 1, 1}, shaders.AxpyPush{N: 16}, vk.In(x), vk.InOut(x)); err == nil {
 		t.Error("a grid over maxComputeWorkGroupCount was accepted")
 	}
-	push := shaders.FillPush{N: 16}
-	for _, wrong := range []any{shaders.AxpyPush{N: 16}, &push, nil, []byte{16, 0, 0, 0, 0, 0, 0, 0}} {
-		err := s.Dispatch(fill, [3]uint32{1, 1, 1}, wrong, vk.Out(x))
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%T", wrong)) || !strings.Contains(err.Error(), "shaders.FillPush") {
-			t.Errorf("push constants of type %T for fill: %v, want an error naming both types", wrong, err)
+	push := shaders.AxpyPush{N: 16}
+	for _, wrong := range []any{shaders.CountPush{N: 16}, &push, nil, []byte{16, 0, 0, 0, 0, 0, 0, 0}} {
+		err := s.Dispatch(axpy, [3]uint32{1, 1, 1}, wrong, vk.In(x), vk.InOut(x))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%T", wrong)) || !strings.Contains(err.Error(), "shaders.AxpyPush") {
+			t.Errorf("push constants of type %T for axpy: %v, want an error naming both types", wrong, err)
 		}
 	}
 	late := make([]vk.Arg, vk.MaxTexelBindings+1)
@@ -243,13 +277,13 @@ func TestDispatchErrors(t *testing.T) {
 		late[i] = vk.In(x)
 	}
 	late[vk.MaxTexelBindings] = vk.InTexels(x)
-	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, push, late...); err == nil || !strings.Contains(err.Error(), "texel") {
+	if err := s.Dispatch(axpy, [3]uint32{1, 1, 1}, push, late...); err == nil || !strings.Contains(err.Error(), "texel") {
 		t.Errorf("a texel view past the texel bindings: %v", err)
 	}
-	if err := s.Dispatch(fill, [3]uint32{1, 1, 1}, push, vk.Arg{T: x, Access: vk.Write, Texels: true}); err == nil || !strings.Contains(err.Error(), "write-only") {
+	if err := s.Dispatch(axpy, [3]uint32{1, 1, 1}, push, vk.In(x), vk.Arg{T: x, Access: vk.Write, Texels: true}); err == nil || !strings.Contains(err.Error(), "write-only") {
 		t.Errorf("a write-only texel view: %v", err)
 	}
-	if _, err := ctx.Kernel("fill", shaders.Workgroup{X: ctx.Info.MaxInvocations + 1, Y: 1, Z: 1}); err == nil {
+	if _, err := ctx.Kernel("axpy", shaders.Workgroup{X: ctx.Info.MaxInvocations + 1, Y: 1, Z: 1}); err == nil {
 		t.Error("a workgroup over maxComputeWorkGroupInvocations was accepted")
 	}
 	if _, err := ctx.Kernel("no-such-shader", shaders.Workgroup{X: 1, Y: 1, Z: 1}); err == nil || !strings.Contains(err.Error(), "no-such-shader") {
@@ -257,9 +291,9 @@ func TestDispatchErrors(t *testing.T) {
 	}
 	for _, wrong := range []any{shaders.ReduceSpec{Workgroup: shaders.Workgroup{X: 64, Y: 1, Z: 1}}, &shaders.Workgroup{X: 64, Y: 1, Z: 1},
 		[]uint32{64, 1, 1}, nil} {
-		_, err := ctx.Kernel("fill", wrong)
+		_, err := ctx.Kernel("axpy", wrong)
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%T", wrong)) || !strings.Contains(err.Error(), "shaders.Workgroup") {
-			t.Errorf("spec constants of type %T for fill: %v, want an error naming both types", wrong, err)
+			t.Errorf("spec constants of type %T for axpy: %v, want an error naming both types", wrong, err)
 		}
 	}
 	if _, err := ctx.Kernel("reduce", shaders.Workgroup{X: 64, Y: 1, Z: 1}); err == nil || !strings.Contains(err.Error(), "shaders.ReduceSpec") {

@@ -58,6 +58,7 @@ type Sequence struct {
 	barriers   int
 	reads      []bindingKey // ranges read since the last barrier
 	writes     []bindingKey // ranges written since the last barrier
+	filled     bool         // a Fill (a transfer write) is among the writes
 	dummy      *Tensor      // bound to unused bindings
 	flops      float64      // floating-point operations recorded, as the ops count them
 
@@ -132,7 +133,7 @@ func (s *Sequence) Reset() error {
 	}
 	s.recording = true
 	s.dispatches, s.barriers, s.flops = 0, 0, 0
-	s.reads, s.writes, s.labels = s.reads[:0], s.writes[:0], s.labels[:0]
+	s.reads, s.writes, s.labels, s.filled = s.reads[:0], s.writes[:0], s.labels[:0], false
 	if s.timed {
 		vkapi.CmdResetQueryPool(s.cmd, s.queries, 0, uint32(2*s.capac))
 	}
@@ -232,10 +233,7 @@ func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, pu
 		return err
 	}
 	if s.hazard(args) {
-		s.memoryBarrier(vkapi.PipelineStageComputeShaderBit, vkapi.PipelineStageComputeShaderBit,
-			vkapi.AccessShaderWriteBit, vkapi.AccessShaderReadBit|vkapi.AccessShaderWriteBit)
-		s.barriers++
-		s.reads, s.writes = s.reads[:0], s.writes[:0]
+		s.barrier(vkapi.PipelineStageComputeShaderBit, vkapi.AccessShaderReadBit|vkapi.AccessShaderWriteBit)
 	}
 	for _, a := range args {
 		if a.Access&Read != 0 {
@@ -245,24 +243,78 @@ func (s *Sequence) DispatchLabeled(label string, k *Kernel, groups [3]uint32, pu
 			s.writes = append(s.writes, a.T.binding())
 		}
 	}
-	if s.timed {
-		vkapi.CmdWriteTimestamp(s.cmd, vkapi.PipelineStageTopOfPipeBit, s.queries, uint32(2*s.dispatches))
-	}
+	s.timeStart()
 	vkapi.CmdBindPipeline(s.cmd, vkapi.PipelineBindPointCompute, k.pipeline)
 	vkapi.CmdBindDescriptorSets(s.cmd, vkapi.PipelineBindPointCompute, c.layouts.pipeline, 0, 1, []vkapi.DescriptorSet{set}, 0, nil)
 	if len(pushed) > 0 {
 		vkapi.CmdPushConstants(s.cmd, c.layouts.pipeline, vkapi.ShaderStageFlags(vkapi.ShaderStageComputeBit), 0, uint32(len(pushed)), cBytesPtr(pushed))
 	}
 	vkapi.CmdDispatch(s.cmd, groups[0], groups[1], groups[2])
+	if label == "" {
+		label = k.String()
+	}
+	s.timeEnd(label)
+	return nil
+}
+
+// Fill records setting the first n elements of t to the 32-bit pattern bits (math.Float32bits
+// of a float) with vkCmdFillBuffer, a transfer command: drivers implement it as a memset (on
+// lavapipe twice as fast as a fill kernel, whose stores llvmpipe issues lane by lane). It counts
+// as a dispatch (Dispatches, Times) and is ordered against dispatches like one.
+func (s *Sequence) Fill(t *Tensor, n int, bits uint32) error {
+	if !s.recording {
+		return fmt.Errorf("sequence: fill of %q after Run without Reset", t.Name)
+	}
+	if t.Chunked() {
+		return fmt.Errorf("fill: tensor %q is held in %d row chunks, which fill one at a time", t.Name, len(t.chunks))
+	}
+	if t.arena == nil {
+		return fmt.Errorf("fill: tensor %q has no memory", t.Name)
+	}
+	if n <= 0 || n > t.Len() {
+		return fmt.Errorf("fill: %d elements of tensor %q, which holds %d", n, t.Name, t.Len())
+	}
+	if s.timed && s.dispatches >= s.capac {
+		return fmt.Errorf("timed sequence holds at most %d dispatches", s.capac)
+	}
+	r := t.binding()
+	r.size = uint64(n) * 4
+	if overlapsAny(r, s.writes) || overlapsAny(r, s.reads) {
+		s.barrier(vkapi.PipelineStageTransferBit, vkapi.AccessTransferWriteBit)
+	}
+	s.writes = append(s.writes, r)
+	s.filled = true
+	s.timeStart()
+	vkapi.CmdFillBuffer(s.cmd, r.buffer, vkapi.DeviceSize(r.offset), vkapi.DeviceSize(r.size), bits)
+	s.timeEnd("fill (vkCmdFillBuffer)")
+	return nil
+}
+
+// barrier makes the writes since the last barrier (by dispatches, and by fills if any) visible
+// to the commands of stage dst with accesses dstAccess, and starts a new list of ranges.
+func (s *Sequence) barrier(dst vkapi.PipelineStageFlagBits, dstAccess vkapi.AccessFlagBits) {
+	src, srcAccess := vkapi.PipelineStageFlagBits(vkapi.PipelineStageComputeShaderBit), vkapi.AccessFlagBits(vkapi.AccessShaderWriteBit)
+	if s.filled {
+		src, srcAccess = src|vkapi.PipelineStageTransferBit, srcAccess|vkapi.AccessTransferWriteBit
+	}
+	s.memoryBarrier(src, dst, srcAccess, dstAccess)
+	s.barriers++
+	s.reads, s.writes, s.filled = s.reads[:0], s.writes[:0], false
+}
+
+// timeStart and timeEnd bracket a command of a timed sequence with timestamps, and count it.
+func (s *Sequence) timeStart() {
+	if s.timed {
+		vkapi.CmdWriteTimestamp(s.cmd, vkapi.PipelineStageTopOfPipeBit, s.queries, uint32(2*s.dispatches))
+	}
+}
+
+func (s *Sequence) timeEnd(label string) {
 	if s.timed {
 		vkapi.CmdWriteTimestamp(s.cmd, vkapi.PipelineStageBottomOfPipeBit, s.queries, uint32(2*s.dispatches+1))
-		if label == "" {
-			label = k.String()
-		}
 		s.labels = append(s.labels, label)
 	}
 	s.dispatches++
-	return nil
 }
 
 // hazard reports whether a dispatch with these args must wait for the dispatches since the last barrier.

@@ -13,7 +13,7 @@ import (
 func TestTuneWritesTheUserCacheProfile(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("VKTRAIN_CACHE_DIR", dir)
-	out, errs, code := vktrain(t, "tune", "-preset", "gpt-tiny", "-ops", "fill,add", "-quick", "-json")
+	out, errs, code := vktrain(t, "tune", "-preset", "gpt-tiny", "-ops", "gelu,add", "-quick", "-json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -44,14 +44,14 @@ func TestTuneWritesTheUserCacheProfile(t *testing.T) {
 			}
 		}
 	}
-	for op, want := range map[string]string{"fill": "tuned " + rep.Out, "add": "tuned " + rep.Out, "matmul": "vendor embedded:"} {
+	for op, want := range map[string]string{"gelu": "tuned " + rep.Out, "add": "tuned " + rep.Out, "matmul": "vendor embedded:"} {
 		if !strings.HasPrefix(origins[op], want) {
 			t.Errorf("devices: %s from %q, want %q", op, origins[op], want)
 		}
 	}
 
 	// Tuning one op again keeps the other's tuned entry.
-	if _, errs, code := vktrain(t, "tune", "-preset", "gpt-tiny", "-ops", "fill", "-quick"); code != 0 {
+	if _, errs, code := vktrain(t, "tune", "-preset", "gpt-tiny", "-ops", "gelu", "-quick"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	data, err := os.ReadFile(rep.Out)
@@ -59,13 +59,13 @@ func TestTuneWritesTheUserCacheProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(data), "[ops.add]") || !strings.Contains(string(data), "Kept from the profile this one replaces: add.") {
-		t.Errorf("retuning fill lost add:\n%s", data)
+		t.Errorf("retuning gelu lost add:\n%s", data)
 	}
 }
 
 func TestTuneOut(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mine.toml")
-	args := []string{"tune", "-preset", "gpt-tiny", "-ops", "fill", "-quick", "-out", path}
+	args := []string{"tune", "-preset", "gpt-tiny", "-ops", "gelu", "-quick", "-out", path}
 	if _, errs, code := vktrain(t, args...); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

@@ -72,7 +72,7 @@ func TestConventionViolations(t *testing.T) {
 	}
 }
 
-// TestBuildAndCheck runs the whole tool on a copy of fill.comp; it needs glslc and spirv-val.
+// TestBuildAndCheck runs the whole tool on a copy of axpy.comp; it needs glslc and spirv-val.
 func TestBuildAndCheck(t *testing.T) {
 	for _, tool := range []string{"glslc", "spirv-val"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -83,7 +83,7 @@ func TestBuildAndCheck(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "spv"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"fill.comp", "common.glsl"} {
+	for _, f := range []string{"axpy.comp", "common.glsl"} {
 		b, err := os.ReadFile(filepath.Join("../../shaders", f))
 		if err != nil {
 			t.Fatal(err)
@@ -93,58 +93,58 @@ func TestBuildAndCheck(t *testing.T) {
 		}
 	}
 	spvPath := func(n string) string { return filepath.Join(dir, "spv", n+".spv") }
-	fillOnly := map[string]shaders.Contract{"fill": shaders.Contracts["fill"]}
+	axpyOnly := map[string]shaders.Contract{"axpy": shaders.Contracts["axpy"]}
 	if err := os.WriteFile(spvPath("orphan"), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := run(dir, true, fillOnly, &out); err == nil || !strings.Contains(out.String(), "fill.spv (missing)") ||
+	if err := run(dir, true, axpyOnly, &out); err == nil || !strings.Contains(out.String(), "axpy.spv (missing)") ||
 		!strings.Contains(out.String(), "orphan.spv (stale") {
 		t.Fatalf("check before build: err %v, output:\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := run(dir, false, fillOnly, &out); err != nil {
+	if err := run(dir, false, axpyOnly, &out); err != nil {
 		t.Fatalf("build: %v\n%s", err, out.String())
 	}
 	if _, err := os.Stat(spvPath("orphan")); !os.IsNotExist(err) {
 		t.Errorf("orphan.spv not removed (%v)", err)
 	}
-	first, err := os.ReadFile(spvPath("fill"))
+	first, err := os.ReadFile(spvPath("axpy"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, err := os.ReadFile("../../shaders/spv/fill.spv"); err == nil && !bytes.Equal(first, want) {
-		t.Error("fill.spv built in another folder differs from the committed one")
+	if want, err := os.ReadFile("../../shaders/spv/axpy.spv"); err == nil && !bytes.Equal(first, want) {
+		t.Error("axpy.spv built in another folder differs from the committed one")
 	}
-	if err := run(dir, true, fillOnly, &out); err != nil {
+	if err := run(dir, true, axpyOnly, &out); err != nil {
 		t.Fatalf("check after build: %v", err)
 	}
 	out.Reset()
-	wrong := map[string]shaders.Contract{"fill": {Push: reflect.TypeFor[shaders.AxpyPush](), Spec: reflect.TypeFor[shaders.Workgroup]()}, "ghost": {}}
-	if err := run(dir, true, wrong, &out); err == nil || !strings.Contains(out.String(), `push constant 1 "value": Go field AxpyPush.Alpha has another name`) ||
+	wrong := map[string]shaders.Contract{"axpy": {Push: reflect.TypeFor[shaders.DropoutPush](), Spec: reflect.TypeFor[shaders.Workgroup]()}, "ghost": {}}
+	if err := run(dir, true, wrong, &out); err == nil || !strings.Contains(out.String(), `push constant 1 "alpha": Go field DropoutPush.Threshold has another name`) ||
 		!strings.Contains(out.String(), `entry "ghost"`) {
 		t.Fatalf("check against a wrong contract: err %v, output:\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := run(dir, true, nil, &out); err == nil || !strings.Contains(out.String(), "fill.comp has no entry in shaders.Contracts") {
+	if err := run(dir, true, nil, &out); err == nil || !strings.Contains(out.String(), "axpy.comp has no entry in shaders.Contracts") {
 		t.Fatalf("check without a contract: err %v, output:\n%s", err, out.String())
 	}
-	if err := os.WriteFile(spvPath("fill"), append(first, 0, 0, 0, 0), 0o644); err != nil {
+	if err := os.WriteFile(spvPath("axpy"), append(first, 0, 0, 0, 0), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := run(dir, true, fillOnly, &out); err == nil || !strings.Contains(out.String(), "fill.spv (differs") {
+	if err := run(dir, true, axpyOnly, &out); err == nil || !strings.Contains(out.String(), "axpy.spv (differs") {
 		t.Fatalf("check of a modified .spv: err %v, output:\n%s", err, out.String())
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bad.comp"), []byte("#version 450\nvoid main() { oops; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	err = run(dir, false, fillOnly, &out)
+	err = run(dir, false, axpyOnly, &out)
 	if err == nil || !strings.Contains(err.Error(), "bad.comp") || !strings.Contains(out.String(), "oops") {
 		t.Fatalf("build with a broken shader: err %v, output:\n%s", err, out.String())
 	}
-	if again, _ := os.ReadFile(spvPath("fill")); !bytes.Equal(again, first) {
+	if again, _ := os.ReadFile(spvPath("axpy")); !bytes.Equal(again, first) {
 		t.Error("the good shader was not rebuilt next to the broken one")
 	}
 }
@@ -329,8 +329,8 @@ func TestOptionalMarksMustBeNeeded(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	err := checkRegistry([]string{"fill", "axpy"}, map[string]shaders.Contract{"fill": shaders.Contracts["fill"], "ghost": shaders.Contracts["fill"]})
-	for _, w := range []string{"axpy.comp has no entry in shaders.Contracts", `entry "ghost", there is no ghost.comp`} {
+	err := checkRegistry([]string{"axpy", "gelu"}, map[string]shaders.Contract{"axpy": shaders.Contracts["axpy"], "ghost": shaders.Contracts["axpy"]})
+	for _, w := range []string{"gelu.comp has no entry in shaders.Contracts", `entry "ghost", there is no ghost.comp`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("registry error %v lacks %q", err, w)
 		}

@@ -4,6 +4,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vktrain/vktrain/internal/cachedir"
 	"github.com/vktrain/vktrain/shaders"
@@ -116,11 +117,7 @@ func (o *Ops) Fill(s *vk.Sequence, y *vk.Tensor, n int, value float32) error {
 		}
 		return nil
 	}
-	k, wg, err := o.defaultKernel("fill", "fill")
-	if err != nil {
-		return err
-	}
-	return s.Dispatch(k, grid1D(o.ctx, vk.Groups((n+3)/4, wg)), shaders.FillPush{N: uint32(n), Value: value}, vk.Out(y)) // vec4 blocks
+	return s.Fill(y, n, math.Float32bits(value))
 }
 
 // Axpy computes y = alpha*x + beta*y over the first n elements.

@@ -9,20 +9,20 @@ import (
 
 const kernelsNow = "1111111111111111111111111111111111111111111111111111111111111111"
 
-// tunedFor is a tuned profile for dev measured with kernels, defining matmul and fill.
+// tunedFor is a tuned profile for dev measured with kernels, defining matmul and add.
 func tunedFor(dev Device, kernels string) *Profile {
 	vendor, driverVersion, subgroup := dev.VendorID, dev.DriverVersion, dev.SubgroupSize
 	return &Profile{Name: "tuned", Kernels: kernels,
 		Match: Match{VendorID: &vendor, Driver: dev.Driver, DriverVersion: &driverVersion, SubgroupSize: &subgroup},
 		Entries: map[string]Entry{
 			"matmul": {Op: "matmul", Variant: "regblock", Params: map[string]int{"wg_x": 8, "wg_y": 2, "tm": 16, "tn": 8}},
-			"fill":   {Op: "fill", Variant: "default", Params: map[string]int{"wg_x": 256}},
+			"add":    {Op: "add", Variant: "default", Params: map[string]int{"wg_x": 256}},
 		}}
 }
 
 func writeProfile(t *testing.T, name string, p *Profile) string {
 	t.Helper()
-	return writeFile(t, name, string(p.Format("written by a test", map[string]string{"fill": "a note\non two lines"})))
+	return writeFile(t, name, string(p.Format("written by a test", map[string]string{"add": "a note\non two lines"})))
 }
 
 func TestFormatRoundTrip(t *testing.T) {
@@ -94,14 +94,14 @@ func origins(set *Set) map[string]string {
 func TestLoadOrder(t *testing.T) {
 	dev := llvmpipeDev
 	tuned := writeProfile(t, "tuned.toml", tunedFor(dev, kernelsNow))
-	override := writeFile(t, "mine.toml", "name = \"mine\"\n[ops.fill]\nvariant = \"default\"\nwg_x = 16\n")
+	override := writeFile(t, "mine.toml", "name = \"mine\"\n[ops.gelu]\nvariant = \"default\"\nwg_x = 16\n")
 	set, err := Load(dev, llvmpipeLimits, Sources{Override: override, Tuned: tuned, Kernels: kernelsNow})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := origins(set)
 	for op, want := range map[string]string{
-		"fill":   FromOverride + " " + override + " (mine)",
+		"gelu":   FromOverride + " " + override + " (mine)",
 		"matmul": FromTuned + " " + tuned + " (tuned)",
 		"axpy":   FromVendor + " embedded:llvmpipe.toml (llvmpipe)",
 	} {
@@ -114,13 +114,13 @@ func TestLoadOrder(t *testing.T) {
 	}
 
 	// The generic default comes last: a vendor profile that leaves an op out falls back to it.
-	vendor := mustParse(t, "v.toml", "name = \"v\"\n[match]\nvendor_id = 0x10005\n[ops.fill]\nvariant = \"default\"\nwg_x = 8\n")
-	generic := mustParse(t, "g.toml", "name = \"g\"\n[ops.fill]\nvariant = \"default\"\nwg_x = 64\n[ops.axpy]\nvariant = \"default\"\nwg_x = 64\n")
+	vendor := mustParse(t, "v.toml", "name = \"v\"\n[match]\nvendor_id = 0x10005\n[ops.gelu]\nvariant = \"default\"\nwg_x = 8\n")
+	generic := mustParse(t, "g.toml", "name = \"g\"\n[ops.gelu]\nvariant = \"default\"\nwg_x = 64\n[ops.axpy]\nvariant = \"default\"\nwg_x = 64\n")
 	set, err = resolve([]*Profile{generic, vendor}, nil, nil, dev, llvmpipeLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := origins(set), map[string]string{"fill": "vendor v.toml (v)", "axpy": "default g.toml (g)"}; !reflect.DeepEqual(got, want) {
+	if got, want := origins(set), map[string]string{"gelu": "vendor v.toml (v)", "axpy": "default g.toml (g)"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
@@ -133,7 +133,7 @@ func TestLoadIgnoresUnusableTunedProfile(t *testing.T) {
 	wider := dev
 	wider.SubgroupSize = 16
 	invalid := tunedFor(dev, kernelsNow)
-	invalid.Entries["fill"] = Entry{Op: "fill", Variant: "default", Params: map[string]int{"wg_x": 12}}
+	invalid.Entries["gelu"] = Entry{Op: "gelu", Variant: "default", Params: map[string]int{"wg_x": 12}}
 	tests := []struct {
 		name, path, want string
 	}{
@@ -141,7 +141,7 @@ func TestLoadIgnoresUnusableTunedProfile(t *testing.T) {
 			"it was measured with kernel set 222222222222, these shaders are 111111111111 (run vktrain tune again)"},
 		{"other driver version", writeProfile(t, "other.toml", tunedFor(other, kernelsNow)), "was tuned for another device or driver"},
 		{"other subgroup size", writeProfile(t, "wider.toml", tunedFor(wider, kernelsNow)), "was tuned for another device or driver"},
-		{"entry the device refuses", writeProfile(t, "invalid.toml", invalid), "ops.fill: workgroup of 12 invocations is not a multiple of the subgroup size 8"},
+		{"entry the device refuses", writeProfile(t, "invalid.toml", invalid), "ops.gelu: workgroup of 12 invocations is not a multiple of the subgroup size 8"},
 		{"syntax error", writeFile(t, "broken.toml", "name = \n"), "broken.toml:1:"},
 		{"missing file", filepath.Join(t.TempDir(), "none.toml"), ""},
 	}
@@ -199,14 +199,14 @@ func TestSetWith(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shipped, _ := set.Entry("fill")
-	e := Entry{Op: "fill", Variant: "default", Params: map[string]int{"wg_x": 2 * shipped.Get("wg_x")}}
+	shipped, _ := set.Entry("gelu")
+	e := Entry{Op: "gelu", Variant: "default", Params: map[string]int{"wg_x": 2 * shipped.Get("wg_x")}}
 	with := set.With(e)
 	e.Params["wg_x"] = 1
-	if got, _ := with.Entry("fill"); got.Get("wg_x") != 2*shipped.Get("wg_x") {
-		t.Errorf("With: fill wg_x = %d, want %d", got.Get("wg_x"), 2*shipped.Get("wg_x"))
+	if got, _ := with.Entry("gelu"); got.Get("wg_x") != 2*shipped.Get("wg_x") {
+		t.Errorf("With: gelu wg_x = %d, want %d", got.Get("wg_x"), 2*shipped.Get("wg_x"))
 	}
-	if got, _ := set.Entry("fill"); got.Get("wg_x") != shipped.Get("wg_x") {
-		t.Errorf("With changed the original set: fill wg_x = %d", got.Get("wg_x"))
+	if got, _ := set.Entry("gelu"); got.Get("wg_x") != shipped.Get("wg_x") {
+		t.Errorf("With changed the original set: gelu wg_x = %d", got.Get("wg_x"))
 	}
 }

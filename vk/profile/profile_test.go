@@ -50,7 +50,7 @@ vendor_id = 0x10de
 device_id = 0x2330
 driver = "nvidia"
 
-[ops.fill]
+[ops.gelu]
 variant = "default"
 wg_x = 128
 
@@ -83,8 +83,8 @@ func TestParseGood(t *testing.T) {
 			t.Errorf("matmul %s = %d, want %d", k, mm.Get(k), v)
 		}
 	}
-	if got := p.Entries["fill"].Get("wg_x"); got != 128 {
-		t.Errorf("fill wg_x = %d, want 128", got)
+	if got := p.Entries["gelu"].Get("wg_x"); got != 128 {
+		t.Errorf("gelu wg_x = %d, want 128", got)
 	}
 	if _, ok := p.Entries["axpy"]; ok {
 		t.Errorf("axpy entry present, file defines none")
@@ -105,22 +105,22 @@ func TestParseErrors(t *testing.T) {
 			`9: unknown key "ops.matmul.foo" (variant regblock takes wg_x, wg_y, tm, tn)`},
 		{"param of other variant", "name = \"x\"\n[ops.matmul]\nvariant = \"regblock\"\nwg_x = 8\nwg_y = 1\ntm = 16\ntn = 16\nbk = 8\n",
 			`8: unknown key "ops.matmul.bk"`},
-		{"dotted unknown key", "name = \"x\"\nops.fill.variant = \"default\"\nops.fill.wg_x = 64\nops.fill.wg_y = 1\n",
-			`4: unknown key "ops.fill.wg_y"`},
-		{"inline table unknown key", "name = \"x\"\n[ops]\nfill = { variant = \"default\", wg_x = 64, extra = 1 }\n",
-			`3: unknown key "ops.fill.extra"`},
-		{"nested too deep", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\nwg_x = 64\n[ops.fill.sub]\na = 1\n", `5: unknown key "ops.fill.sub"`},
-		{"unknown key after multi-line string", "name = \"x\"\ndescription = \"\"\"\nfoo = 1\n[ops.fill]\n\"\"\"\nfoo = 2\n", `6: unknown key "foo"`},
+		{"dotted unknown key", "name = \"x\"\nops.gelu.variant = \"default\"\nops.gelu.wg_x = 64\nops.gelu.wg_y = 1\n",
+			`4: unknown key "ops.gelu.wg_y"`},
+		{"inline table unknown key", "name = \"x\"\n[ops]\ngelu = { variant = \"default\", wg_x = 64, extra = 1 }\n",
+			`3: unknown key "ops.gelu.extra"`},
+		{"nested too deep", "name = \"x\"\n[ops.gelu]\nvariant = \"default\"\nwg_x = 64\n[ops.gelu.sub]\na = 1\n", `5: unknown key "ops.gelu.sub"`},
+		{"unknown key after multi-line string", "name = \"x\"\ndescription = \"\"\"\nfoo = 1\n[ops.gelu]\n\"\"\"\nfoo = 2\n", `6: unknown key "foo"`},
 		{"unknown op", "name = \"x\"\n\n[ops.conv]\nvariant = \"default\"\n", `3: unknown op "conv" (known: adamw, add, `},
 		{"unknown variant", "name = \"x\"\n[ops.matmul]\n\nvariant = \"naive\"\n", `4: unknown variant "naive" for op matmul (known: regblock, texel, tiled)`},
-		{"missing variant", "name = \"x\"\n[ops.fill]\nwg_x = 64\n", `2: ops.fill has no variant`},
-		{"missing param", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\n", `2: ops.fill: variant default needs param "wg_x"`},
-		{"float param", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\nwg_x = 64.0\n", `4: ops.fill.wg_x must be an integer, not Float`},
-		{"string param", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\nwg_x = \"64\"\n", `4: ops.fill.wg_x must be an integer, not String`},
-		{"huge param", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\nwg_x = 99999999999\n", `4: ops.fill.wg_x = 99999999999 is out of range`},
+		{"missing variant", "name = \"x\"\n[ops.gelu]\nwg_x = 64\n", `2: ops.gelu has no variant`},
+		{"missing param", "name = \"x\"\n[ops.gelu]\nvariant = \"default\"\n", `2: ops.gelu: variant default needs param "wg_x"`},
+		{"float param", "name = \"x\"\n[ops.gelu]\nvariant = \"default\"\nwg_x = 64.0\n", `4: ops.gelu.wg_x must be an integer, not Float`},
+		{"string param", "name = \"x\"\n[ops.gelu]\nvariant = \"default\"\nwg_x = \"64\"\n", `4: ops.gelu.wg_x must be an integer, not String`},
+		{"huge param", "name = \"x\"\n[ops.gelu]\nvariant = \"default\"\nwg_x = 99999999999\n", `4: ops.gelu.wg_x = 99999999999 is out of range`},
 		{"vendor id not integer", "name = \"x\"\n[match]\nvendor_id = \"nvidia\"\n", `3: match.vendor_id must be an integer, not String`},
 		{"device id without vendor id", "name = \"x\"\n[match]\ndevice_id = 5\n", `3: match.device_id needs match.vendor_id`},
-		{"syntax error", "name = \"x\"\n[ops.fill]\nvariant = \"default\"\nwg_x = = 64\n", `4: expected value`},
+		{"syntax error", "name = \"x\"\n[ops.gelu]\nvariant = \"default\"\nwg_x = = 64\n", `4: expected value`},
 		{"duplicate key", "name = \"x\"\nname = \"y\"\n", `2: Key 'name' has already been defined`},
 		{"missing name", "description = \"x\"\n", ` missing required key "name"`},
 	}
@@ -145,7 +145,7 @@ func TestValidate(t *testing.T) {
 	regblock := func(wgX, wgY, tm, tn int) Entry {
 		return Entry{Op: "matmul", Variant: "regblock", Params: map[string]int{"wg_x": wgX, "wg_y": wgY, "tm": tm, "tn": tn}}
 	}
-	fill := func(wgX int) Entry { return Entry{Op: "fill", Variant: "default", Params: map[string]int{"wg_x": wgX}} }
+	gelu := func(wgX int) Entry { return Entry{Op: "gelu", Variant: "default", Params: map[string]int{"wg_x": wgX}} }
 	sub4 := llvmpipeLimits
 	sub4.SubgroupSize = 4
 	noSubgroup := nvidiaLimits
@@ -172,17 +172,17 @@ func TestValidate(t *testing.T) {
 			"workgroup of 6 invocations is not a multiple of the subgroup size 8"},
 		{"2d not a subgroup multiple", regblock(4, 3, 16, 16), llvmpipeLimits,
 			"workgroup of 12 invocations is not a multiple of the subgroup size 8"},
-		{"unknown subgroup size", fill(48), noSubgroup, ""},
+		{"unknown subgroup size", gelu(48), noSubgroup, ""},
 		{"regblock tn not vec4", regblock(8, 1, 16, 6), llvmpipeLimits, "tn = 6 is not a multiple of 4"},
 		{"regblock tm not vec4", regblock(8, 1, 6, 8), llvmpipeLimits, "tm = 6 is not a multiple of 4"},
 		{"regblock too many accumulators", regblock(8, 1, 64, 32), llvmpipeLimits, "tm*tn = 2048 exceeds 1024"},
 		{"regblock extra param", Entry{Op: "matmul", Variant: "regblock", Params: map[string]int{
 			"wg_x": 8, "wg_y": 1, "tm": 4, "tn": 4, "bk": 4}}, llvmpipeLimits, `variant regblock has no param "bk"`},
 		{"too many invocations", regblock(64, 32, 4, 4), nvidiaLimits, "workgroup of 2048 invocations exceeds the device's maximum of 1024"},
-		{"wg_x above max", fill(2048), nvidiaLimits, "wg_x = 2048 exceeds the device's maximum workgroup size 1024 along x"},
+		{"wg_x above max", gelu(2048), nvidiaLimits, "wg_x = 2048 exceeds the device's maximum workgroup size 1024 along x"},
 		{"wg_y above max", regblock(1, 1024, 4, 4), intelLimits, "wg_y = 1024 exceeds the device's maximum workgroup size 512 along y"},
-		{"fill ok", fill(64), amdLimits, ""},
-		{"fill zero", fill(0), amdLimits, "wg_x = 0 is out of range"},
+		{"gelu ok", gelu(64), amdLimits, ""},
+		{"gelu zero", gelu(0), amdLimits, "wg_x = 0 is out of range"},
 		{"unknown op", Entry{Op: "conv", Variant: "default"}, amdLimits, `unknown op "conv"`},
 		{"unknown variant", Entry{Op: "axpy", Variant: "vec4"}, amdLimits, `unknown variant "vec4" for op axpy`},
 	}
@@ -219,10 +219,10 @@ tn = 8
 `, "2: ops.matmul: tile needs 65536 bytes of shared memory, device has 32768"},
 		{"not a subgroup multiple", `name = "odd"
 
-[ops.fill]
+[ops.gelu]
 variant = "default"
 wg_x = 60
-`, "3: ops.fill: workgroup of 60 invocations is not a multiple of the subgroup size 8"},
+`, "3: ops.gelu: workgroup of 60 invocations is not a multiple of the subgroup size 8"},
 		{"bm is not wg_y*tm", `name = "bm"
 [ops.matmul]
 variant = "tiled"
@@ -234,7 +234,7 @@ bk = 8
 tm = 4
 tn = 4
 `, "2: ops.matmul: bm = 16 is not wg_y*tm = 32"},
-		{"unknown key", "name = \"u\"\n[ops.fill]\nvariant = \"default\"\nwg_x = 64\nwgx = 64\n", `5: unknown key "ops.fill.wgx"`},
+		{"unknown key", "name = \"u\"\n[ops.gelu]\nvariant = \"default\"\nwg_x = 64\nwgx = 64\n", `5: unknown key "ops.gelu.wgx"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,7 +283,7 @@ func TestLoadSpecificity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, op := range []string{"fill", "axpy", "matmul"} {
+			for _, op := range []string{"gelu", "axpy", "matmul"} {
 				e, err := set.Entry(op)
 				if err != nil {
 					t.Fatal(err)
@@ -331,7 +331,7 @@ func TestMatches(t *testing.T) {
 
 func TestResolve(t *testing.T) {
 	generic := mustParse(t, "a-generic.toml", `name = "generic"
-[ops.fill]
+[ops.gelu]
 variant = "default"
 wg_x = 44   # not a multiple of the subgroup size: only an error where in force
 [ops.axpy]
@@ -341,14 +341,14 @@ wg_x = 64
 	vendor := mustParse(t, "b-vendor.toml", `name = "vendor"
 [match]
 vendor_id = 0x10005
-[ops.fill]
+[ops.gelu]
 variant = "default"
 wg_x = 32
 `)
 	vendorTie := mustParse(t, "c-vendor.toml", `name = "vendor2"
 [match]
 driver = "llvm"
-[ops.fill]
+[ops.gelu]
 variant = "default"
 wg_x = 16
 [ops.axpy]
@@ -363,11 +363,11 @@ wg_x = 16
 		wantErr  string
 	}{
 		{"more specific wins, shadowed invalid entry is fine", []*Profile{generic, vendor}, llvmpipeDev,
-			map[string]string{"fill": "b-vendor.toml (vendor)", "axpy": "a-generic.toml (generic)"}, ""},
+			map[string]string{"gelu": "b-vendor.toml (vendor)", "axpy": "a-generic.toml (generic)"}, ""},
 		{"tie goes to the first file", []*Profile{generic, vendor, vendorTie}, llvmpipeDev,
-			map[string]string{"fill": "b-vendor.toml (vendor)", "axpy": "c-vendor.toml (vendor2)"}, ""},
+			map[string]string{"gelu": "b-vendor.toml (vendor)", "axpy": "c-vendor.toml (vendor2)"}, ""},
 		{"invalid entry in force", []*Profile{generic, vendor}, nvidiaDev, nil,
-			"a-generic.toml:2: ops.fill: workgroup of 44 invocations is not a multiple of the subgroup size 8"},
+			"a-generic.toml:2: ops.gelu: workgroup of 44 invocations is not a multiple of the subgroup size 8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -422,9 +422,9 @@ tn = 8
 		if mm.Source != path+" (mine)" || mm.Variant != "regblock" || mm.Get("wg_x") != 16 || mm.Get("tm") != 8 {
 			t.Errorf("%s: matmul = %+v, want the override's", dev.Name, mm)
 		}
-		fill, _ := set.Entry("fill")
-		if !strings.HasPrefix(fill.Source, "embedded:") {
-			t.Errorf("%s: fill from %q, want an embedded profile", dev.Name, fill.Source)
+		gelu, _ := set.Entry("gelu")
+		if !strings.HasPrefix(gelu.Source, "embedded:") {
+			t.Errorf("%s: gelu from %q, want an embedded profile", dev.Name, gelu.Source)
 		}
 		mm.Params["wg_x"] = 1
 		if again, _ := set.Entry("matmul"); again.Get("wg_x") != 16 {

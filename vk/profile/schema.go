@@ -38,7 +38,6 @@ func Variants() map[string][]VariantSpec {
 		}}
 	}
 	return map[string][]VariantSpec{
-		"fill":    oneDim("one element per invocation; wg_x invocations per workgroup"),
 		"axpy":    oneDim("y = alpha*x + beta*y (also scale); one element per invocation; wg_x invocations per workgroup"),
 		"add":     oneDim("residual add and bias broadcast; one element per invocation"),
 		"gelu":    oneDim("GELU (tanh form) forward and backward; one element per invocation"),

@@ -26,7 +26,6 @@ type kernel struct {
 // kernels are the kernels the tuner knows, by Case.Kernel. Each runs what a training
 // step runs: a forward pass with its backward where they share the op's entry.
 var kernels = map[string]kernel{
-	"fill":          {"fill", []string{"n"}, buildFill},
 	"add":           {"add", []string{"n"}, buildAdd},
 	"bias_grad":     {"add", []string{"rows", "cols"}, buildBiasGrad},
 	"gelu":          {"gelu", []string{"n"}, buildGelu},
@@ -139,19 +138,6 @@ func plus(a, b []float64) []float64 {
 		out[i] = a[i] + b[i]
 	}
 	return out
-}
-
-func buildFill(w *work, c Case) {
-	n := c.Dims[0]
-	y, _ := w.random("y", n, 1)
-	w.record = func(o *ops.Ops, s *vk.Sequence) error { return o.Fill(s, y, n, 0.5) }
-	w.check = func() error {
-		want := make([]float64, n)
-		for i := range want {
-			want[i] = 0.5
-		}
-		return expect(y, want)
-	}
 }
 
 func buildAdd(w *work, c Case) {

@@ -18,7 +18,7 @@ import (
 
 // Case is one kernel at one shape, as a training step runs it, and how often.
 type Case struct {
-	Kernel string  `json:"kernel"`            // fill, add, bias_grad, gelu, layernorm, embedding, cross_entropy, adamw, grad_norm, attention or matmul
+	Kernel string  `json:"kernel"`            // add, bias_grad, gelu, layernorm, embedding, cross_entropy, adamw, grad_norm, attention or matmul
 	Dims   []int   `json:"dims"`              // the shape: the dimensions kernels names for the kernel
 	TransA bool    `json:"trans_a,omitempty"` // matmul
 	TransB bool    `json:"trans_b,omitempty"` // matmul
@@ -388,7 +388,7 @@ func (s *search) leader() *candidate {
 // record records w's dispatches with o into a timed sequence (a plain one where the device has
 // no timestamps).
 func (s *search) record(o *ops.Ops, w *work) (*vk.Sequence, error) {
-	const maxDispatches = 16
+	const maxDispatches = 64 // a long product is several (ops.Gemm)
 	var seq *vk.Sequence
 	var err error
 	if s.o.Context().TimestampsSupported() {

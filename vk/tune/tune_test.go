@@ -18,12 +18,12 @@ func TestBuckets(t *testing.T) {
 		{Kernel: "matmul", Dims: []int{1024, 768, 256}, Count: 8},
 		{Kernel: "matmul", Dims: []int{1024, 512, 256}, Count: 1},
 		{Kernel: "matmul", Dims: []int{1024, 512, 256}, TransB: true, Count: 2},
-		{Kernel: "fill", Dims: []int{1}, Count: 3},
+		{Kernel: "add", Dims: []int{1}, Count: 3},
 	})
 	want := []tune.Case{
 		{Kernel: "matmul", Dims: []int{1024, 512, 256}, Count: 8*1.5 + 1},
 		{Kernel: "matmul", Dims: []int{1024, 512, 256}, TransB: true, Count: 2},
-		{Kernel: "fill", Dims: []int{1}, Count: 3},
+		{Kernel: "add", Dims: []int{1}, Count: 3},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Buckets = %+v\nwant %+v", got, want)
@@ -35,7 +35,7 @@ func TestBuckets(t *testing.T) {
 
 // tinyCases are a tiny op set at shapes that are not powers of two.
 var tinyCases = []tune.Case{
-	{Kernel: "fill", Dims: []int{1000}, Count: 2},
+	{Kernel: "gelu", Dims: []int{1000}, Count: 2},
 	{Kernel: "layernorm", Dims: []int{33, 40}, Count: 1},
 	{Kernel: "bias_grad", Dims: []int{9, 70}, Count: 1},
 }
@@ -111,7 +111,7 @@ func TestStaleTunedProfileIgnored(t *testing.T) {
 	}
 	p := tune.Profile(o, nil)
 	p.Kernels = strings.Repeat("0", 64)
-	p.Entries["fill"] = profile.Entry{Op: "fill", Variant: "default", Params: map[string]int{"wg_x": 128}}
+	p.Entries["add"] = profile.Entry{Op: "add", Variant: "default", Params: map[string]int{"wg_x": 128}}
 	path := profile.TunedPath(dir, ops.DeviceOf(ctx.Info))
 	if err := os.WriteFile(path, p.Format("", nil), 0o644); err != nil {
 		t.Fatal(err)
@@ -120,8 +120,8 @@ func TestStaleTunedProfileIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := o.Profile().Entry("fill"); e.Origin == profile.FromTuned {
-		t.Errorf("fill from the stale tuned profile: %+v", e)
+	if e, _ := o.Profile().Entry("add"); e.Origin == profile.FromTuned {
+		t.Errorf("add from the stale tuned profile: %+v", e)
 	}
 	if notes := o.Profile().Notes(); len(notes) != 1 || !strings.Contains(notes[0], path) || !strings.Contains(notes[0], "kernel set 000000000000") {
 		t.Errorf("notes %q, want one naming %s and its kernel set", notes, path)
@@ -130,7 +130,6 @@ func TestStaleTunedProfileIgnored(t *testing.T) {
 
 // tinyCase is, for each profile op but matmul, a small case of each kernel that runs it.
 var tinyCase = map[string][]tune.Case{
-	"fill":      {{Kernel: "fill", Dims: []int{77}}},
 	"add":       {{Kernel: "add", Dims: []int{77}}, {Kernel: "bias_grad", Dims: []int{9, 70}}},
 	"gelu":      {{Kernel: "gelu", Dims: []int{77}}},
 	"layernorm": {{Kernel: "layernorm", Dims: []int{9, 70}}},
