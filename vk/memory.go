@@ -179,6 +179,9 @@ func (m *memory) newArena(size uint64, typ uint32, mapped bool) (*arena, error) 
 			return nil, err
 		}
 		a.mapped = p
+		if m.c.Info.Type == CPU {
+			adviseHugePages(p, size)
+		}
 	}
 	m.heapUsed[heap] += size
 	return a, nil

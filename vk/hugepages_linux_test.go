@@ -1,0 +1,60 @@
+package vk
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// On a CPU device every arena's memory carries the huge-page advice (VmFlags "hg" in smaps).
+func TestCPUArenasAdviseHugePages(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil {
+		t.Skip("this kernel has no transparent huge pages")
+	}
+	c := openInternal(t)
+	if c.Info.Type != CPU {
+		t.Skip("not a CPU device")
+	}
+	x, err := c.NewTensor("x", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := x.arena
+	if a.mapped == nil || a.size < 2*hugePageSize {
+		t.Fatalf("arena of %d bytes, mapped %v: too small or not mapped", a.size, a.mapped)
+	}
+	addr := (uint64(uintptr(a.mapped)) + hugePageSize - 1) &^ (hugePageSize - 1)
+	if flags := vmFlags(t, addr); !strings.Contains(" "+flags+" ", " hg ") {
+		t.Fatalf("arena at %#x: VmFlags %q lack hg (MADV_HUGEPAGE)", addr, flags)
+	}
+}
+
+// vmFlags returns the VmFlags line of the mapping of this process that holds addr.
+func vmFlags(t *testing.T, addr uint64) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	inside := false
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := s.Text()
+		if lo, hi, ok := strings.Cut(strings.Fields(line + " x")[0], "-"); ok && !strings.HasSuffix(lo, ":") {
+			l, err1 := strconv.ParseUint(lo, 16, 64)
+			h, err2 := strconv.ParseUint(hi, 16, 64)
+			if err1 == nil && err2 == nil {
+				inside = l <= addr && addr < h
+				continue
+			}
+		}
+		if inside && strings.HasPrefix(line, "VmFlags:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmFlags:"))
+		}
+	}
+	t.Fatalf("no mapping holds %#x", addr)
+	return ""
+}
