@@ -27,7 +27,7 @@ layout(constant_id = 8) const uint SLOT_DECAY_FACTOR = 5;
 layout(constant_id = 9) const uint SLOT_STEP_SIZE = 6;
 layout(constant_id = 10) const uint SLOT_INV_BIAS2_SQRT = 7;
 layout(constant_id = 11) const uint SLOT_CLIP_SCALE = 8;
-layout(constant_id = 12) const uint PER = 64; // vec4 blocks per invocation
+layout(constant_id = 12) const uint PER = 256; // vec4 blocks per invocation
 layout(constant_id = 13) const uint TEXELS = 0; // 1: read through the texel views (see above)
 
 layout(std430, binding = 0) buffer P { vec4 param[]; };

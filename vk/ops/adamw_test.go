@@ -75,6 +75,7 @@ func TestAdamW(t *testing.T) {
 			clip  float32
 		}{
 			{1, true, 1}, {7, false, 1}, {65, true, 0.37}, {1000, false, 0.5}, {9001, true, 1},
+			{70001, false, 0.8}, // three workgroups of 32 x 256 vec4 blocks, the last partial
 		} {
 			name := fmt.Sprintf("n%d_decay%v_clip%v", c.n, c.decay, c.clip)
 			t.Run(variant+"/"+name, func(t *testing.T) {

@@ -42,7 +42,7 @@ func Variants() map[string][]VariantSpec {
 		"add":     oneDim("residual add and bias broadcast; one element per invocation"),
 		"gelu":    oneDim("GELU (tanh form) forward and backward; one element per invocation"),
 		"dropout": oneDim("dropout mask from a counter-based RNG; one element per invocation"),
-		"adamw": withTexel(oneDim("AdamW update; 64 vec4 blocks of parameters per invocation"),
+		"adamw": withTexel(oneDim("AdamW update; 256 vec4 blocks of parameters per invocation"),
 			"parameters, gradients and moments"),
 		"layernorm": oneDim("LayerNorm forward and backward; one row per invocation, wg_x rows per workgroup"),
 		"embedding": oneDim("embedding gather and deterministic scatter-add; one output row or table row per invocation"),
