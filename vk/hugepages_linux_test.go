@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -12,6 +13,15 @@ import (
 func TestCPUArenasAdviseHugePages(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil {
 		t.Skip("this kernel has no transparent huge pages")
+	}
+	probe, err := syscall.Mmap(-1, 0, 2*hugePageSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		t.Skip(err)
+	}
+	err = syscall.Madvise(probe, syscall.MADV_HUGEPAGE)
+	syscall.Munmap(probe)
+	if err != nil {
+		t.Skipf("madvise(MADV_HUGEPAGE) refused here: %v", err)
 	}
 	c := openInternal(t)
 	if c.Info.Type != CPU {
