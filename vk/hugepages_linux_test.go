@@ -53,16 +53,19 @@ func vmFlags(t *testing.T, addr uint64) string {
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		line := s.Text()
-		if lo, hi, ok := strings.Cut(strings.Fields(line + " x")[0], "-"); ok && !strings.HasSuffix(lo, ":") {
+		if flags, ok := strings.CutPrefix(line, "VmFlags:"); ok {
+			if inside {
+				return strings.TrimSpace(flags)
+			}
+			continue
+		}
+		// A mapping's header line starts with its range, "lo-hi" in hexadecimal.
+		if lo, hi, ok := strings.Cut(strings.SplitN(line, " ", 2)[0], "-"); ok {
 			l, err1 := strconv.ParseUint(lo, 16, 64)
 			h, err2 := strconv.ParseUint(hi, 16, 64)
 			if err1 == nil && err2 == nil {
 				inside = l <= addr && addr < h
-				continue
 			}
-		}
-		if inside && strings.HasPrefix(line, "VmFlags:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmFlags:"))
 		}
 	}
 	t.Fatalf("no mapping holds %#x", addr)
