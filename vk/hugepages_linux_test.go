@@ -3,6 +3,7 @@ package vk
 import (
 	"bufio"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,7 +37,7 @@ func TestCPUArenasAdviseHugePages(t *testing.T) {
 		t.Fatalf("arena of %d bytes, mapped %v: too small or not mapped", a.size, a.mapped)
 	}
 	addr := (uint64(uintptr(a.mapped)) + hugePageSize - 1) &^ (hugePageSize - 1)
-	if flags := vmFlags(t, addr); !strings.Contains(" "+flags+" ", " hg ") {
+	if flags := vmFlags(t, addr); !slices.Contains(strings.Fields(flags), "hg") {
 		t.Fatalf("arena at %#x: VmFlags %q lack hg (MADV_HUGEPAGE)", addr, flags)
 	}
 }
